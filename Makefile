@@ -1,0 +1,36 @@
+# The two commands of the README. Each creates its own virtual environment and installs
+# what it needs, so they work on a fresh machine (Python 3.11, no GPU, package registries only).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: book test setup sync clean-book
+
+# Install once per change of pyproject.toml. torch is pinned (==2.13.0) in pyproject.toml so
+# that pip takes the CPU build; an unpinned torch pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Main job: build the book on the demo profile. Generates the synthetic benchmark and extracts
+# features on first use (cached under .avdd/), executes stale notebooks with papermill, renders.
+book: setup
+	$(BIN)/jupyter-book build book/ -W -n --keep-going
+	@echo "book: open book/_build/html/index.html"
+
+# Tests. pytest exits 5 when it collected nothing; that must not pass.
+test: setup
+	$(BIN)/python -m pytest -q
+
+# Re-pair notebooks after editing either file of a pair.
+sync: setup
+	$(BIN)/jupytext --sync notebooks/*.py
+
+clean-book:
+	rm -rf book/_build book/generated

@@ -1,0 +1,39 @@
+"""Sphinx extension: execute stale notebooks with papermill before the book is read.
+
+Configured in ``_config.yml`` under ``sphinx.config``:
+
+- ``avdd_notebooks``: names of ``notebooks/<name>.py`` to execute into ``generated/<name>.ipynb``.
+- ``avdd_parameters``: papermill parameters for every notebook (the demo profile by default).
+
+``AVDD_BOOK_PARAMETERS`` (a JSON object) overrides parameters without editing the config,
+e.g. a tiny synthetic scale in tests. Relative ``home`` paths are resolved against the
+repository root (the book folder's parent).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from avdd.book import execute_stale
+
+
+def _execute(app, config) -> None:
+    book = Path(app.srcdir)
+    repo = book.parent
+    params = dict(config.avdd_parameters or {})
+    params.update(json.loads(os.environ.get("AVDD_BOOK_PARAMETERS", "{}")))
+    if params.get("home"):
+        params["home"] = str((repo / params["home"]).resolve())
+    for name in config.avdd_notebooks:
+        execute_stale(repo / "notebooks" / f"{name}.py", book / "generated" / f"{name}.ipynb",
+                      params, cwd=repo)
+
+
+def setup(app):
+    app.add_config_value("avdd_notebooks", [], "env")
+    app.add_config_value("avdd_parameters", {}, "env")
+    # Early (priority < 500) so that generated pages exist before the TOC is checked.
+    app.connect("config-inited", _execute, priority=100)
+    return {"version": "0.1", "parallel_read_safe": True}

@@ -1,0 +1,76 @@
+"""The backbone interface and registry.
+
+A backbone turns one decoded clip into per-frame features ``(T, D)`` at a declared frame rate.
+It is frozen: no training happens here. Real backbones (Wav2Vec2, CLIP, VideoMAE, FSFM,
+AV-HuBERT, BRAVEn, Auto-AVSR) plug in through the same interface, one family per file.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..media import Clip
+from ..roi import Roi
+
+
+class Backbone(ABC):
+    """A frozen feature extractor.
+
+    Class attributes:
+        modality: ``"audio"``, ``"visual"`` or ``"audio-visual"`` (decides what is decoded).
+        weights: ``"handcrafted"``, ``"random"`` or ``"pretrained"`` (recorded as provenance).
+    Instance attributes:
+        name: registry name; dim: feature size D; fps: output frame rate in Hz.
+    """
+
+    modality: ClassVar[str]
+    weights: ClassVar[str]
+    name: str
+    dim: int
+    fps: float
+
+    @property
+    def needs_audio(self) -> bool:
+        return self.modality in ("audio", "audio-visual")
+
+    @property
+    def needs_video(self) -> bool:
+        return self.modality in ("visual", "audio-visual")
+
+    @abstractmethod
+    def config(self) -> dict[str, Any]:
+        """Everything that changes the features: stored with them, part of the cache key."""
+
+    @abstractmethod
+    def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
+        """Features of one clip: ``(T, dim)`` float32 at ``fps`` Hz."""
+
+
+_REGISTRY: dict[str, Callable[..., Backbone]] = {}
+
+
+def register(name: str) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
+    """Class/function decorator adding a backbone factory under ``name``."""
+
+    def deco(factory: Callable[..., Backbone]) -> Callable[..., Backbone]:
+        if name in _REGISTRY:
+            raise ValueError(f"backbone {name!r} registered twice")
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def get_backbone(name: str, **kwargs: Any) -> Backbone:
+    """Instantiate the backbone registered as ``name``."""
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown backbone {name!r}; available: {', '.join(available())}")
+    return _REGISTRY[name](**kwargs)
+
+
+def available() -> list[str]:
+    return sorted(_REGISTRY)

@@ -1,0 +1,126 @@
+"""Handcrafted 25 Hz features that need no weights: the demo's stand-ins for real backbones.
+
+- ``logmel``: log-mel spectrogram at 50 Hz, consecutive frame pairs concatenated to 25 Hz
+  (the same 50 → 25 Hz pairing the paper applies to Wav2Vec2).
+- ``mouth-pixels``: a small colour image of the mouth region plus its frame-to-frame change.
+
+They are honest baselines, not imitations of SSL features: whatever the probe finds in them is
+what the book shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ..media import Clip
+from ..roi import Roi, mouth_crops
+from .base import Backbone, register
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float,
+                   fmax: float) -> np.ndarray:
+    """Triangular HTK-mel filters, ``(n_mels, n_fft // 2 + 1)``."""
+
+    def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+
+    def mel_to_hz(m: np.ndarray) -> np.ndarray:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    up = (freqs[None] - lo) / (mid - lo)
+    down = (hi - freqs[None]) / (hi - mid)
+    return np.maximum(0.0, np.minimum(up, down)).astype(np.float32)
+
+
+def pair_frames(x: np.ndarray) -> np.ndarray:
+    """``(T50, D)`` → ``(ceil(T50 / 2), 2D)``: concatenate consecutive frames; an odd last
+    frame is duplicated (the paper's Wav2Vec2 recipe)."""
+    if len(x) % 2:
+        x = np.concatenate([x, x[-1:]])
+    return x.reshape(len(x) // 2, 2 * x.shape[1])
+
+
+@dataclass(frozen=True)
+class LogMelConfig:
+    """Log-mel settings. Defaults: 25 ms windows every 20 ms (50 Hz), 80 mels, 20–7600 Hz."""
+
+    sample_rate: int = 16000
+    n_fft: int = 512
+    win_length: int = 400
+    hop_length: int = 320
+    n_mels: int = 80
+    fmin: float = 20.0
+    fmax: float = 7600.0
+
+
+@register("logmel")
+class LogMel(Backbone):
+    """Log-mel spectrogram, 25 Hz, ``2 * n_mels`` dims (160 by default)."""
+
+    modality = "audio"
+    weights = "handcrafted"
+
+    def __init__(self, config: LogMelConfig | None = None) -> None:
+        self.cfg = config or LogMelConfig()
+        self.name = "logmel"
+        self.dim = 2 * self.cfg.n_mels
+        self.fps = self.cfg.sample_rate / (2 * self.cfg.hop_length)
+        self._fb = mel_filterbank(self.cfg.sample_rate, self.cfg.n_fft, self.cfg.n_mels,
+                                  self.cfg.fmin, self.cfg.fmax)
+        self._window = np.hanning(self.cfg.win_length).astype(np.float32)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, **asdict(self.cfg)}
+
+    def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
+        c = self.cfg
+        if clip.sample_rate != c.sample_rate:
+            raise ValueError(f"logmel expects {c.sample_rate} Hz audio, got {clip.sample_rate}")
+        x = np.asarray(clip.audio, dtype=np.float32)
+        n = max(1, -(-len(x) // c.hop_length))  # one 50 Hz frame per started hop
+        x = np.pad(x, (0, n * c.hop_length + c.win_length - len(x)))
+        idx = np.arange(c.win_length)[None] + c.hop_length * np.arange(n)[:, None]
+        spec = np.abs(np.fft.rfft(x[idx] * self._window, n=c.n_fft)) ** 2
+        mel = np.log(spec.astype(np.float32) @ self._fb.T + 1e-6)
+        return pair_frames(mel)
+
+
+@dataclass(frozen=True)
+class MouthPixelsConfig:
+    """Mouth-region descriptor. Defaults: a 12×12 colour crop of 0.6 face widths."""
+
+    grid: int = 12
+    rel_size: float = 0.6
+
+
+@register("mouth-pixels")
+class MouthPixels(Backbone):
+    """Per frame: the mouth crop (``grid² × 3`` colour values) and the absolute change of its
+    grey image since the previous frame (``grid²``): 576 dims at 25 Hz by default."""
+
+    modality = "visual"
+    weights = "handcrafted"
+
+    def __init__(self, config: MouthPixelsConfig | None = None, fps: float = 25.0) -> None:
+        self.cfg = config or MouthPixelsConfig()
+        self.name = "mouth-pixels"
+        self.dim = 4 * self.cfg.grid**2
+        self.fps = fps
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "fps": self.fps, **asdict(self.cfg)}
+
+    def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
+        crops = mouth_crops(clip.video, roi, grid=self.cfg.grid, rel_size=self.cfg.rel_size)
+        grey = crops.mean(axis=-1).reshape(len(crops), -1)
+        # Motion of the first frame is unknown: use that of the second (zero for 1 frame).
+        diff = np.abs(np.diff(grey, axis=0, prepend=grey[:1]))
+        if len(diff) > 1:
+            diff[0] = diff[1]
+        return np.concatenate([crops.reshape(len(crops), -1), diff], axis=1).astype(np.float32)

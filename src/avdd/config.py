@@ -1,0 +1,110 @@
+"""Paths and profiles: where data, features and results live, in one place.
+
+Two profiles share one code path (DESIGN.md):
+
+- ``demo``: the synthetic benchmark (generated on first use) and handcrafted / tiny
+  random-weight backbones; runs anywhere, offline, on CPU.
+- ``paper``: the real datasets under user-supplied roots and pretrained backbones.
+
+Nothing here holds an absolute path: the home folder comes from ``$AVDD_HOME`` or defaults to
+``./.avdd`` under the working directory (git-ignored in the repository).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: The four datasets of the paper's Table 2, in the order the paper lists them.
+DATASETS: tuple[str, ...] = ("av1m", "favc", "avlips", "dfe")
+
+#: The splits each dataset provides (AVLips is a test-only set).
+SPLITS: dict[str, tuple[str, ...]] = {
+    "av1m": ("train", "val", "test"),
+    "favc": ("train", "val", "test"),
+    "avlips": ("test",),
+    "dfe": ("train", "val", "test"),
+}
+
+#: Backbones the demo profile runs: the handcrafted features available without any weights.
+DEMO_BACKBONES: tuple[str, ...] = ("logmel", "mouth-pixels")
+
+
+def default_home() -> Path:
+    """``$AVDD_HOME`` if set, else ``./.avdd`` (relative to the working directory)."""
+    env = os.environ.get("AVDD_HOME")
+    return Path(env).expanduser().resolve() if env else (Path.cwd() / ".avdd").resolve()
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Where one configuration of the study reads data and writes artifacts.
+
+    Attributes:
+        name: ``"demo"`` (synthetic data) or ``"paper"`` (real datasets).
+        data_roots: dataset name -> root folder in that dataset's own layout.
+        cache_dir: root of the feature stores and result files.
+        synthetic: whether ``data_roots`` point at the synthetic benchmark (labelled so in
+            every result and in the book).
+        synth_seed: seed of the synthetic benchmark (demo only).
+        synth_scale: size multiplier of the synthetic benchmark (demo only).
+    """
+
+    name: str
+    data_roots: dict[str, Path]
+    cache_dir: Path
+    synthetic: bool
+    synth_seed: int = 0
+    synth_scale: float = 1.0
+    splits_dirs: dict[str, Path] = field(default_factory=dict)
+
+    def splits_dir(self, dataset: str) -> Path:
+        """Folder holding ``{train,val,test}_labels.csv`` for ``dataset``.
+
+        The synthetic benchmark writes its own split lists next to its data; the paper profile
+        uses the paper's split lists shipped with the package (``avdd/data/splits``) unless
+        overridden.
+        """
+        if dataset in self.splits_dirs:
+            return Path(self.splits_dirs[dataset])
+        if self.synthetic:
+            return Path(self.data_roots[dataset]) / "splits"
+        return Path(__file__).parent / "data" / "splits" / dataset
+
+    def store_dir(self, backbone: str, dataset: str, split: str) -> Path:
+        """Feature store folder of one (backbone, dataset, split)."""
+        return self.cache_dir / "features" / backbone / dataset / split
+
+
+def demo_profile(
+    home: Path | str | None = None, *, seed: int = 0, scale: float = 1.0
+) -> Profile:
+    """The offline default: synthetic data under ``home/synth-s{seed}-x{scale}``.
+
+    Different seeds/scales get different folders so that they never overwrite each other.
+    """
+    home = Path(home).resolve() if home is not None else default_home()
+    tag = f"synth-s{seed}-x{scale:g}"
+    root = home / tag
+    return Profile(
+        name="demo",
+        data_roots={d: root / "data" / d for d in DATASETS},
+        cache_dir=root / "cache",
+        synthetic=True,
+        synth_seed=seed,
+        synth_scale=scale,
+    )
+
+
+def paper_profile(data_roots: dict[str, Path | str], cache_dir: Path | str) -> Profile:
+    """Real datasets: ``data_roots`` maps dataset name to its root in the official layout."""
+    unknown = set(data_roots) - set(DATASETS)
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {sorted(unknown)}; expected some of {DATASETS}")
+    return Profile(
+        name="paper",
+        data_roots={k: Path(v).expanduser().resolve() for k, v in data_roots.items()},
+        cache_dir=Path(cache_dir).expanduser().resolve(),
+        synthetic=False,
+    )

@@ -1,0 +1,25 @@
+"""Dataset adapters: one module per dataset, each reading that dataset's own layout.
+
+``load_items(profile, dataset, split)`` is the single entry point the pipeline uses.
+"""
+
+from __future__ import annotations
+
+from ..config import SPLITS, Profile
+from . import av1m, avlips, dfe, favc
+from .base import DatasetError, Item
+
+_ADAPTERS = {"av1m": av1m.load, "favc": favc.load, "avlips": avlips.load, "dfe": dfe.load}
+
+__all__ = ["DatasetError", "Item", "load_items"]
+
+
+def load_items(profile: Profile, dataset: str, split: str) -> list[Item]:
+    """The videos of one split of one dataset, with labels and any fake-segment metadata."""
+    if dataset not in _ADAPTERS:
+        raise DatasetError(f"unknown dataset {dataset!r}; expected one of {sorted(_ADAPTERS)}")
+    if split not in SPLITS[dataset]:
+        raise DatasetError(f"{dataset} has no {split!r} split (has {SPLITS[dataset]})")
+    if dataset not in profile.data_roots:
+        raise DatasetError(f"the {profile.name} profile has no data root for {dataset}")
+    return _ADAPTERS[dataset](profile.data_roots[dataset], split, profile.splits_dir(dataset))

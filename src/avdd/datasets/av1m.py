@@ -1,0 +1,60 @@
+"""AV-Deepfake1M (AV1M): word-level audio and/or visual manipulations with fake segments.
+
+Layout: ``{train,val}/<id>/<video>/<clip>/<kind>.mp4`` and ``{train,val}_metadata.json``.
+The paper's train and val lists are drawn from the official ``train`` folder and its test list
+from the official ``val`` folder; split-list paths are relative to that folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .base import DatasetError, Item, read_annotations, read_split_csv, require_root, segments
+
+#: Which official folder each of the paper's splits is drawn from.
+FOLDER = {"train": "train", "val": "train", "test": "val"}
+
+
+def _metadata(root: Path, folder: str) -> dict[str, dict]:
+    f = root / f"{folder}_metadata.json"
+    if not f.is_file():
+        return {}
+    try:
+        records = json.loads(f.read_text())
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"AV1M metadata {f} is not valid JSON ({e}); re-download it") from e
+    out = {}
+    for rec in records:
+        # Official files name clips relative to the folder, sometimes with the folder prefix.
+        name = str(rec["file"]).removeprefix(f"{folder}/")
+        out[name] = rec
+    return out
+
+
+def keep_for_evaluation(rec: dict) -> bool:
+    """The paper's rule: real videos, and fakes whose audio *and* video are manipulated."""
+    if not rec.get("fake_segments"):
+        return True
+    return bool(rec.get("audio_fake_segments")) and bool(rec.get("visual_fake_segments"))
+
+
+def load(root: Path, split: str, splits_dir: Path) -> list[Item]:
+    root = require_root(root, "av1m")
+    folder = FOLDER[split]
+    table = read_split_csv(splits_dir / f"{split}_labels.csv")
+    meta = _metadata(root, folder)
+    notes = read_annotations(root)
+    items = []
+    for rel, label in zip(table["path"], table["label"]):
+        rec = meta.get(rel, {})
+        if rec and not keep_for_evaluation(rec):
+            continue
+        items.append(Item(
+            video_id=rel, path=root / folder / rel, label=int(label), dataset="av1m",
+            split=split, fake_segments=segments(rec.get("fake_segments")),
+            audio_fake_segments=segments(rec.get("audio_fake_segments")),
+            visual_fake_segments=segments(rec.get("visual_fake_segments")),
+            annotation=notes.get(f"{folder}/{rel}", notes.get(rel)),
+        ))
+    return items

@@ -1,0 +1,72 @@
+import json
+
+import pytest
+
+from avdd.config import DATASETS, demo_profile, paper_profile
+from avdd.datasets import DatasetError, load_items
+from avdd.datasets.av1m import keep_for_evaluation
+from avdd.datasets.base import read_split_csv
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.fixture
+def av1m_root(tmp_path):
+    root = tmp_path / "av1m"
+    meta = [
+        {"file": "id1/v/00001/real.mp4", "modify_type": "real", "fake_segments": [],
+         "audio_fake_segments": [], "visual_fake_segments": []},
+        {"file": "id1/v/00001/fake_video_fake_audio.mp4", "modify_type": "both-modified",
+         "fake_segments": [[0.5, 0.9]], "audio_fake_segments": [[0.5, 0.9]],
+         "visual_fake_segments": [[0.5, 0.9]]},
+        {"file": "id1/v/00001/real_video_fake_audio.mp4", "modify_type": "audio_modified",
+         "fake_segments": [[0.5, 0.9]], "audio_fake_segments": [[0.5, 0.9]],
+         "visual_fake_segments": []},
+    ]
+    write(root / "train_metadata.json", json.dumps(meta))
+    write(root / "splits" / "train_labels.csv",
+          "path,label\n" + "\n".join(f"{m['file']},{int(bool(m['fake_segments']))}"
+                                     for m in meta) + "\n")
+    return root
+
+
+def test_av1m_reads_segments_and_applies_the_evaluation_rule(av1m_root, tmp_path):
+    prof = demo_profile(tmp_path)
+    prof = type(prof)(**{**prof.__dict__, "data_roots": {"av1m": av1m_root}})
+    items = load_items(prof, "av1m", "train")
+    assert [i.label for i in items] == [0, 1]  # the audio-only fake is dropped
+    assert items[1].fake_segments == ((0.5, 0.9),)
+    assert items[1].path == av1m_root / "train" / "id1/v/00001/fake_video_fake_audio.mp4"
+    assert not keep_for_evaluation({"fake_segments": [[0, 1]], "audio_fake_segments": [[0, 1]]})
+
+
+def test_paper_profile_uses_shipped_split_lists(tmp_path):
+    prof = paper_profile({d: tmp_path for d in DATASETS}, tmp_path / "cache")
+    items = load_items(prof, "favc", "test")
+    assert len(items) == 3508
+    assert sum(i.label for i in items) == 3357  # SPEC: 151 real / 3,357 fake
+    assert len(load_items(prof, "av1m", "train")) == 22972
+
+
+def test_bad_split_lists_are_named(tmp_path):
+    write(tmp_path / "a.csv", "path,lab\nx.mp4,0\n")
+    with pytest.raises(DatasetError, match="a.csv lacks column"):
+        read_split_csv(tmp_path / "a.csv")
+    write(tmp_path / "b.csv", "path,label\nx.mp4,0\ny.mp4,maybe\n")
+    with pytest.raises(DatasetError, match="b.csv line 3"):
+        read_split_csv(tmp_path / "b.csv")
+    with pytest.raises(DatasetError, match="not found"):
+        read_split_csv(tmp_path / "missing.csv")
+
+
+def test_unknown_dataset_and_split(tmp_path):
+    prof = demo_profile(tmp_path)
+    with pytest.raises(DatasetError, match="unknown dataset"):
+        load_items(prof, "nope", "test")
+    with pytest.raises(DatasetError, match="no 'train' split"):
+        load_items(prof, "avlips", "train")
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_items(prof, "favc", "test")
