@@ -113,13 +113,43 @@ def extract(
         workers: decode/feature processes (1 = in this process).
         progress: show a progress bar (videos/s and ETA).
     """
+    return extract_many(profile, backbones, [(dataset, split)], limit=limit, workers=workers,
+                        progress=progress)
+
+
+def extract_many(
+    profile: Profile,
+    backbones: Sequence[str],
+    jobs: Sequence[tuple[str, str]],
+    *,
+    limit: int | None = None,
+    workers: int = 1,
+    progress: bool = True,
+) -> list[ExtractReport]:
+    """:func:`extract` for several ``(dataset, split)`` jobs sharing one worker pool (starting
+    worker processes costs seconds each time)."""
+    if workers <= 1:
+        _init_worker(list(backbones))
+        return [r for ds, sp in jobs
+                for r in _run_job(profile, backbones, ds, sp, limit, map, progress)]
+    ctx = mp.get_context("spawn")  # fork-unsafe libraries (torch, codecs) stay safe
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(list(backbones),)) as pool:
+        def imap(fn, tasks):
+            return pool.imap(fn, tasks, chunksize=2)
+
+        return [r for ds, sp in jobs
+                for r in _run_job(profile, backbones, ds, sp, limit, imap, progress)]
+
+
+def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: str,
+             limit: int | None, mapper, progress: bool) -> list[ExtractReport]:
     items = load_items(profile, dataset, split)[:limit]
     models = {n: get_backbone(n) for n in backbones}
     stores: dict[str, FeatureStore] = {}
     for name, bb in models.items():
         prov = provenance(profile=profile.name, synthetic=profile.synthetic,
                           weights=bb.weights, backbone=bb.config(), dataset=dataset, split=split)
-        stores[name] = FeatureStore.create(
+        stores[name] = FeatureStore(
             store_dir(profile, bb, dataset, split), dim=bb.dim, fps=bb.fps,
             backbone=name, config=bb.config(), provenance=prov)
     done = {n: s.done_ids() for n, s in stores.items()}
@@ -132,11 +162,11 @@ def extract(
     logs = {n: s.root / "failures.jsonl" for n, s in stores.items()}
     for log in logs.values():
         log.unlink(missing_ok=True)  # failures of this run only; earlier ones are retried
-
-    def consume(results) -> None:
-        bar = tqdm(results, total=len(tasks), unit="video", disable=not progress,
-                   desc=f"extract {dataset}/{split}")
-        for (item, names), (_, feats, err) in zip(tasks, bar):
+    bar = tqdm(total=len(tasks), unit="video", disable=not progress,
+               desc=f"extract {dataset}/{split}")
+    try:
+        for (item, names), (_, feats, err) in zip(tasks, mapper(_featurise, tasks)):
+            bar.update()
             for n in names:
                 if err:
                     counts[n][1] += 1
@@ -146,16 +176,8 @@ def extract(
                 else:
                     stores[n].append(item.video_id, feats[n], **item.store_meta())
                     counts[n][0] += 1
-
-    try:
-        if workers <= 1 or len(tasks) < 2:
-            _init_worker(list(backbones))
-            consume(map(_featurise, tasks))
-        else:
-            ctx = mp.get_context("spawn")  # fork-unsafe libraries (torch, codecs) stay safe
-            with ctx.Pool(workers, initializer=_init_worker, initargs=(list(backbones),)) as pool:
-                consume(pool.imap(_featurise, tasks, chunksize=2))
     finally:
+        bar.close()
         for s in stores.values():
             s.close()
     return [
@@ -173,7 +195,7 @@ def features_ready(profile: Profile, backbone: str, dataset: str, split: str) ->
     if not (d / "store.json").is_file():
         return False
     n = len(load_items(profile, dataset, split))
-    return len(FeatureStore.open(d).done_ids()) >= n
+    return len(FeatureStore(d).done_ids()) >= n
 
 
 def describe_failures(log: Path) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .backbones import get_backbone
 from .config import DATASETS, SPLITS, Profile, demo_profile, paper_profile
-from .extract import extract, features_ready, store_dir
+from .extract import extract_many, features_ready, store_dir
 from .metrics import evaluate
 from .probe import LinearProbe
 from .results import OOD_COLUMNS, TABLE2_COLUMNS, load_table, provenance, save_table
@@ -52,15 +52,14 @@ def prepare(profile: Profile, backbones: Sequence[str], datasets: Sequence[str] 
             workers: int = 2, progress: bool = True) -> None:
     """Make sure data and features of every split of ``datasets`` exist (cached)."""
     ensure_data(profile, workers=workers)
-    for ds in datasets:
-        for split in SPLITS[ds]:
-            missing = [b for b in backbones if not features_ready(profile, b, ds, split)]
-            if missing:
-                reports = extract(profile, missing, ds, split, workers=workers,
-                                  progress=progress)
-                for r in reports:
-                    if r.failed:
-                        print(r.summary())
+    jobs = [(ds, split) for ds in datasets for split in SPLITS[ds]
+            if not all(features_ready(profile, b, ds, split) for b in backbones)]
+    if not jobs:
+        return
+    # Backbones whose features are complete are skipped per video by the runner.
+    for r in extract_many(profile, backbones, jobs, workers=workers, progress=progress):
+        if r.failed:
+            print(r.summary())
 
 
 def feature_set(profile: Profile, backbone: str, dataset: str, split: str) -> FeatureSet:
@@ -102,7 +101,11 @@ def linear_probe_grid(profile: Profile, backbones: Sequence[str], *, seed: int =
             probe = probes[train]
             xt = feature_set(profile, b, test, "test")
             scores = probe.decision_function(xt)
-            m = evaluate(xt.labels, scores, n_bootstrap=n_bootstrap, random_state=seed)
+            if len(set(xt.labels.tolist())) < 2:
+                # AUC is undefined on a one-class test set: keep the row, say why.
+                m = dict.fromkeys(("auc", "ap", "auc_ci_low", "auc_ci_high"), float("nan"))
+            else:
+                m = evaluate(xt.labels, scores, n_bootstrap=n_bootstrap, random_state=seed)
             rows.append({"backbone": b, "modality": bb.modality, "weights": bb.weights,
                          "column": code, "train": train, "test": test,
                          **{k: 100 * m[k] for k in ("auc", "ap", "auc_ci_low", "auc_ci_high")},
