@@ -1,0 +1,200 @@
+"""LinearProbe: exactness against a naive padded torch implementation, and behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import roc_auc_score
+
+from avdd.probe import LinearProbe, _Adam, batch_gradient, plan_epoch, video_losses
+from avdd.store import FeatureSet, FeatureStore
+
+
+def random_set(n=12, dim=24, seed=0, max_len=30) -> FeatureSet:
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal((int(rng.integers(1, max_len)), dim)) for _ in range(n)]
+    return FeatureSet.from_arrays(arrays, np.arange(n) % 2)
+
+
+def planted(n, dim=32, seed=0, shift=4.0):
+    """Noise videos; fakes get 5-10 frames shifted along one axis. Returns (set, frame labels)."""
+    rng = np.random.default_rng(seed)
+    arrays, frame_labels = [], []
+    for i in range(n):
+        x = rng.standard_normal((int(rng.integers(20, 60)), dim))
+        lab = np.zeros(len(x))
+        if i % 2:
+            k = int(rng.integers(5, 11))
+            a = int(rng.integers(0, len(x) - k))
+            x[a:a + k, 0] += shift
+            lab[a:a + k] = 1
+        arrays.append(x)
+        frame_labels.append(lab)
+    return FeatureSet.from_arrays(arrays, np.arange(n) % 2), frame_labels
+
+
+def naive_model(w, b) -> torch.nn.Linear:
+    lin = torch.nn.Linear(len(w), 1)
+    with torch.no_grad():
+        lin.weight.copy_(torch.as_tensor(np.asarray(w, np.float32))[None])
+        lin.bias.fill_(float(b))
+    return lin
+
+
+def naive_scores(lin, fs, idx) -> torch.Tensor:
+    """The official model on a zero-padded, masked batch: (B,) scores with autograd."""
+    x = [torch.from_numpy(np.asarray(fs[i], np.float32)) for i in idx]
+    pad = torch.nn.utils.rnn.pad_sequence(x, batch_first=True)  # (B, T_max, D)
+    mask = torch.arange(pad.shape[1])[None] < torch.tensor([len(v) for v in x])[:, None]
+    feats = pad / pad.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    logits = lin(feats)[..., 0].masked_fill(~mask, float("-inf"))
+    return torch.logsumexp(logits, dim=1)
+
+
+def naive_loss(lin, fs, idx) -> torch.Tensor:
+    s = naive_scores(lin, fs, idx)[:, None]
+    return torch.nn.functional.cross_entropy(torch.cat((-s, s), 1), torch.as_tensor(fs.labels[idx]))
+
+
+def test_gradient_equals_autograd_on_padded_batch():
+    fs = random_set()
+    rng = np.random.default_rng(1)
+    w, b = (0.5 * rng.standard_normal(fs.dim)).astype(np.float32), 0.3
+    idx = np.array([3, 0, 7, 11, 4])
+    loss, grad = batch_gradient(fs, idx, w, b)
+    lin = naive_model(w, b)
+    ref = naive_loss(lin, fs, idx)
+    ref.backward()
+    assert loss == pytest.approx(ref.item(), rel=1e-5)
+    np.testing.assert_allclose(grad[:-1], lin.weight.grad[0].numpy(), rtol=1e-4, atol=1e-6)
+    assert grad[-1] == pytest.approx(lin.bias.grad.item(), rel=1e-4)
+
+
+def test_losses_are_cross_entropy_of_minus_s_s():
+    s = np.array([-30.0, -1.0, 0.0, 2.0, 40.0])
+    y = np.array([1, 0, 1, 1, 0])
+    logits = torch.tensor(np.stack([-s, s], 1))
+    ref = torch.nn.functional.cross_entropy(logits, torch.tensor(y), reduction="none").numpy()
+    np.testing.assert_allclose(video_losses(s, y), ref, rtol=1e-12)
+
+
+def test_adam_port_matches_torch():
+    rng = np.random.default_rng(0)
+    theta = rng.standard_normal(50).astype(np.float32)
+    param = torch.nn.Parameter(torch.tensor(theta))
+    ours, ref = _Adam(theta, lr=1e-3), torch.optim.Adam([param], lr=1e-3)
+    for _ in range(300):
+        g = (rng.standard_normal(50) * rng.uniform(1e-3, 10)).astype(np.float32)
+        param.grad = torch.tensor(g)
+        ref.step()
+        ours.step(g)
+    np.testing.assert_allclose(theta, param.detach().numpy(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_training_equals_naive_torch_training(batch_size):
+    """Same init, same batches: our fit and nn.Linear + autograd + torch Adam agree."""
+    fs = random_set(n=30, seed=2)
+    probe = LinearProbe(max_epochs=3, batch_size=batch_size, random_state=7).fit(fs)
+    gen = torch.Generator().manual_seed(7)
+    theta = ((torch.rand(fs.dim + 1, generator=gen) * 2 - 1) / np.sqrt(fs.dim)).numpy()
+    lin = naive_model(theta[:-1], theta[-1])
+    opt = torch.optim.Adam(lin.parameters(), lr=1e-3)
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        for pool in plan_epoch(fs, rng, batch_size=batch_size, chunk_bytes=32 << 20, pool_chunks=8):
+            for batch in pool:
+                opt.zero_grad()
+                naive_loss(lin, fs, batch).backward()
+                opt.step()
+    np.testing.assert_allclose(probe.coef_, lin.weight.detach()[0].numpy(), rtol=1e-4, atol=1e-6)
+    assert probe.intercept_ == pytest.approx(lin.bias.item(), rel=1e-4, abs=1e-6)
+
+
+def test_scores_do_not_depend_on_batching_or_padding():
+    fs = random_set(n=9)
+    probe = LinearProbe(max_epochs=2).fit(fs)
+    together = probe.decision_function(fs)
+    alone = np.array([probe.decision_function(fs.subset([i]))[0] for i in range(len(fs))])
+    np.testing.assert_array_equal(together, alone)
+    padded = naive_scores(naive_model(probe.coef_, probe.intercept_), fs, np.arange(len(fs)))
+    np.testing.assert_allclose(together, padded.detach().numpy(), rtol=1e-5, atol=1e-6)
+    logits = probe.frame_logits(fs)
+    assert [len(z) for z in logits] == fs.lengths.tolist()
+    np.testing.assert_allclose([torch.logsumexp(torch.tensor(z, dtype=torch.float64), 0) for z in logits],
+                               together, rtol=1e-5)
+    proba = probe.predict_proba(fs)
+    np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-2 * together)))
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    np.testing.assert_array_equal(probe.predict(fs), (together > 0).astype(int))
+
+
+def test_recovers_planted_signal_and_localises_it():
+    train, _ = planted(300, seed=0)
+    val, _ = planted(100, seed=1)
+    test, frame_labels = planted(200, seed=2)
+    probe = LinearProbe().fit(train, val)
+    assert roc_auc_score(test.labels, probe.decision_function(test)) > 0.97
+    logits = probe.frame_logits(test)
+    loc = [roc_auc_score(lab, z) for lab, z, y in zip(frame_labels, logits, test.labels) if y == 1]
+    assert np.mean(loc) > 0.9
+
+
+def test_early_stopping_keeps_best_validation_weights():
+    rng = np.random.default_rng(0)  # random labels: the probe can only overfit
+    train = FeatureSet.from_arrays([rng.standard_normal((10, 64)) for _ in range(40)], rng.integers(0, 2, 40))
+    val = FeatureSet.from_arrays([rng.standard_normal((10, 64)) for _ in range(40)], np.arange(40) % 2)
+    probe = LinearProbe(patience=3, max_epochs=200, lr=1e-2).fit(train, val)
+    losses = [h["val_loss"] for h in probe.history_]
+    assert probe.best_epoch_ == int(np.argmin(losses))
+    assert len(losses) == probe.best_epoch_ + 3 + 1 < 200  # stopped early, 3 epochs after the best
+    kept = video_losses(probe.decision_function(val), val.labels).mean()
+    assert kept == pytest.approx(losses[probe.best_epoch_], rel=1e-6)
+
+
+def test_seeded_and_deterministic():
+    fs = random_set(n=20)
+    a = LinearProbe(max_epochs=3).fit(fs)
+    b = LinearProbe(max_epochs=3).fit(fs)
+    c = LinearProbe(max_epochs=3, random_state=0).fit(fs)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    assert not np.array_equal(a.coef_, c.coef_)
+
+
+def test_store_and_in_memory_sets_train_identically(tmp_path):
+    fs = random_set(n=15)
+    with FeatureStore(tmp_path, dim=fs.dim, fps=25.0) as store:
+        for i in range(len(fs)):
+            store.append(fs.ids[i], fs[i], label=fs.labels[i])
+    on_disk = FeatureSet.open(tmp_path)
+    a = LinearProbe(max_epochs=2, chunk_mb=1).fit(fs)
+    b = LinearProbe(max_epochs=2, chunk_mb=1).fit(on_disk)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
+def test_plan_epoch_visits_every_video_once():
+    fs = random_set(n=50, dim=256)
+    rng = np.random.default_rng(0)
+    plans = [plan_epoch(fs, rng, batch_size=4, chunk_bytes=4096, pool_chunks=2) for _ in range(2)]
+    for plan in plans:
+        flat = np.concatenate([b for pool in plan for b in pool])
+        assert sorted(flat) == list(range(50))
+        assert max(len(b) for pool in plan for b in pool) <= 4
+        assert len(plan) > 1  # several pools: the chunking is exercised
+    assert not np.array_equal(*[np.concatenate([b for p in plan for b in p]) for plan in plans])
+
+
+def test_estimator_conventions():
+    probe = LinearProbe(batch_size=8)
+    assert clone(probe).get_params() == probe.get_params()
+    with pytest.raises(NotFittedError):
+        probe.decision_function(random_set(n=2))
+    fs = random_set(n=6)
+    assert probe.set_params(max_epochs=1).fit(fs) is probe
+    assert probe.coef_.shape == (fs.dim,) and probe.n_features_in_ == fs.dim
+    assert probe.classes_.tolist() == [0, 1]
+    with pytest.raises(ValueError, match="labels"):
+        LinearProbe().fit(FeatureSet.from_arrays([np.ones((3, 4))]))
