@@ -1,0 +1,156 @@
+"""media.py: PyAV decode/encode round trips, frame-rate and sample-rate conversion, loud errors."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from avdd.media import Clip, MediaError, read_clip, write_clip
+
+SR = 16000
+
+
+def _grey_ramp(n: int, h: int = 64, w: int = 96) -> np.ndarray:
+    """Frames whose grey level encodes the frame index (40 + 2 i), so picks can be checked."""
+    levels = (40 + 2 * np.arange(n)).astype(np.uint8)
+    return np.broadcast_to(levels[:, None, None, None], (n, h, w, 3)).copy()
+
+
+def _sine(freq: float, seconds: float, rate: int = SR) -> np.ndarray:
+    return (0.5 * np.sin(2 * np.pi * freq * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+
+
+def _peak_hz(audio: np.ndarray, rate: int = SR) -> float:
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    return float(np.argmax(spectrum) * rate / len(audio))
+
+
+def _levels(clip: Clip) -> np.ndarray:
+    return clip.video[:, 8:-8, 8:-8].mean(axis=(1, 2, 3))
+
+
+def test_round_trip(tmp_path):
+    path = write_clip(tmp_path / "a.mp4", _grey_ramp(75), _sine(440, 3.0))
+    clip = read_clip(path)
+    assert clip.video.shape == (75, 64, 96, 3) and clip.video.dtype == np.uint8
+    assert clip.audio.dtype == np.float32 and clip.audio.ndim == 1
+    assert clip.fps == 25.0 and clip.sample_rate == SR and clip.path == path
+    assert clip.duration == pytest.approx(3.0)
+    assert abs(len(clip.audio) / SR - clip.duration) < 0.005
+    np.testing.assert_allclose(_levels(clip), 40 + 2 * np.arange(75), atol=3)
+    assert _peak_hz(clip.audio) == pytest.approx(440, abs=3)
+    assert np.abs(clip.audio).max() <= 1.0
+
+
+def test_audio_is_aligned_with_video(tmp_path):
+    """A click at 1.00 s is decoded at 1.00 s: AAC priming is removed by the stream start time."""
+    audio = np.zeros(3 * SR, np.float32)
+    audio[SR : SR + 160] = np.random.default_rng(0).normal(0, 0.5, 160)
+    clip = read_clip(write_clip(tmp_path / "click.mp4", _grey_ramp(75), audio))
+    onset = np.argmax(np.abs(clip.audio) > 0.1) / SR
+    assert onset == pytest.approx(1.0, abs=0.003)
+
+
+def test_30_fps_is_resampled_to_25(tmp_path):
+    clip = read_clip(write_clip(tmp_path / "b.mp4", _grey_ramp(90), _sine(300, 3.0), fps=30))
+    assert clip.video.shape[0] == 75
+    nearest = np.round(np.arange(75) * 30 / 25).astype(int)  # source frame nearest to k / 25 s
+    np.testing.assert_allclose(_levels(clip), 40 + 2 * nearest, atol=3)
+
+
+def test_24_fps_duplicates_frames(tmp_path):
+    clip = read_clip(write_clip(tmp_path / "c.mp4", _grey_ramp(72), _sine(300, 3.0), fps=24))
+    assert clip.video.shape[0] == 75
+
+
+def test_8khz_stereo_audio_becomes_16khz_mono(tmp_path):
+    stereo = np.stack([_sine(300, 2.0, 8000), _sine(300, 2.0, 8000)], axis=1)
+    clip = read_clip(write_clip(tmp_path / "d.mp4", _grey_ramp(50), stereo, sample_rate=8000))
+    assert clip.sample_rate == SR and clip.audio.ndim == 1
+    assert abs(len(clip.audio) / SR - 2.0) < 0.01
+    assert _peak_hz(clip.audio) == pytest.approx(300, abs=3)
+
+
+def test_44k_audio_only_read(tmp_path):
+    path = write_clip(tmp_path / "e.mp4", _grey_ramp(50), _sine(1000, 2.0, 44100), sample_rate=44100)
+    clip = read_clip(path, video=False)
+    assert clip.video.shape[0] == 0 and clip.duration == pytest.approx(2.0, abs=0.01)
+    assert _peak_hz(clip.audio) == pytest.approx(1000, abs=3)
+
+
+def test_write_rejects_odd_sizes(tmp_path):
+    with pytest.raises(ValueError, match="even"):
+        write_clip(tmp_path / "odd.mp4", np.zeros((5, 63, 64, 3), np.uint8), None)
+
+
+def _assert_media_error(path, **kwargs):
+    with pytest.raises(MediaError) as info:
+        read_clip(path, **kwargs)
+    assert str(path) in str(info.value)
+    assert isinstance(info.value, ValueError)
+    return str(info.value)
+
+
+def test_missing_file(tmp_path):
+    assert "no such file" in _assert_media_error(tmp_path / "nope.mp4")
+
+
+def test_zero_byte_file(tmp_path):
+    path = tmp_path / "empty.mp4"
+    path.touch()
+    assert "empty" in _assert_media_error(path)
+
+
+def test_not_a_media_file(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("these are not the frames you are looking for\n" * 50)
+    _assert_media_error(path)
+    _assert_media_error(path, audio=False)  # FFmpeg would "decode" text as ANSI art
+
+
+def test_truncated_file(tmp_path):
+    data = write_clip(tmp_path / "full.mp4", _grey_ramp(75), _sine(440, 3.0)).read_bytes()
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: len(data) // 2])  # the index (moov) is at the end: unreadable
+    assert "truncated" in _assert_media_error(path)
+
+
+def test_truncated_faststart_file(tmp_path):
+    """With the index first, a cut file decodes partially: caught by the announced frame count."""
+    path = tmp_path / "fast.mp4"
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for frame in rng.integers(0, 255, (50, 64, 64, 3), dtype=np.uint8):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    cut = tmp_path / "fast_cut.mp4"
+    cut.write_bytes(path.read_bytes()[: int(path.stat().st_size * 0.6)])
+    assert "truncated" in _assert_media_error(cut, audio=False)
+
+
+def test_missing_streams(tmp_path):
+    audio_only = write_clip(tmp_path / "audio.mp4", None, _sine(440, 1.0))
+    assert "no video stream" in _assert_media_error(audio_only)
+    video_only = write_clip(tmp_path / "video.mp4", _grey_ramp(25), None)
+    assert "no audio stream" in _assert_media_error(video_only)
+    assert read_clip(video_only, audio=False).video.shape[0] == 25
+    assert read_clip(audio_only, video=False).audio.size > 0
+
+
+def test_zero_decoded_frames(tmp_path):
+    """A video stream whose packets decode to nothing."""
+    path = tmp_path / "garbage.mkv"
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
+        container.start_encoding()
+        for i in range(5):
+            packet = av.Packet(bytes(200))
+            packet.stream, packet.pts, packet.dts, packet.time_base = video, i, i, video.time_base
+            container.mux(packet)
+    assert "zero frames" in _assert_media_error(path, audio=False)
