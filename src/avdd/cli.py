@@ -12,6 +12,7 @@ Without ``--data-root``/``--cache-dir`` the demo profile is used (synthetic data
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -82,9 +83,21 @@ def cmd_table2(args: argparse.Namespace) -> int:
 def cmd_backbones(args: argparse.Namespace) -> int:
     from .backbones import available, get_backbone
 
+    from .backbones.hub import WeightsNotFound
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # listing must not wait on the network
+
     for name in available():
-        b = get_backbone(name)
-        print(f"{name:16s} {b.modality:13s} {b.weights:12s} D={b.dim:<5d} {b.fps:g} Hz")
+        try:
+            b = get_backbone(name)
+        except WeightsNotFound:
+            # Pretrained backbones need their weights to be built; say so instead of failing.
+            print(f"{name:22s} (weights/config not found here: pass a local directory)")
+            continue
+        except TypeError as e:
+            print(f"{name:22s} (needs arguments: {e})")
+            continue
+        print(f"{name:22s} {b.modality:13s} {b.weights:12s} D={b.dim:<5d} {b.fps:g} Hz")
     return 0
 
 
@@ -127,8 +140,6 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (FileNotFoundError, ValueError, KeyError) as e:
         # Bad input gets one clear line, not a traceback; AVDD_DEBUG=1 shows the traceback.
-        import os
-
         if os.environ.get("AVDD_DEBUG"):
             raise
         print(f"avdd: error: {e}", file=sys.stderr)

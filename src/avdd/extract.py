@@ -62,8 +62,14 @@ def store_dir(profile: Profile, backbone: Backbone, dataset: str, split: str) ->
 _WORKER_BACKBONES: dict[str, Backbone] = {}
 
 
-def _init_worker(names: Sequence[str]) -> None:
+def _init_worker(names: Sequence[str], *, single_thread: bool = True) -> None:
     # Backbones are built once per worker process, not pickled per task.
+    if single_thread:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(1)
+        threadpool_limits(1)
     for name in names:
         _WORKER_BACKBONES[name] = get_backbone(name)
 
@@ -129,10 +135,13 @@ def extract_many(
     """:func:`extract` for several ``(dataset, split)`` jobs sharing one worker pool (starting
     worker processes costs seconds each time)."""
     if workers <= 1:
-        _init_worker(list(backbones))
+        _init_worker(list(backbones), single_thread=False)
         return [r for ds, sp in jobs
                 for r in _run_job(profile, backbones, ds, sp, limit, map, progress)]
-    ctx = mp.get_context("spawn")  # fork-unsafe libraries (torch, codecs) stay safe
+    # fork (Linux): workers start in milliseconds and scripts need no `if __name__ ==
+    # "__main__"` guard (spawn re-imports the caller's main module). Workers pin themselves
+    # to one BLAS/torch thread, so a thread pool inherited from the parent is not used.
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(list(backbones),)) as pool:
         def imap(fn, tasks):
             return pool.imap(fn, tasks, chunksize=2)

@@ -1,6 +1,10 @@
-"""Frozen feature extractors, one family per module, behind one registry."""
+"""Frozen feature extractors, one family per module, behind one registry.
 
-from . import handcrafted  # noqa: F401  (registers its backbones)
+Importing a family module registers its backbones; the heavy libraries (transformers) are
+imported only when a backbone is built.
+"""
+
+from . import clip, fsfm, handcrafted, videomae, wav2vec2  # noqa: F401  (registration)
 from .base import Backbone, available, get_backbone, register
 
 __all__ = ["Backbone", "available", "get_backbone", "register"]

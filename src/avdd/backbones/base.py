@@ -23,12 +23,15 @@ class Backbone(ABC):
     Class attributes:
         modality: ``"audio"``, ``"visual"`` or ``"audio-visual"`` (decides what is decoded).
         weights: ``"handcrafted"``, ``"random"`` or ``"pretrained"`` (recorded as provenance).
+        version: bump when a code change alters the features; :meth:`config` includes it, so
+            cached features of the old code are never reused.
     Instance attributes:
         name: registry name; dim: feature size D; fps: output frame rate in Hz.
     """
 
     modality: ClassVar[str]
     weights: ClassVar[str]
+    version: ClassVar[int] = 1
     name: str
     dim: int
     fps: float

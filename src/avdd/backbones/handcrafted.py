@@ -1,8 +1,14 @@
 """Handcrafted 25 Hz features that need no weights: the demo's stand-ins for real backbones.
 
-- ``logmel``: log-mel spectrogram at 50 Hz, consecutive frame pairs concatenated to 25 Hz
+- ``logmel``: log-mel spectrogram at 50 Hz with per-clip mean and variance normalisation of
+  each band (CMVN, as speech front-ends do), consecutive frame pairs concatenated to 25 Hz
   (the same 50 → 25 Hz pairing the paper applies to Wav2Vec2).
-- ``mouth-pixels``: a small colour image of the mouth region plus its frame-to-frame change.
+- ``mouth-pixels``: a small colour image of the mouth region (its spatial pattern and its mean
+  colour) plus its signed frame-to-frame change.
+
+Both are centred: the probe L2-normalises every frame, and features dominated by a constant
+offset (raw log-energies are all negative, raw pixels all positive) would point every frame
+in nearly the same direction and leave the probe little to separate.
 
 They are honest baselines, not imitations of SSL features: whatever the probe finds in them is
 what the book shows.
@@ -65,6 +71,7 @@ class LogMel(Backbone):
 
     modality = "audio"
     weights = "handcrafted"
+    version = 2  # 2: per-clip CMVN
 
     def __init__(self, config: LogMelConfig | None = None) -> None:
         self.cfg = config or LogMelConfig()
@@ -76,7 +83,7 @@ class LogMel(Backbone):
         self._window = np.hanning(self.cfg.win_length).astype(np.float32)
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, **asdict(self.cfg)}
+        return {"name": self.name, "version": self.version, **asdict(self.cfg)}
 
     def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
         c = self.cfg
@@ -88,7 +95,9 @@ class LogMel(Backbone):
         idx = np.arange(c.win_length)[None] + c.hop_length * np.arange(n)[:, None]
         spec = np.abs(np.fft.rfft(x[idx] * self._window, n=c.n_fft)) ** 2
         mel = np.log(spec.astype(np.float32) @ self._fb.T + 1e-6)
-        return pair_frames(mel)
+        # CMVN per clip: removes the channel's constant colouring and the negative offset.
+        mel = (mel - mel.mean(0)) / (mel.std(0) + 1e-3)
+        return pair_frames(mel.astype(np.float32))
 
 
 @dataclass(frozen=True)
@@ -101,26 +110,36 @@ class MouthPixelsConfig:
 
 @register("mouth-pixels")
 class MouthPixels(Backbone):
-    """Per frame: the mouth crop (``grid² × 3`` colour values) and the absolute change of its
-    grey image since the previous frame (``grid²``): 576 dims at 25 Hz by default."""
+    """Per frame, 25 Hz, ``4 grid² + 3`` dims (579 by default):
+
+    - the mouth crop's spatial pattern: colour values minus the crop's mean colour (``3 grid²``);
+    - the crop's mean colour, centred on mid-grey and weighted by ``grid`` so that these three
+      numbers weigh like a block of ``grid²`` pixels after L2 normalisation (``3``);
+    - the signed change of its grey image since the previous frame (``grid²``).
+    """
 
     modality = "visual"
     weights = "handcrafted"
+    version = 2  # 2: centred pattern + weighted mean colour + signed motion
 
     def __init__(self, config: MouthPixelsConfig | None = None, fps: float = 25.0) -> None:
         self.cfg = config or MouthPixelsConfig()
         self.name = "mouth-pixels"
-        self.dim = 4 * self.cfg.grid**2
+        self.dim = 4 * self.cfg.grid**2 + 3
         self.fps = fps
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "fps": self.fps, **asdict(self.cfg)}
+        return {"name": self.name, "version": self.version, "fps": self.fps, **asdict(self.cfg)}
 
     def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
-        crops = mouth_crops(clip.video, roi, grid=self.cfg.grid, rel_size=self.cfg.rel_size)
-        grey = crops.mean(axis=-1).reshape(len(crops), -1)
+        g = self.cfg.grid
+        crops = mouth_crops(clip.video, roi, grid=g, rel_size=self.cfg.rel_size)
+        t = len(crops)
+        colour = crops.mean(axis=(1, 2))  # (T, 3)
+        pattern = (crops - colour[:, None, None]).reshape(t, -1)
+        grey = crops.mean(axis=-1).reshape(t, -1)
         # Motion of the first frame is unknown: use that of the second (zero for 1 frame).
-        diff = np.abs(np.diff(grey, axis=0, prepend=grey[:1]))
-        if len(diff) > 1:
+        diff = np.diff(grey, axis=0, prepend=grey[:1])
+        if t > 1:
             diff[0] = diff[1]
-        return np.concatenate([crops.reshape(len(crops), -1), diff], axis=1).astype(np.float32)
+        return np.concatenate([pattern, g * (colour - 0.5), diff], axis=1).astype(np.float32)

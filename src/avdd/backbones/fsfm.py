@@ -1,0 +1,233 @@
+"""FSFM face features (the paper's FSFM ViT-B/16 row), one vector per frame, 25 Hz.
+
+Input: the face box × 1.3 (a square of 1.3 × the longer box side around its centre; black
+outside the frame), resized to 224² (bicubic), ImageNet mean/std. Boxes come from
+``roi.face_box`` (the synthetic benchmark has them); without a box the **whole frame** is
+resized (no face detector yet: real detection arrives with the lip-reading ROI work).
+
+Weights: a local checkpoint in the FSFM release layout, ``{'model': state_dict, 'args':
+Namespace, ...}`` with timm ViT key names, converted into a transformers ``ViTModel`` (no timm
+or torchvision here): ``blocks.N.attn.qkv`` is split into q/k/v. The file is read with
+``torch.load(weights_only=True)``; only ``argparse.Namespace`` is allow-listed, so a file that
+pickles anything else is refused instead of executed. ``.safetensors`` files work too.
+
+Feature (MAE-style global pool, which FSFM fine-tuning inherits [inferred]): with ``fc_norm``
+in the checkpoint, ``fc_norm(mean of patch tokens)`` of the last block; with only ``norm``
+(pretraining file), ``mean of norm(patch tokens)``. 768-d for ViT-B.
+
+Registry names: ``fsfm`` (``checkpoint=`` path), ``fsfm-random`` (ViT-B/16, seeded),
+``fsfm-tiny-random`` (32² input, 32-d, 2 layers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..media import Clip
+from ..roi import Roi
+from .base import Backbone, register
+from .hub import arch_dict, frozen, seeded
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+BOX_SCALE = 1.3
+BATCH_FRAMES = 32
+SAFE_GLOBALS = [argparse.Namespace]  # what the FSFM release pickles besides tensors
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be used; the message names the file and the fix."""
+
+
+def vit_config(dim: int = 768, depth: int = 12, heads: int = 12, image_size: int = 224,
+               patch_size: int = 16) -> Any:
+    """A timm-equivalent ViT config (LayerNorm eps 1e-6, exact GELU, qkv bias)."""
+    from transformers import ViTConfig
+
+    return ViTConfig(hidden_size=dim, num_hidden_layers=depth, num_attention_heads=heads,
+                     intermediate_size=4 * dim, image_size=image_size, patch_size=patch_size,
+                     layer_norm_eps=1e-6, hidden_act="gelu", qkv_bias=True)
+
+
+def load_release_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """The encoder state dict (timm names) of an FSFM release file, read without executing
+    arbitrary pickled code."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file. Download the FSFM weights "
+                              "(e.g. from the Wolowolo/fsfm-3c release) and pass the file path.")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        # Torch's message is long; its "Unsupported global: ..." line names the culprit.
+        why = next((ln.strip() for ln in str(err).splitlines() if "Unsupported global" in ln),
+                   str(err))
+        raise CheckpointError(
+            f"{path}: refused, it pickles objects beyond tensors and argparse.Namespace, and "
+            "loading it would run their code. If you trust the file, convert it once in a "
+            "separate environment: torch.save({'model': torch.load(p, weights_only=False)"
+            f"['model']}}, 'fsfm_clean.pth'), then pass the clean file.\nTorch said: {why}"
+        ) from err
+    state = obj.get("model", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or "patch_embed.proj.weight" not in state:
+        raise CheckpointError(f"{path}: not an FSFM/timm ViT checkpoint (expected "
+                              "{'model': state_dict} with 'patch_embed.proj.weight').")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+_BLOCK = {"norm1": "layernorm_before", "norm2": "layernorm_after", "attn.proj": "attention.o_proj",
+          "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2"}
+
+
+def timm_to_vit(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """timm ViT names → transformers ``ViTModel`` names (5.x layout); decoder, projector,
+    predictor and head keys are dropped. ``norm`` and ``fc_norm`` both go to ``layernorm``."""
+    out = {"embeddings.cls_token": state["cls_token"],
+           "embeddings.position_embeddings": state["pos_embed"],
+           "embeddings.patch_embeddings.projection.weight": state["patch_embed.proj.weight"],
+           "embeddings.patch_embeddings.projection.bias": state["patch_embed.proj.bias"]}
+    final = "fc_norm" if "fc_norm.weight" in state else "norm"
+    for p in ("weight", "bias"):
+        out[f"layernorm.{p}"] = state[f"{final}.{p}"]
+    for key, value in state.items():
+        m = re.fullmatch(r"blocks\.(\d+)\.(.+)\.(weight|bias)", key)
+        if not m:
+            continue
+        i, part, p = m.groups()
+        if part == "attn.qkv":  # fused (3·D, D) → q, k, v in that order
+            for name, chunk in zip("qkv", value.chunk(3, dim=0), strict=True):
+                out[f"layers.{i}.attention.{name}_proj.{p}"] = chunk
+        elif part in _BLOCK:
+            out[f"layers.{i}.{_BLOCK[part]}.{p}"] = value
+    return out
+
+
+def infer_config(state: dict[str, torch.Tensor], heads: int | None = None) -> Any:
+    """ViT config from the tensor shapes; heads are not stored, default dim / 64 (ViT-B: 12)."""
+    dim, _, patch, _ = state["patch_embed.proj.weight"].shape
+    side = int(round((state["pos_embed"].shape[1] - 1) ** 0.5))
+    depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
+    return vit_config(dim, depth, heads or max(1, dim // 64), side * patch, patch)
+
+
+def face_crops(video: np.ndarray, roi: Roi | None, size: int,
+               scale: float = BOX_SCALE) -> np.ndarray:
+    """``(T, H, W, 3)`` uint8 → ``(T, size, size, 3)`` uint8 face crops (whole frames without
+    ``roi.face_box``)."""
+    from PIL import Image
+
+    t, h, w, _ = video.shape
+    boxes = None if roi is None or roi.face_box is None else np.asarray(roi.face_box, float)
+    out = np.empty((t, size, size, 3), np.uint8)
+    for i in range(t):
+        img = Image.fromarray(video[i])
+        if boxes is not None:
+            x0, y0, x1, y1 = boxes[min(i, len(boxes) - 1)]  # annotations may be a frame short
+            half = scale * max(x1 - x0, y1 - y0) / 2
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            box = (cx - half, cy - half, cx + half, cy + half)
+            img = img.crop(tuple(int(round(v)) for v in box))  # black beyond the frame
+        out[i] = np.asarray(img.resize((size, size), Image.Resampling.BICUBIC))
+    return out
+
+
+@register("fsfm")
+class FSFM(Backbone):
+    """ViT on face crops → ``(T, dim)`` average-pooled tokens (768-d for ViT-B/16), 25 Hz."""
+
+    modality = "visual"
+    weights = "pretrained"
+
+    def __init__(self, checkpoint: str | Path, *, heads: int | None = None,
+                 mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD,
+                 fps: float = 25.0, name: str = "fsfm") -> None:
+        from transformers import ViTModel
+
+        self.source = str(checkpoint)
+        self.name = name
+        state = load_release_state(checkpoint)
+        config = infer_config(state, heads)
+        net = ViTModel(config, add_pooling_layer=False)
+        missing, unexpected = net.load_state_dict(timm_to_vit(state), strict=False)
+        if missing or unexpected:
+            raise CheckpointError(f"{checkpoint}: weights do not fit a ViT (missing {missing}, "
+                                  f"unexpected {unexpected})")
+        self._setup(net, "fc_norm" if "fc_norm.weight" in state else "norm", mean, std, fps)
+
+    def _setup(self, net: torch.nn.Module, pool: str, mean: tuple[float, ...],
+               std: tuple[float, ...], fps: float) -> None:
+        if pool not in ("fc_norm", "norm"):
+            raise ValueError(f"pool must be 'fc_norm' or 'norm', got {pool!r}")
+        self.net = frozen(net)
+        self.pool = pool
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.fps = fps
+        self.dim = int(net.config.hidden_size)
+        self.image_size = int(net.config.image_size)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version,
+                "checkpoint": self.source, "weights": self.weights,
+                "dim": self.dim, "fps": self.fps, "image_size": self.image_size,
+                "heads": int(self.net.config.num_attention_heads), "pool": self.pool,
+                "box_scale": BOX_SCALE, "mean": self.mean, "std": self.std}
+
+    def embed(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, S, S)`` normalised images → ``(B, dim)`` pooled features."""
+        out = self.net(pixel_values=pixels, output_hidden_states=True)
+        tokens = out.hidden_states[-1][:, 1:]  # last block, before the final norm; no CLS
+        if self.pool == "fc_norm":
+            return self.net.layernorm(tokens.mean(dim=1))
+        return self.net.layernorm(tokens).mean(dim=1)
+
+    def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
+        crops = face_crops(clip.video, roi, self.image_size)
+        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.std).view(1, 3, 1, 1)
+        feats = [torch.zeros(0, self.dim)]
+        with torch.inference_mode():
+            for i in range(0, len(crops), BATCH_FRAMES):
+                x = torch.from_numpy(crops[i:i + BATCH_FRAMES]).permute(0, 3, 1, 2).float()
+                feats.append(self.embed((x / 255.0 - mean) / std))
+        return torch.cat(feats).float().numpy()
+
+
+@register("fsfm-random")
+class FSFMRandom(FSFM):
+    """ViT-B/16 (or ``config``) with weights seeded by ``seed``."""
+
+    weights = "random"
+
+    def __init__(self, *, seed: int = 0, config: Any = None, pool: str = "fc_norm",
+                 fps: float = 25.0, name: str = "fsfm-random") -> None:
+        from transformers import ViTModel
+
+        config = config or vit_config()
+        self.source = "config"
+        self.name = name
+        self.seed = seed
+        self.arch = arch_dict(config)
+        net = seeded(lambda: ViTModel(config, add_pooling_layer=False), seed)
+        self._setup(net, pool, IMAGENET_MEAN, IMAGENET_STD, fps)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "seed": self.seed, "arch": self.arch}
+
+
+@register("fsfm-tiny-random")
+def fsfm_tiny_random(*, seed: int = 0, fps: float = 25.0) -> FSFMRandom:
+    """Tiny random face ViT (32² crops, patch 16, 32-d, 2 layers, 4 heads)."""
+    return FSFMRandom(config=vit_config(32, 2, 4, 32, 16), seed=seed, fps=fps,
+                      name="fsfm-tiny-random")

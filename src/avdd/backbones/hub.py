@@ -1,0 +1,95 @@
+"""Loading pretrained transformers weights by hub name or local directory, and seeded
+random-init models, shared by the Wav2Vec2, CLIP, VideoMAE and FSFM backbones.
+
+Nothing can be downloaded on the project's machines, so a hub name that is not in the local
+cache must fail loudly with the fix: download the checkpoint where there is internet and pass
+the directory instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+_TRUE = {"1", "on", "yes", "true"}
+
+
+class WeightsNotFound(OSError):
+    """Pretrained weights are neither a local directory nor in the hub cache."""
+
+
+def hub_offline() -> bool:
+    """``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE`` read now (huggingface_hub reads it once at
+    import, so a later change would otherwise be ignored and cost ~30 s of retries)."""
+    return any(os.environ.get(k, "").lower() in _TRUE
+               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _looks_local(name_or_dir: str) -> bool:
+    # Hub names are "name" or "org/name"; anything else is meant as a path.
+    return name_or_dir.startswith((".", "/", "~")) or name_or_dir.count("/") > 1 \
+        or Path(name_or_dir).expanduser().exists()
+
+
+def from_pretrained(loader: Callable[..., T], name_or_dir: str | os.PathLike[str],
+                    what: str, **kwargs: Any) -> T:
+    """``loader(name_or_dir, **kwargs)`` (a ``from_pretrained``), with a clear error.
+
+    Args:
+        loader: e.g. ``AutoModel.from_pretrained``.
+        name_or_dir: a hub name (``"facebook/wav2vec2-xls-r-2b"``) or a local directory made by
+            ``save_pretrained`` / ``hf download``.
+        what: what is being loaded, for the message (``"Wav2Vec2 model"``).
+    Raises:
+        WeightsNotFound: the directory does not exist, or the hub name is not cached and the
+            hub cannot be reached; the message says what to download and where to put it.
+    """
+    name = str(name_or_dir)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return loader(str(path), **kwargs)
+    if _looks_local(name):
+        raise WeightsNotFound(f"{what}: {name} is not a directory. Pass a directory written by "
+                              "save_pretrained or `hf download`, or a hub name.")
+    if hub_offline():
+        kwargs.setdefault("local_files_only", True)
+    try:
+        return loader(name, **kwargs)
+    except OSError as err:
+        target = f"checkpoints/{name.replace('/', '--')}"
+        raise WeightsNotFound(
+            f"{what}: cannot load hub checkpoint {name!r}: not in the local cache and the hub "
+            f"is unreachable or offline (or the name is wrong). On a machine with internet run\n"
+            f"    hf download {name} --local-dir {target}\n"
+            f"(`huggingface-cli download` with huggingface_hub < 1.0), copy {target} here and "
+            f"pass that directory instead of the hub name.\nUnderlying error: {err}"
+        ) from err
+
+
+def seeded(build: Callable[[], T], seed: int) -> T:
+    """Build a random-init model with a fixed seed, leaving the global RNG untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def frozen(model: torch.nn.Module) -> torch.nn.Module:
+    """Eval mode (no dropout), fp32, no gradients: the paper's features are from frozen
+    backbones."""
+    model.eval().float()
+    model.requires_grad_(False)
+    return model
+
+
+def arch_dict(config: Any) -> dict[str, Any]:
+    """A transformers config as a JSON-able dict for :meth:`Backbone.config` (without the
+    library version, which does not change a random-init model's features)."""
+    d = config.to_dict()
+    d.pop("transformers_version", None)
+    return d

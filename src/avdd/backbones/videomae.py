@@ -1,0 +1,164 @@
+"""VideoMAE features of full frames in non-overlapping 16-frame windows (the paper's
+VideoMAE-large row), **12.5 Hz**.
+
+A window of ``num_frames`` (16) frames goes through ``VideoMAEImageProcessor`` (PIL backend:
+shortest side 224, centre crop 224, ImageNet mean/std) and ``VideoMAEModel``; its tokens
+``(num_frames / tubelet, 14·14, 1024)`` = (8, 196, 1024) are averaged over space → 8 vectors
+per 16 frames, one per 2-frame tubelet, hence 25 / 2 = 12.5 Hz.
+
+Trailing partial window (``trailing``):
+- ``"pad"`` (default): the last real frame is repeated up to a full window and only the output
+  steps whose tubelets contain a real frame are kept, so T = ceil(T_frames / tubelet) and every
+  video frame is covered (the last step may mix a real frame with its copy).
+- ``"drop"``: the partial window is dropped, as the paper's code does (T = 8 · ⌊T_frames / 16⌋;
+  a clip shorter than 16 frames gives no feature at all).
+
+Registry names: ``videomae`` (pretrained, ``model=`` hub name or directory), ``videomae-random``
+(config only, seeded), ``videomae-tiny-random`` (32² input, 4-frame windows, 32-d).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..media import Clip
+from ..roi import Roi
+from .base import Backbone, register
+from .hub import arch_dict, from_pretrained, frozen, seeded
+
+DEFAULT_MODEL = "MCG-NJU/videomae-large"
+BATCH_WINDOWS = 4  # windows per forward pass: bounds memory (16 × 224² frames each)
+
+
+def tiny_config() -> Any:
+    """The tiny config of BACKBONES.md (32² input, 4-frame windows, tubelet 2, hidden 32)."""
+    from transformers import VideoMAEConfig
+
+    return VideoMAEConfig(image_size=32, patch_size=16, num_frames=4, tubelet_size=2,
+                          hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                          intermediate_size=64)
+
+
+def processor_for(image_size: int) -> Any:
+    """VideoMAE's preprocessing at ``image_size`` (its defaults are for 224)."""
+    from transformers import VideoMAEImageProcessorPil
+
+    return VideoMAEImageProcessorPil(size={"shortest_edge": image_size},
+                                     crop_size={"height": image_size, "width": image_size})
+
+
+def windows(n_frames: int, window: int, tubelet: int,
+            trailing: str = "pad") -> list[tuple[np.ndarray, int]]:
+    """Frame indices of each window and how many of its output steps to keep.
+
+    Returns:
+        ``[(idx, keep), ...]``: ``idx`` ``(window,)`` int frame indices (the last real frame
+        repeated in a padded window), ``keep`` the number of tubelet steps covering real frames.
+    """
+    if trailing not in ("pad", "drop"):
+        raise ValueError(f"trailing must be 'pad' or 'drop', got {trailing!r}")
+    out = []
+    for start in range(0, n_frames, window):
+        real = min(window, n_frames - start)
+        if real < window and trailing == "drop":
+            break
+        idx = np.minimum(np.arange(start, start + window), n_frames - 1)
+        out.append((idx, -(-real // tubelet)))
+    return out
+
+
+@register("videomae")
+class VideoMAE(Backbone):
+    """VideoMAE encoder → ``(ceil(T / 2), hidden)`` at 12.5 Hz (1024-d for large)."""
+
+    modality = "visual"
+    weights = "pretrained"
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, trailing: str = "pad",
+                 video_fps: float = 25.0, name: str = "videomae") -> None:
+        from transformers import VideoMAEImageProcessorPil, VideoMAEModel
+
+        self.source = str(model)
+        self.name = name
+        net = from_pretrained(VideoMAEModel.from_pretrained, self.source, "VideoMAE model")
+        proc = from_pretrained(VideoMAEImageProcessorPil.from_pretrained, self.source,
+                               "VideoMAE image processor")
+        self._setup(net, proc, trailing, video_fps)
+
+    def _setup(self, net: torch.nn.Module, processor: Any, trailing: str,
+               video_fps: float) -> None:
+        cfg = net.config
+        self.net = frozen(net)
+        self.processor = processor
+        self.trailing = trailing
+        self.window = int(cfg.num_frames)
+        self.tubelet = int(cfg.tubelet_size)
+        self.steps = self.window // self.tubelet
+        self.dim = int(cfg.hidden_size)
+        self.video_fps = video_fps
+        self.fps = video_fps / self.tubelet  # 12.5 Hz for 25 fps video and 2-frame tubelets
+        windows(0, self.window, self.tubelet, trailing)  # validates ``trailing`` early
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version,
+                "model": self.source, "weights": self.weights,
+                "dim": self.dim, "fps": self.fps, "window": self.window,
+                "tubelet": self.tubelet, "trailing": self.trailing,
+                "image_size": int(self.net.config.image_size), "pool": "spatial-mean"}
+
+    def _embed(self, clips: list[np.ndarray]) -> torch.Tensor:
+        """``n`` windows of ``(window, H, W, 3)`` uint8 → ``(n, steps, hidden)``."""
+        pixels = self.processor(clips, input_data_format="channels_last",
+                                return_tensors="pt")["pixel_values"].float()
+        tokens = self.net(pixel_values=pixels).last_hidden_state  # (n, steps·g·g, hidden)
+        return tokens.reshape(len(clips), self.steps, -1, self.dim).mean(dim=2)
+
+    def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
+        """``(T, H, W, 3)`` frames → ``(ceil(T / tubelet), hidden)`` float32 (``"pad"``)."""
+        if clip.fps != self.video_fps:
+            raise ValueError(f"{self.name} expects {self.video_fps} fps video, got {clip.fps}")
+        plan = windows(clip.num_frames, self.window, self.tubelet, self.trailing)
+        feats = []
+        with torch.inference_mode():
+            for i in range(0, len(plan), BATCH_WINDOWS):
+                batch = plan[i:i + BATCH_WINDOWS]
+                emb = self._embed([clip.video[idx] for idx, _ in batch])
+                feats += [e[:keep] for e, (_, keep) in zip(emb, batch, strict=True)]
+        if not feats:
+            return np.zeros((0, self.dim), np.float32)
+        return torch.cat(feats).float().numpy()
+
+
+@register("videomae-random")
+class VideoMAERandom(VideoMAE):
+    """The architecture of ``model`` (config only) with weights seeded by ``seed``."""
+
+    weights = "random"
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, seed: int = 0, config: Any = None,
+                 trailing: str = "pad", video_fps: float = 25.0,
+                 name: str = "videomae-random") -> None:
+        from transformers import VideoMAEConfig, VideoMAEModel
+
+        self.source = str(model) if config is None else "config"
+        self.name = name
+        self.seed = seed
+        if config is None:
+            config = from_pretrained(VideoMAEConfig.from_pretrained, self.source,
+                                     "VideoMAE config")
+        self.arch = arch_dict(config)
+        net = seeded(lambda: VideoMAEModel(config), seed)
+        self._setup(net, processor_for(int(config.image_size)), trailing, video_fps)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "seed": self.seed, "arch": self.arch}
+
+
+@register("videomae-tiny-random")
+def videomae_tiny_random(*, seed: int = 0, trailing: str = "pad") -> VideoMAERandom:
+    """Tiny random VideoMAE (4-frame windows of 32² frames, 32-d, 12.5 Hz)."""
+    return VideoMAERandom(config=tiny_config(), seed=seed, trailing=trailing,
+                          name="videomae-tiny-random")

@@ -1,0 +1,116 @@
+"""Wav2Vec2-family audio features (the paper's XLS-R 2B row), 25 Hz.
+
+``last_hidden_state`` (after the final LayerNorm) is 50 Hz; consecutive frames are concatenated
+into 25 Hz vectors of ``2 * hidden`` dims (3840 for XLS-R 2B), an odd last frame duplicated
+(:func:`avdd.backbones.handcrafted.pair_frames`). Any Wav2Vec2 / HuBERT / WavLM checkpoint
+loads through ``AutoModel``; the feature extractor's per-utterance normalisation is applied
+when its config asks for it (``do_normalize``).
+
+Registry names:
+- ``wav2vec2``: pretrained, ``model=`` hub name or local directory.
+- ``wav2vec2-random``: the same architecture (config only) with seeded random weights.
+- ``wav2vec2-tiny-random``: a 32-d, 2-layer model for demos and tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..media import Clip
+from ..roi import Roi
+from .base import Backbone, register
+from .handcrafted import pair_frames
+from .hub import arch_dict, from_pretrained, frozen, seeded
+
+DEFAULT_MODEL = "facebook/wav2vec2-xls-r-2b"
+SAMPLE_RATE = 16000
+MIN_SAMPLES = 400  # receptive field of the conv stack: shorter audio gives no frame at all
+
+
+def tiny_config() -> Any:
+    """The tiny config of BACKBONES.md (hidden 32, 2 layers, 16-channel conv stack)."""
+    from transformers import Wav2Vec2Config
+
+    return Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                          intermediate_size=64, conv_dim=(16,) * 7, do_stable_layer_norm=True,
+                          feat_extract_norm="layer", num_conv_pos_embeddings=16,
+                          num_conv_pos_embedding_groups=4)
+
+
+@register("wav2vec2")
+class Wav2Vec2(Backbone):
+    """Pretrained Wav2Vec2-style encoder → ``(ceil(T50 / 2), 2 * hidden)`` at 25 Hz."""
+
+    modality = "audio"
+    weights = "pretrained"
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, name: str = "wav2vec2") -> None:
+        from transformers import AutoFeatureExtractor, AutoModel
+
+        self.source = str(model)
+        self.name = name
+        net = from_pretrained(AutoModel.from_pretrained, self.source, "Wav2Vec2 model")
+        extractor = from_pretrained(AutoFeatureExtractor.from_pretrained, self.source,
+                                    "Wav2Vec2 feature extractor")
+        self._setup(net, bool(getattr(extractor, "do_normalize", True)))
+
+    def _setup(self, net: torch.nn.Module, normalize: bool) -> None:
+        self.net = frozen(net)
+        self.normalize = normalize
+        self.hidden = int(net.config.hidden_size)
+        self.dim = 2 * self.hidden
+        self.fps = SAMPLE_RATE / 320 / 2  # conv stack hop 320 samples = 50 Hz, paired → 25 Hz
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version,
+                "model": self.source, "weights": self.weights,
+                "hidden": self.hidden, "dim": self.dim, "fps": self.fps,
+                "normalize": self.normalize, "pairing": "concat-50Hz-pairs-dup-odd-last"}
+
+    def frames50(self, audio: np.ndarray) -> np.ndarray:
+        """``(N,)`` float 16 kHz → ``(T50, hidden)`` float32, T50 = ⌊(N − 400) / 320⌋ + 1
+        (N < 400 is zero-padded to one frame)."""
+        x = np.asarray(audio, dtype=np.float32)
+        if len(x) < MIN_SAMPLES:  # pad silence so a very short clip still gives one frame
+            x = np.pad(x, (0, MIN_SAMPLES - len(x)))
+        if self.normalize:  # = Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm
+            x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
+        with torch.inference_mode():
+            out = self.net(torch.from_numpy(x)[None]).last_hidden_state[0]
+        return out.float().numpy()
+
+    def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
+        if clip.sample_rate != SAMPLE_RATE:
+            raise ValueError(f"{self.name} expects {SAMPLE_RATE} Hz audio, got {clip.sample_rate}")
+        return pair_frames(self.frames50(clip.audio)).astype(np.float32)
+
+
+@register("wav2vec2-random")
+class Wav2Vec2Random(Wav2Vec2):
+    """The architecture of ``model`` (its config only) with random weights seeded by ``seed``."""
+
+    weights = "random"
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, seed: int = 0, config: Any = None,
+                 name: str = "wav2vec2-random") -> None:
+        from transformers import AutoConfig, AutoModel
+
+        self.source = str(model) if config is None else "config"
+        self.name = name
+        self.seed = seed
+        if config is None:
+            config = from_pretrained(AutoConfig.from_pretrained, self.source, "Wav2Vec2 config")
+        self.arch = arch_dict(config)
+        self._setup(seeded(lambda: AutoModel.from_config(config), seed), normalize=True)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "seed": self.seed, "arch": self.arch}
+
+
+@register("wav2vec2-tiny-random")
+def wav2vec2_tiny_random(*, seed: int = 0) -> Wav2Vec2Random:
+    """Tiny random Wav2Vec2 (hidden 32 → 64-d at 25 Hz): fast on CPU."""
+    return Wav2Vec2Random(config=tiny_config(), seed=seed, name="wav2vec2-tiny-random")
