@@ -19,7 +19,7 @@
 # **Question.** Do frozen representations carry deepfake cues that a *linear* probe can read,
 # and do those cues transfer to other datasets?
 #
-# **Method (paper, Sec. 3; SPEC.md "Linear probing").** Every frame's features are
+# **Method (paper, Sec. 3).** Every frame's features are
 # L2-normalised and scored by one linear layer; the video score is the log-sum-exp of the
 # frame scores. The probe is trained with cross-entropy on `[-s, s]`, Adam (lr 1e-3), early
 # stopping on validation loss (patience 10, at most 100 epochs), keeping the best-validation
@@ -34,7 +34,10 @@ synth_seed = 0  # demo: seed of the synthetic benchmark
 synth_scale = 1.0  # demo: size multiplier of the synthetic benchmark
 data_roots = None  # paper: {"av1m": "...", "favc": "...", "avlips": "...", "dfe": "..."}
 cache_dir = None  # paper: where features and results are cached
-backbones = ["logmel", "mouth-pixels"]  # registry names (`avdd backbones`)
+backbones = [  # registry names (`avdd backbones`)
+    "logmel", "mouth-pixels", "wav2vec2-tiny-random", "clip-tiny-random",
+    "videomae-tiny-random", "fsfm-tiny-random",
+]
 seed = 43  # probe seed (the official code's)
 workers = 2  # decode/feature processes for extraction
 
@@ -119,9 +122,13 @@ display(ref.style.format(precision=1)
 
 # %% tags=["remove-input"]
 cols = [c for c in ours.columns]
-fig, axes = plt.subplots(1, len(ours), figsize=(4.2 * len(ours), 3.2), squeeze=False,
+ncols = min(3, len(ours))
+nrows = -(-len(ours) // ncols)
+fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.3 * nrows), squeeze=False,
                          sharey=True)
-for ax, (name, row) in zip(axes[0], ours.iterrows()):
+for ax in axes.flat[len(ours):]:
+    ax.axis("off")
+for ax, (name, row) in zip(axes.flat, ours.iterrows()):
     mod = modality.loc[name, "modality"]
     same = ref[ref["modality"] == mod][cols]
     ax.fill_between(range(len(cols)), same.min(), same.max(), color="0.85",
@@ -131,10 +138,11 @@ for ax, (name, row) in zip(axes[0], ours.iterrows()):
             label=f"ours: {name}" + (" (synthetic)" if prof.synthetic else ""))
     ax.axhline(50, color="0.6", lw=0.8)
     ax.set_xticks(range(len(cols)), cols)
-    ax.set_title(f"{name} ({mod})")
+    ax.set_title(f"{name} ({mod})", fontsize=10)
     ax.set_ylim(0, 102)
     ax.legend(fontsize=7, loc="lower left")
-axes[0][0].set_ylabel("ROC-AUC (%)")
+for ax in axes[:, 0]:
+    ax.set_ylabel("ROC-AUC (%)")
 fig.tight_layout()
 plt.show()
 

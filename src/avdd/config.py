@@ -27,8 +27,12 @@ SPLITS: dict[str, tuple[str, ...]] = {
     "dfe": ("train", "val", "test"),
 }
 
-#: Backbones the demo profile runs: the handcrafted features available without any weights.
-DEMO_BACKBONES: tuple[str, ...] = ("logmel", "mouth-pixels")
+#: Backbones the demo profile runs: handcrafted features and tiny random-weight versions of
+#: the real architectures (no weights to download; they exercise the same code paths).
+DEMO_BACKBONES: tuple[str, ...] = (
+    "logmel", "mouth-pixels", "wav2vec2-tiny-random", "clip-tiny-random",
+    "videomae-tiny-random", "fsfm-tiny-random",
+)
 
 
 def default_home() -> Path:
