@@ -242,6 +242,16 @@ def plan_rng(seed: int, domain: str) -> np.random.Generator:
     return clip_rng(seed, domain, 10**9)
 
 
+def write_table(folder: Path, metadata_name: str, records: list[dict]) -> None:
+    """The domain's metadata CSV (one row per record's ``meta``) and its split lists."""
+    with open(folder / metadata_name, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]["meta"]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(r["meta"] for r in records)
+    write_splits(folder, [(r["split"], r["annotation"]["path"], r["annotation"]["label"])
+                          for r in records])
+
+
 def write_splits(folder: Path, rows: list[tuple[str, str, int]]) -> None:
     """``folder/splits/<split>_labels.csv`` (``path,label``) for every split in ``rows``
     (``(split, path, label)`` tuples, in order)."""

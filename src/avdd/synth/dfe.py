@@ -10,14 +10,13 @@ visual plus one audio kind. Layout: ``videos/<name>_track_NNN.mp4`` + ``metadata
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from .audio import add_noise, band_limit, noise_floor, pitch_shift
 from .common import (FPS, SR, annotation, clip_rng, merge, plan_rng, sample_identity, sample_lead, sentence,
-                     speak, split_counts, write, write_splits)
+                     speak, split_counts, write, write_table)
 from .config import SynthConfig
 from .face import render, sample_mover
 from .video import add_grain, face_warp, frame_blend, quantise, resize
@@ -151,8 +150,4 @@ def _degrade(video, audio, capture, out, rng):
 def finalise(records: list[dict], cfg: SynthConfig, root: Path) -> None:
     """Write ``metadata.csv`` and the split lists."""
     folder = root / "dfe"
-    with open(folder / "metadata.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(records[0]["meta"]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(r["meta"] for r in records)
-    write_splits(folder, [(r["split"], r["annotation"]["path"], r["annotation"]["label"]) for r in records])
+    write_table(folder, "metadata.csv", records)

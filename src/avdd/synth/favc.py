@@ -10,7 +10,6 @@ Identities are split disjointly into train / val / test, and most clips are fake
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from .common import (ETHNICITIES, FPS, GENDERS, Identity, annotation, clip_rng, clone_voice, face_radii,
                      mouth_radii, plan_rng, sample_identity, sample_lead, sentence, speak, split_counts, write,
-                     write_splits, youtube_id)
+                     write_table, youtube_id)
 from .config import SynthConfig
 from .face import Appearance, render
 from .video import add_grain, lipsync_opening, paste, quantise, sample_patch_style
@@ -137,9 +136,5 @@ def render_task(task: dict, cfg: SynthConfig, root: Path) -> list[dict]:
 def finalise(records: list[dict], cfg: SynthConfig, root: Path) -> None:
     """Write ``meta_data.csv`` and ``splits/{train,val,test}_labels.csv``."""
     folder = root / "favc"
-    with open(folder / "meta_data.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(records[0]["meta"]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(r["meta"] for r in records)
-    write_splits(folder, [(r["split"], r["annotation"]["path"], r["annotation"]["label"]) for r in records])
+    write_table(folder, "meta_data.csv", records)
 
