@@ -74,28 +74,65 @@ def _init_worker(names: Sequence[str], *, single_thread: bool = True) -> None:
         _WORKER_BACKBONES[name] = get_backbone(name)
 
 
-def _featurise(task: tuple[Item, tuple[str, ...]]) -> tuple[Item, dict[str, np.ndarray], str]:
-    """Decode one clip and run the backbones it still needs. Returns ``(item, feats, error)``."""
-    item, names = task
+def _decode(item: Item, bbs: list[Backbone]):
+    """Decode what ``bbs`` need. Returns ``{backbone name: clip or error message}``: when the
+    joint decode fails (e.g. no audio track), each modality is retried alone so that a file
+    without audio still serves the visual backbones and vice versa."""
+    video = any(b.needs_video for b in bbs)
+    audio = any(b.needs_audio for b in bbs)
     try:
-        bbs = [_WORKER_BACKBONES[n] for n in names]
-        clip = read_clip(item.path, video=any(b.needs_video for b in bbs),
-                         audio=any(b.needs_audio for b in bbs))
-        roi = Roi.from_annotation(item.annotation)
-        feats = {}
-        for b in bbs:
+        clip = read_clip(item.path, video=video, audio=audio)
+        return {b.name: clip for b in bbs}
+    except MediaError as e:
+        joint_error = str(e)
+        if not (video and audio):
+            return {b.name: joint_error for b in bbs}
+    out: dict = {}
+    for need_video, need_audio in ((True, False), (False, True)):
+        group = [b for b in bbs if (b.needs_video, b.needs_audio) == (need_video, need_audio)]
+        if not group:
+            continue
+        try:
+            clip = read_clip(item.path, video=need_video, audio=need_audio)
+        except MediaError as e:
+            clip = str(e)
+        out.update({b.name: clip for b in group})
+    # Audio-visual backbones need both streams: the joint decode's error stands for them.
+    return {b.name: out.get(b.name, joint_error) for b in bbs}
+
+
+def _featurise(task: tuple[Item, tuple[str, ...]]
+               ) -> tuple[Item, dict[str, np.ndarray], dict[str, str]]:
+    """Decode one clip and run the backbones it still needs.
+
+    Returns ``(item, features by backbone, error message by backbone)``.
+    """
+    item, names = task
+    feats: dict[str, np.ndarray] = {}
+    errors: dict[str, str] = {}
+    bbs = [_WORKER_BACKBONES[n] for n in names]
+    try:
+        clips = _decode(item, bbs)
+    except Exception as e:  # noqa: BLE001 - any per-file failure is recorded, the run goes on
+        msg = f"{item.path}: {type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
+        return item, {}, {n: msg for n in names}
+    roi = Roi.from_annotation(item.annotation)
+    for b in bbs:
+        clip = clips[b.name]
+        if isinstance(clip, str):
+            errors[b.name] = clip
+            continue
+        try:
             f = np.asarray(b(clip, roi), dtype=np.float32)
             if f.ndim != 2 or f.shape[1] != b.dim or len(f) == 0:
                 raise ValueError(f"{b.name} returned shape {f.shape}, expected (T>0, {b.dim})")
             if not np.isfinite(f).all():
                 raise ValueError(f"{b.name} returned non-finite features")
             feats[b.name] = f
-        return item, feats, ""
-    except MediaError as e:
-        return item, {}, str(e)
-    except Exception as e:  # noqa: BLE001 - any per-file failure is recorded, the run goes on
-        tb = traceback.format_exc(limit=3)
-        return item, {}, f"{item.path}: {type(e).__name__}: {e}\n{tb}"
+        except Exception as e:  # noqa: BLE001
+            tb = traceback.format_exc(limit=3)
+            errors[b.name] = f"{item.path}: {b.name}: {type(e).__name__}: {e}\n{tb}"
+    return item, feats, errors
 
 
 # -- main side ----------------------------------------------------------------------------
@@ -174,9 +211,10 @@ def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: st
     bar = tqdm(total=len(tasks), unit="video", disable=not progress,
                desc=f"extract {dataset}/{split}")
     try:
-        for (item, names), (_, feats, err) in zip(tasks, mapper(_featurise, tasks)):
+        for (item, names), (_, feats, errors) in zip(tasks, mapper(_featurise, tasks)):
             bar.update()
             for n in names:
+                err = errors.get(n)
                 if err:
                     counts[n][1] += 1
                     with logs[n].open("a") as fh:
