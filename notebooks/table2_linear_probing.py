@@ -34,7 +34,8 @@ synth_seed = 0  # demo: seed of the synthetic benchmark
 synth_scale = 1.0  # demo: size multiplier of the synthetic benchmark
 data_roots = None  # paper: {"av1m": "...", "favc": "...", "avlips": "...", "dfe": "..."}
 cache_dir = None  # paper: where features and results are cached
-backbones = [  # registry names (`avdd backbones`)
+# backbones: registry names (`avdd backbones`), or "NAME:key=value", e.g. "wav2vec2:model=DIR"
+backbones = [
     "logmel", "mouth-pixels", "wav2vec2-tiny-random", "clip-tiny-random",
     "videomae-tiny-random", "fsfm-tiny-random",
 ]

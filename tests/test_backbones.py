@@ -70,3 +70,15 @@ def test_mouth_pixels_motion_channel():
                  fps=25.0, sample_rate=16000, path=None)
     g = get_backbone("mouth-pixels")(still, None)
     assert np.abs(f[:, 435:]).mean() > 0.01 and np.allclose(g[:, 435:], 0)
+
+
+def test_backbone_spec_strings_carry_arguments():
+    from avdd.backbones.base import parse_spec
+
+    assert parse_spec("logmel") == ("logmel", {})
+    assert parse_spec("wav2vec2:model=/ckpt/x,seed=3") == ("wav2vec2", {"model": "/ckpt/x",
+                                                                         "seed": 3})
+    b = get_backbone("wav2vec2-tiny-random:seed=1")
+    assert b.config()["seed"] == 1 and b.config() != get_backbone("wav2vec2-tiny-random").config()
+    with pytest.raises(ValueError, match="expected NAME:key=value"):
+        parse_spec("logmel:oops")

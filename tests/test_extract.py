@@ -148,3 +148,11 @@ def test_odd_media_through_the_runner(tiny_profile, tmp_path):
     assert abs(lengths["0_real/stereo8k.mp4"] - 50) <= 1
     vis = FeatureSet.open(reports["mouth-pixels"].store)
     assert abs(dict(zip(vis.ids, vis.lengths))["0_real/tiny.mp4"] - 50) <= 1
+
+
+def test_spec_strings_key_their_own_stores(tiny_profile):
+    specs = ["wav2vec2-tiny-random", "wav2vec2-tiny-random:seed=1"]
+    reports = extract(tiny_profile, specs, "avlips", "test", progress=False)
+    assert reports[0].store != reports[1].store and all(r.failed == 0 for r in reports)
+    a, b = (FeatureSet.open(r.store) for r in reports)
+    assert list(a.ids) == list(b.ids) and not np.array_equal(a[0], b[0])

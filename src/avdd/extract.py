@@ -74,31 +74,32 @@ def _init_worker(names: Sequence[str], *, single_thread: bool = True) -> None:
         _WORKER_BACKBONES[name] = get_backbone(name)
 
 
-def _decode(item: Item, bbs: list[Backbone]):
-    """Decode what ``bbs`` need. Returns ``{backbone name: clip or error message}``: when the
+def _decode(item: Item, bbs: dict[str, Backbone]):
+    """Decode what ``bbs`` need. Returns ``{backbone key: clip or error message}``: when the
     joint decode fails (e.g. no audio track), each modality is retried alone so that a file
     without audio still serves the visual backbones and vice versa."""
-    video = any(b.needs_video for b in bbs)
-    audio = any(b.needs_audio for b in bbs)
+    video = any(b.needs_video for b in bbs.values())
+    audio = any(b.needs_audio for b in bbs.values())
     try:
         clip = read_clip(item.path, video=video, audio=audio)
-        return {b.name: clip for b in bbs}
+        return dict.fromkeys(bbs, clip)
     except MediaError as e:
         joint_error = str(e)
         if not (video and audio):
-            return {b.name: joint_error for b in bbs}
+            return dict.fromkeys(bbs, joint_error)
     out: dict = {}
     for need_video, need_audio in ((True, False), (False, True)):
-        group = [b for b in bbs if (b.needs_video, b.needs_audio) == (need_video, need_audio)]
+        group = [k for k, b in bbs.items()
+                 if (b.needs_video, b.needs_audio) == (need_video, need_audio)]
         if not group:
             continue
         try:
             clip = read_clip(item.path, video=need_video, audio=need_audio)
         except MediaError as e:
             clip = str(e)
-        out.update({b.name: clip for b in group})
+        out.update(dict.fromkeys(group, clip))
     # Audio-visual backbones need both streams: the joint decode's error stands for them.
-    return {b.name: out.get(b.name, joint_error) for b in bbs}
+    return {k: out.get(k, joint_error) for k in bbs}
 
 
 def _featurise(task: tuple[Item, tuple[str, ...]]
@@ -110,17 +111,17 @@ def _featurise(task: tuple[Item, tuple[str, ...]]
     item, names = task
     feats: dict[str, np.ndarray] = {}
     errors: dict[str, str] = {}
-    bbs = [_WORKER_BACKBONES[n] for n in names]
+    bbs = {n: _WORKER_BACKBONES[n] for n in names}  # keyed by spec string, as the stores
     try:
         clips = _decode(item, bbs)
     except Exception as e:  # noqa: BLE001 - any per-file failure is recorded, the run goes on
         msg = f"{item.path}: {type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
         return item, {}, {n: msg for n in names}
     roi = Roi.from_annotation(item.annotation)
-    for b in bbs:
-        clip = clips[b.name]
+    for key, b in bbs.items():
+        clip = clips[key]
         if isinstance(clip, str):
-            errors[b.name] = clip
+            errors[key] = clip
             continue
         try:
             f = np.asarray(b(clip, roi), dtype=np.float32)
@@ -128,10 +129,10 @@ def _featurise(task: tuple[Item, tuple[str, ...]]
                 raise ValueError(f"{b.name} returned shape {f.shape}, expected (T>0, {b.dim})")
             if not np.isfinite(f).all():
                 raise ValueError(f"{b.name} returned non-finite features")
-            feats[b.name] = f
+            feats[key] = f
         except Exception as e:  # noqa: BLE001
             tb = traceback.format_exc(limit=3)
-            errors[b.name] = f"{item.path}: {b.name}: {type(e).__name__}: {e}\n{tb}"
+            errors[key] = f"{item.path}: {key}: {type(e).__name__}: {e}\n{tb}"
     return item, feats, errors
 
 

@@ -68,8 +68,35 @@ def register(name: str) -> Callable[[Callable[..., Backbone]], Callable[..., Bac
     return deco
 
 
+def _parse_value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"NAME"`` or ``"NAME:key=value,key=value"`` → ``(NAME, {key: value})``.
+
+    A spec string lets a notebook parameter or a CLI flag name a backbone *with* its
+    arguments, e.g. ``"wav2vec2:model=/ckpt/xls-r-2b"`` (numbers are parsed as int/float).
+    """
+    name, _, rest = spec.partition(":")
+    kwargs = {}
+    for part in filter(None, rest.split(",")):
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"backbone spec {spec!r}: expected NAME:key=value[,key=value]")
+        kwargs[key.strip()] = _parse_value(value.strip())
+    return name.strip(), kwargs
+
+
 def get_backbone(name: str, **kwargs: Any) -> Backbone:
-    """Instantiate the backbone registered as ``name``."""
+    """Instantiate the backbone registered as ``name`` (a :func:`parse_spec` string)."""
+    name, spec_kwargs = parse_spec(name)
+    kwargs = {**spec_kwargs, **kwargs}
     if name not in _REGISTRY:
         raise KeyError(f"unknown backbone {name!r}; available: {', '.join(available())}")
     return _REGISTRY[name](**kwargs)
