@@ -21,7 +21,7 @@ import torch
 from ..media import Clip
 from ..roi import Roi
 from .base import Backbone, register
-from .hub import arch_dict, from_pretrained, frozen, seeded
+from .hub import RandomInit, from_pretrained, frozen, seeded
 
 DEFAULT_MODEL = "openai/clip-vit-large-patch14"
 BATCH_FRAMES = 32  # frames per forward pass: bounds memory on long clips, not the result
@@ -115,7 +115,7 @@ class CLIPFrames(Backbone):
 
 
 @register("clip-random")
-class CLIPFramesRandom(CLIPFrames):
+class CLIPFramesRandom(RandomInit, CLIPFrames):
     """The vision architecture of ``model`` (config only) with weights seeded by ``seed``."""
 
     weights = "random"
@@ -125,17 +125,10 @@ class CLIPFramesRandom(CLIPFrames):
                  name: str = "clip-random") -> None:
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-        self.source = str(model) if config is None else "config"
-        self.name = name
-        self.seed = seed
-        if config is None:
-            config = from_pretrained(CLIPVisionConfig.from_pretrained, self.source, "CLIP config")
-        self.arch = arch_dict(config)
-        net = seeded(lambda: CLIPVisionModelWithProjection(config), seed)
+        config, net = self._random_net(model, config, seed, name,
+                                       CLIPVisionConfig.from_pretrained,
+                                       CLIPVisionModelWithProjection, "CLIP config")
         self._setup(net, processor_for(int(config.image_size)), fps, batch_frames)
-
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "seed": self.seed, "arch": self.arch}
 
 
 @register("clip-tiny-random")

@@ -93,3 +93,26 @@ def arch_dict(config: Any) -> dict[str, Any]:
     d = config.to_dict()
     d.pop("transformers_version", None)
     return d
+
+
+class RandomInit:
+    """Mixin for the ``-random`` variants: the architecture of a checkpoint (its config, from
+    a hub name, a local directory or a config object) with weights drawn from a seed.
+
+    Put it first among the bases so that :meth:`config` extends the family's own.
+    """
+
+    def _random_net(self, model: str, config: Any, seed: int, name: str,
+                    config_loader: Callable[..., Any], build: Callable[[Any], T],
+                    what: str) -> tuple[Any, T]:
+        """Set ``source``/``name``/``seed``/``arch``; return ``(config, seeded network)``."""
+        self.source = str(model) if config is None else "config"
+        self.name = name
+        self.seed = seed
+        if config is None:
+            config = from_pretrained(config_loader, self.source, what)
+        self.arch = arch_dict(config)
+        return config, seeded(lambda: build(config), seed)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "seed": self.seed, "arch": self.arch}

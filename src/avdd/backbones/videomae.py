@@ -27,7 +27,7 @@ import torch
 from ..media import Clip
 from ..roi import Roi
 from .base import Backbone, register
-from .hub import arch_dict, from_pretrained, frozen, seeded
+from .hub import RandomInit, from_pretrained, frozen, seeded
 
 DEFAULT_MODEL = "MCG-NJU/videomae-large"
 BATCH_WINDOWS = 4  # windows per forward pass: bounds memory (16 × 224² frames each)
@@ -133,7 +133,7 @@ class VideoMAE(Backbone):
 
 
 @register("videomae-random")
-class VideoMAERandom(VideoMAE):
+class VideoMAERandom(RandomInit, VideoMAE):
     """The architecture of ``model`` (config only) with weights seeded by ``seed``."""
 
     weights = "random"
@@ -143,18 +143,9 @@ class VideoMAERandom(VideoMAE):
                  name: str = "videomae-random") -> None:
         from transformers import VideoMAEConfig, VideoMAEModel
 
-        self.source = str(model) if config is None else "config"
-        self.name = name
-        self.seed = seed
-        if config is None:
-            config = from_pretrained(VideoMAEConfig.from_pretrained, self.source,
-                                     "VideoMAE config")
-        self.arch = arch_dict(config)
-        net = seeded(lambda: VideoMAEModel(config), seed)
+        config, net = self._random_net(model, config, seed, name, VideoMAEConfig.from_pretrained,
+                                       VideoMAEModel, "VideoMAE config")
         self._setup(net, processor_for(int(config.image_size)), trailing, video_fps)
-
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "seed": self.seed, "arch": self.arch}
 
 
 @register("videomae-tiny-random")

@@ -23,7 +23,7 @@ from ..media import Clip
 from ..roi import Roi
 from .base import Backbone, register
 from .handcrafted import pair_frames
-from .hub import arch_dict, from_pretrained, frozen, seeded
+from .hub import RandomInit, from_pretrained, frozen, seeded
 
 DEFAULT_MODEL = "facebook/wav2vec2-xls-r-2b"
 SAMPLE_RATE = 16000
@@ -89,7 +89,7 @@ class Wav2Vec2(Backbone):
 
 
 @register("wav2vec2-random")
-class Wav2Vec2Random(Wav2Vec2):
+class Wav2Vec2Random(RandomInit, Wav2Vec2):
     """The architecture of ``model`` (its config only) with random weights seeded by ``seed``."""
 
     weights = "random"
@@ -98,16 +98,9 @@ class Wav2Vec2Random(Wav2Vec2):
                  name: str = "wav2vec2-random") -> None:
         from transformers import AutoConfig, AutoModel
 
-        self.source = str(model) if config is None else "config"
-        self.name = name
-        self.seed = seed
-        if config is None:
-            config = from_pretrained(AutoConfig.from_pretrained, self.source, "Wav2Vec2 config")
-        self.arch = arch_dict(config)
-        self._setup(seeded(lambda: AutoModel.from_config(config), seed), normalize=True)
-
-    def config(self) -> dict[str, Any]:
-        return {**super().config(), "seed": self.seed, "arch": self.arch}
+        _, net = self._random_net(model, config, seed, name, AutoConfig.from_pretrained,
+                                  AutoModel.from_config, "Wav2Vec2 config")
+        self._setup(net, normalize=True)
 
 
 @register("wav2vec2-tiny-random")
