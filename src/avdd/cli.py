@@ -2,6 +2,7 @@
 
     avdd synth --out DIR [--seed 0] [--scale 1]
     avdd extract --backbone logmel --dataset av1m --split train [--limit N] [--strict]
+    torchrun --nproc_per_node=8 -m avdd extract --device cuda ...   (then: avdd merge ...)
     avdd table2 [--backbone logmel --backbone mouth-pixels]
     avdd backbones
 
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 from .config import DATASETS, DEMO_BACKBONES, SPLITS
+from .distributed import current_shard
 
 
 def _profile_args(p: argparse.ArgumentParser) -> None:
@@ -56,16 +58,44 @@ def cmd_extract(args: argparse.Namespace) -> int:
     prof = _profile(args)
     ensure_data(prof, workers=args.workers)
     splits = [args.split] if args.split else list(SPLITS[args.dataset])
+    shard = current_shard()
+    device = args.device
+    if device == "cuda" and shard.world_size > 1:
+        device = f"cuda:{shard.local_rank}"  # one GPU per process on each machine
     failed = 0
     for split in splits:
         for r in extract(prof, args.backbone or list(DEMO_BACKBONES), args.dataset, split,
-                         limit=args.limit, workers=args.workers):
+                         limit=args.limit, workers=args.workers, shard=shard, device=device,
+                         precision=args.precision, batch_size=args.batch_size):
             print(r.summary())
             failed += r.failed
     if failed:
-        print(f"{failed} video(s) failed; see the failures.jsonl files named above",
-              file=sys.stderr)
+        print(f"{failed} video(s) failed; see the failures logs named above", file=sys.stderr)
+    if shard.world_size > 1 and shard.rank == 0:
+        print(f"rank 0 of {shard.world_size} done; when every rank has finished, run "
+              "`avdd merge` with the same --dataset/--split/--backbone to make one store")
     return 1 if failed and args.strict else 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from .backbones import get_backbone
+    from .datasets import load_items
+    from .distributed import merge_store
+    from .extract import store_dir
+
+    prof = _profile(args)
+    splits = [args.split] if args.split else list(SPLITS[args.dataset])
+    for name in args.backbone or list(DEMO_BACKBONES):
+        bb = get_backbone(name)
+        for split in splits:
+            root = store_dir(prof, bb, args.dataset, split, args.precision)
+            if not (root / "store.json").exists():
+                print(f"{name} {args.dataset}/{split}: no store at {root}", file=sys.stderr)
+                continue
+            order = [i.video_id for i in load_items(prof, args.dataset, split)]
+            merge_store(root, order)
+            print(f"{name} {args.dataset}/{split}: merged → {root}")
+    return 0
 
 
 def cmd_table2(args: argparse.Namespace) -> int:
@@ -120,7 +150,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: every split of the dataset")
     e.add_argument("--limit", type=int, default=None, help="only the first N videos")
     e.add_argument("--strict", action="store_true", help="exit non-zero if any video failed")
+    e.add_argument("--device", default=None,
+                   help="run the models here (cuda, cuda:1, cpu) with decoding in --workers "
+                        "DataLoader processes; default: CPU worker processes run everything. "
+                        "Under torchrun, cuda means cuda:LOCAL_RANK")
+    e.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16 = torch autocast (stored separately from fp32 features)")
+    e.add_argument("--batch-size", type=int, default=1,
+                   help="videos per model step with --device (equal-length inputs batched)")
     e.set_defaults(func=cmd_extract)
+
+    m = sub.add_parser("merge", help="merge the ranks of torchrun/SLURM extraction stores")
+    _profile_args(m)
+    m.add_argument("--backbone", action="append", help="registry name (repeatable)")
+    m.add_argument("--dataset", choices=DATASETS, required=True)
+    m.add_argument("--split", choices=("train", "val", "test"), default=None)
+    m.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    m.set_defaults(func=cmd_merge)
 
     t = sub.add_parser("table2", help="fit the Table 2 probes and print the AUC matrix")
     _profile_args(t)

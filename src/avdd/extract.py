@@ -7,6 +7,7 @@ and parallel over decode worker processes. Each clip is decoded once for all bac
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import multiprocessing as mp
@@ -23,6 +24,7 @@ from tqdm.auto import tqdm
 from .backbones import Backbone, get_backbone
 from .config import Profile
 from .datasets import Item, load_items
+from .distributed import Shard, current_shard
 from .media import MediaError, read_clip
 from .results import provenance
 from .roi import Roi
@@ -47,22 +49,36 @@ class ExtractReport:
         return s + (f" (failures: {self.failures_log})" if self.failed else "")
 
 
-def backbone_key(backbone: Backbone) -> str:
+def backbone_key(backbone: Backbone, precision: str = "fp32") -> str:
     """Store folder name: the backbone name plus a hash of its configuration, so that features
     of a changed configuration never mix with old ones."""
-    cfg = json.dumps(backbone.config(), sort_keys=True, default=str)
+    cfg = json.dumps(store_config(backbone, precision), sort_keys=True, default=str)
     return f"{backbone.name}-{hashlib.sha256(cfg.encode()).hexdigest()[:8]}"
 
 
-def store_dir(profile: Profile, backbone: Backbone, dataset: str, split: str) -> Path:
-    return profile.store_dir(backbone_key(backbone), dataset, split)
+def store_dir(profile: Profile, backbone: Backbone, dataset: str, split: str,
+              precision: str = "fp32") -> Path:
+    return profile.store_dir(backbone_key(backbone, precision), dataset, split)
 
 
 # -- worker side --------------------------------------------------------------------------
 _WORKER_BACKBONES: dict[str, Backbone] = {}
+_WORKER_PRECISION = ["fp32"]
+
+PRECISIONS = ("fp32", "bf16")
 
 
-def _init_worker(names: Sequence[str], *, single_thread: bool = True) -> None:
+def store_config(backbone: Backbone, precision: str = "fp32") -> dict[str, Any]:
+    """What keys a store: the backbone's config, plus the autocast precision when it is not
+    fp32 (bf16 features differ from fp32 ones, so they never share a store)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    cfg = backbone.config()
+    return cfg if precision == "fp32" else {**cfg, "precision": precision}
+
+
+def _init_worker(names: Sequence[str], *, single_thread: bool = True,
+                 precision: str = "fp32") -> None:
     # Backbones are built once per worker process, not pickled per task.
     if single_thread:
         import torch
@@ -70,70 +86,185 @@ def _init_worker(names: Sequence[str], *, single_thread: bool = True) -> None:
 
         torch.set_num_threads(1)
         threadpool_limits(1)
+    _WORKER_PRECISION[0] = precision
     for name in names:
         _WORKER_BACKBONES[name] = get_backbone(name)
 
 
-def _decode(item: Item, bbs: dict[str, Backbone]):
-    """Decode what ``bbs`` need. Returns ``{backbone key: clip or error message}``: when the
-    joint decode fails (e.g. no audio track), each modality is retried alone so that a file
-    without audio still serves the visual backbones and vice versa."""
-    video = any(b.needs_video for b in bbs.values())
-    audio = any(b.needs_audio for b in bbs.values())
+def _decode(item: Item, needs: dict[str, tuple[bool, bool]]):
+    """Decode what the backbones need (``needs``: key → (video, audio)). Returns ``{backbone
+    key: clip or error message}``: when the joint decode fails (e.g. no audio track), each
+    modality is retried alone so that a file without audio still serves the visual backbones
+    and vice versa."""
+    video = any(v for v, _ in needs.values())
+    audio = any(a for _, a in needs.values())
     try:
         clip = read_clip(item.path, video=video, audio=audio)
-        return dict.fromkeys(bbs, clip)
+        return dict.fromkeys(needs, clip)
     except MediaError as e:
         joint_error = str(e)
         if not (video and audio):
-            return dict.fromkeys(bbs, joint_error)
+            return dict.fromkeys(needs, joint_error)
     out: dict = {}
-    for need_video, need_audio in ((True, False), (False, True)):
-        group = [k for k, b in bbs.items()
-                 if (b.needs_video, b.needs_audio) == (need_video, need_audio)]
+    for need in ((True, False), (False, True)):
+        group = [k for k, n in needs.items() if n == need]
         if not group:
             continue
         try:
-            clip = read_clip(item.path, video=need_video, audio=need_audio)
+            clip = read_clip(item.path, video=need[0], audio=need[1])
         except MediaError as e:
             clip = str(e)
         out.update(dict.fromkeys(group, clip))
     # Audio-visual backbones need both streams: the joint decode's error stands for them.
-    return {k: out.get(k, joint_error) for k in bbs}
+    return {k: out.get(k, joint_error) for k in needs}
+
+
+@dataclass
+class _Decoded:
+    """One video ready for the backbones: clips (or decode errors) by backbone key."""
+
+    item: Item
+    names: tuple[str, ...]
+    clips: dict[str, Any]  # key → Clip, or the error message (str)
+    roi: Roi | None
+
+
+def _decode_task(task: tuple[Item, tuple[str, ...]], needs: dict[str, tuple[bool, bool]]
+                 ) -> _Decoded:
+    item, names = task
+    try:
+        clips = _decode(item, {n: needs[n] for n in names})
+    except Exception as e:  # noqa: BLE001 - any per-file failure is recorded, the run goes on
+        msg = f"{item.path}: {type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
+        clips = dict.fromkeys(names, msg)
+    return _Decoded(item, names, clips, Roi.from_annotation(item.annotation))
+
+
+def _autocast(device: str, precision: str):
+    import contextlib
+
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
+def _checked(b: Backbone, f: np.ndarray) -> np.ndarray:
+    f = np.asarray(f, dtype=np.float32)
+    if f.ndim != 2 or f.shape[1] != b.dim or len(f) == 0:
+        raise ValueError(f"{b.name} returned shape {f.shape}, expected (T>0, {b.dim})")
+    if not np.isfinite(f).all():
+        raise ValueError(f"{b.name} returned non-finite features")
+    return f
+
+
+def _featurise_many(samples: Sequence[_Decoded], bbs: dict[str, Backbone], precision: str
+                    ) -> list[tuple[Item, dict[str, np.ndarray], dict[str, str]]]:
+    """Run every backbone on the decoded videos that need it, grouping clips with equal
+    :meth:`Backbone.batch_key` into one forward pass. A failing batch is retried clip by clip
+    so that the error is recorded against the video that caused it.
+
+    Returns, per sample: ``(item, features by backbone key, error message by backbone key)``.
+    """
+    feats: list[dict[str, np.ndarray]] = [{} for _ in samples]
+    errors: list[dict[str, str]] = [{} for _ in samples]
+    for key, b in bbs.items():
+        groups: dict[Any, list[int]] = {}
+        for i, s in enumerate(samples):
+            if key not in s.names:
+                continue
+            clip = s.clips[key]
+            if isinstance(clip, str):
+                errors[i][key] = clip
+                continue
+            k = b.batch_key(clip)
+            groups.setdefault(("solo", i) if k is None else ("key", k), []).append(i)
+        for idx in groups.values():
+            with _autocast(b.device, precision):
+                if len(idx) > 1:
+                    try:
+                        out = b.batch([samples[i].clips[key] for i in idx],
+                                      [samples[i].roi for i in idx])
+                        for i, f in zip(idx, out, strict=True):
+                            feats[i][key] = _checked(b, f)
+                        continue
+                    except Exception:  # noqa: BLE001 - retried one by one below
+                        pass
+                for i in idx:
+                    try:
+                        feats[i][key] = _checked(b, b(samples[i].clips[key], samples[i].roi))
+                    except Exception as e:  # noqa: BLE001
+                        tb = traceback.format_exc(limit=3)
+                        errors[i][key] = (f"{samples[i].item.path}: {key}: "
+                                          f"{type(e).__name__}: {e}\n{tb}")
+    return [(s.item, f, e) for s, f, e in zip(samples, feats, errors, strict=True)]
+
+
+def _needs(bbs: dict[str, Backbone]) -> dict[str, tuple[bool, bool]]:
+    return {k: (b.needs_video, b.needs_audio) for k, b in bbs.items()}
 
 
 def _featurise(task: tuple[Item, tuple[str, ...]]
                ) -> tuple[Item, dict[str, np.ndarray], dict[str, str]]:
-    """Decode one clip and run the backbones it still needs.
+    """Decode one clip and run the backbones it still needs (a pool worker's task).
 
     Returns ``(item, features by backbone, error message by backbone)``.
     """
-    item, names = task
-    feats: dict[str, np.ndarray] = {}
-    errors: dict[str, str] = {}
-    bbs = {n: _WORKER_BACKBONES[n] for n in names}  # keyed by spec string, as the stores
-    try:
-        clips = _decode(item, bbs)
-    except Exception as e:  # noqa: BLE001 - any per-file failure is recorded, the run goes on
-        msg = f"{item.path}: {type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
-        return item, {}, {n: msg for n in names}
-    roi = Roi.from_annotation(item.annotation)
-    for key, b in bbs.items():
-        clip = clips[key]
-        if isinstance(clip, str):
-            errors[key] = clip
-            continue
-        try:
-            f = np.asarray(b(clip, roi), dtype=np.float32)
-            if f.ndim != 2 or f.shape[1] != b.dim or len(f) == 0:
-                raise ValueError(f"{b.name} returned shape {f.shape}, expected (T>0, {b.dim})")
-            if not np.isfinite(f).all():
-                raise ValueError(f"{b.name} returned non-finite features")
-            feats[key] = f
-        except Exception as e:  # noqa: BLE001
-            tb = traceback.format_exc(limit=3)
-            errors[key] = f"{item.path}: {key}: {type(e).__name__}: {e}\n{tb}"
-    return item, feats, errors
+    bbs = {n: _WORKER_BACKBONES[n] for n in task[1]}  # keyed by spec string, as the stores
+    sample = _decode_task(task, _needs(bbs))
+    return _featurise_many([sample], bbs, _WORKER_PRECISION[0])[0]
+
+
+# -- accelerator path: models in this process, decoding in DataLoader workers ---------------
+class _DecodeDataset:
+    """Map-style dataset of extraction tasks; ``__getitem__`` decodes (in a worker process)."""
+
+    def __init__(self, tasks, needs):
+        self.tasks, self.needs = tasks, needs
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __getitem__(self, i: int) -> _Decoded:
+        return _decode_task(self.tasks[i], self.needs)
+
+
+def _identity(x):
+    return x
+
+
+def _worker_init(_: int) -> None:
+    # Decode workers only decode: one thread each, so they do not fight the main process.
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _loader_featurise(bbs: dict[str, Backbone], workers: int, batch_size: int, precision: str):
+    """``tasks → iterator of (item, feats, errors)`` in task order, decoding in ``workers``
+    DataLoader processes (prefetching ahead) while the models run here, ``batch_size``
+    videos at a time."""
+    from torch.utils.data import DataLoader
+
+    def run(tasks):
+        ctx = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        loader = DataLoader(
+            _DecodeDataset(tasks, _needs(bbs)), batch_size=None, shuffle=False,
+            num_workers=workers, collate_fn=_identity, worker_init_fn=_worker_init,
+            multiprocessing_context=ctx if workers else None,
+            prefetch_factor=max(2, batch_size) if workers else None,
+            persistent_workers=False)
+        buffer: list[_Decoded] = []
+        for sample in loader:
+            buffer.append(sample)
+            if len(buffer) >= batch_size:
+                yield from _featurise_many(buffer, bbs, precision)
+                buffer = []
+        if buffer:
+            yield from _featurise_many(buffer, bbs, precision)
+
+    return run
 
 
 # -- main side ----------------------------------------------------------------------------
@@ -146,6 +277,7 @@ def extract(
     limit: int | None = None,
     workers: int = 1,
     progress: bool = True,
+    **kwargs: Any,
 ) -> list[ExtractReport]:
     """Extract features of one split for several backbones, skipping what is already stored.
 
@@ -156,9 +288,10 @@ def extract(
         limit: only the first ``limit`` videos of the split (quick trials).
         workers: decode/feature processes (1 = in this process).
         progress: show a progress bar (videos/s and ETA).
+        **kwargs: ``shard``, ``device``, ``precision``, ``batch_size`` of :func:`extract_many`.
     """
     return extract_many(profile, backbones, [(dataset, split)], limit=limit, workers=workers,
-                        progress=progress)
+                        progress=progress, **kwargs)
 
 
 def extract_many(
@@ -169,36 +302,77 @@ def extract_many(
     limit: int | None = None,
     workers: int = 1,
     progress: bool = True,
+    shard: Shard | None = None,
+    device: str | None = None,
+    precision: str = "fp32",
+    batch_size: int = 1,
 ) -> list[ExtractReport]:
     """:func:`extract` for several ``(dataset, split)`` jobs sharing one worker pool (starting
-    worker processes costs seconds each time)."""
-    if workers <= 1:
-        _init_worker(list(backbones), single_thread=False)
+    worker processes costs seconds each time).
+
+    Two execution paths:
+
+    * ``device=None`` (CPU): ``workers`` forked processes each decode a video *and* run the
+      backbones on it (one thread each): CPU models parallelise over videos.
+    * ``device="cuda:0"`` (or ``"cpu"``): the models live in this process on ``device``;
+      ``workers`` DataLoader processes decode ahead so the accelerator never waits on the CPU,
+      and ``batch_size`` decoded videos at a time go through the models, clips of equal
+      :meth:`Backbone.batch_key` in one forward pass.
+
+    Args:
+        shard: this process's rank (default: read from ``torchrun``/SLURM variables, see
+            :func:`avdd.distributed.current_shard`). Rank r of w takes videos r, r+w, ... of
+            the (limited) split and writes rank r of each store; merge afterwards with
+            :func:`avdd.distributed.merge_store` (``avdd merge``).
+        precision: ``"fp32"`` (the paper's) or ``"bf16"`` (torch autocast on the backbones'
+            device; stored under its own store key).
+        batch_size: videos per model step on the ``device`` path.
+    """
+    shard = shard or current_shard()
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if device is not None:
+        bbs = {n: get_backbone(n).to(device) for n in backbones}
+        run = _loader_featurise(bbs, max(0, workers), max(1, batch_size), precision)
         return [r for ds, sp in jobs
-                for r in _run_job(profile, backbones, ds, sp, limit, map, progress)]
+                for r in _run_job(profile, backbones, ds, sp, limit, run, progress, shard,
+                                  precision)]
+    if workers <= 1:
+        _init_worker(list(backbones), single_thread=False, precision=precision)
+
+        def run(tasks):
+            return map(_featurise, tasks)
+
+        return [r for ds, sp in jobs
+                for r in _run_job(profile, backbones, ds, sp, limit, run, progress, shard,
+                                  precision)]
     # fork (Linux): workers start in milliseconds and scripts need no `if __name__ ==
     # "__main__"` guard (spawn re-imports the caller's main module). Workers pin themselves
     # to one BLAS/torch thread, so a thread pool inherited from the parent is not used.
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(list(backbones),)) as pool:
-        def imap(fn, tasks):
-            return pool.imap(fn, tasks, chunksize=2)
+    init = functools.partial(_init_worker, precision=precision)
+    with ctx.Pool(workers, initializer=init, initargs=(list(backbones),)) as pool:
+        def run(tasks):
+            return pool.imap(_featurise, tasks, chunksize=2)
 
         return [r for ds, sp in jobs
-                for r in _run_job(profile, backbones, ds, sp, limit, imap, progress)]
+                for r in _run_job(profile, backbones, ds, sp, limit, run, progress, shard,
+                                  precision)]
 
 
 def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: str,
-             limit: int | None, mapper, progress: bool) -> list[ExtractReport]:
-    items = load_items(profile, dataset, split)[:limit]
+             limit: int | None, run, progress: bool, shard: Shard,
+             precision: str) -> list[ExtractReport]:
+    items = shard.take(load_items(profile, dataset, split)[:limit])
     models = {n: get_backbone(n) for n in backbones}
     stores: dict[str, FeatureStore] = {}
     for name, bb in models.items():
+        cfg = store_config(bb, precision)
         prov = provenance(profile=profile.name, synthetic=profile.synthetic,
-                          weights=bb.weights, backbone=bb.config(), dataset=dataset, split=split)
+                          weights=bb.weights, backbone=cfg, dataset=dataset, split=split)
         stores[name] = FeatureStore(
-            store_dir(profile, bb, dataset, split), dim=bb.dim, fps=bb.fps,
-            backbone=name, config=bb.config(), provenance=prov)
+            store_dir(profile, bb, dataset, split, precision), rank=shard.rank, dim=bb.dim,
+            fps=bb.fps, backbone=name, config=cfg, provenance=prov)
     done = {n: s.done_ids() for n, s in stores.items()}
     tasks = []
     for item in items:
@@ -206,13 +380,18 @@ def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: st
         if todo:
             tasks.append((item, todo))
     counts = {n: [0, 0] for n in backbones}  # extracted, failed
-    logs = {n: s.root / "failures.jsonl" for n, s in stores.items()}
+    # One log per rank (ranks would otherwise clobber each other's); a single process keeps
+    # the plain name.
+    log_name = ("failures.jsonl" if shard.world_size == 1
+                else f"failures-{shard.rank:05d}.jsonl")
+    logs = {n: s.root / log_name for n, s in stores.items()}
     for log in logs.values():
         log.unlink(missing_ok=True)  # failures of this run only; earlier ones are retried
-    bar = tqdm(total=len(tasks), unit="video", disable=not progress,
-               desc=f"extract {dataset}/{split}")
+    desc = f"extract {dataset}/{split}" + (
+        f" [rank {shard.rank}/{shard.world_size}]" if shard.world_size > 1 else "")
+    bar = tqdm(total=len(tasks), unit="video", disable=not progress, desc=desc)
     try:
-        for (item, names), (_, feats, errors) in zip(tasks, mapper(_featurise, tasks)):
+        for (item, names), (_, feats, errors) in zip(tasks, run(tasks)):
             bar.update()
             for n in names:
                 err = errors.get(n)

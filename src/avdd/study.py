@@ -43,9 +43,16 @@ def ensure_data(profile: Profile, *, workers: int = 2) -> None:
         return
     from .synth import SynthConfig, generate
 
+    import fcntl
+
     root = Path(profile.data_roots["av1m"]).parent
-    generate(root, SynthConfig(seed=profile.synth_seed, scale=profile.synth_scale),
-             workers=workers)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    # Several processes (torchrun ranks, parallel notebooks) may ask at once: the first
+    # generates under the lock, the others then find the benchmark complete.
+    with open(root.parent / f".{root.name}.lock", "w") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        generate(root, SynthConfig(seed=profile.synth_seed, scale=profile.synth_scale),
+                 workers=workers)
 
 
 def prepare(profile: Profile, backbones: Sequence[str], datasets: Sequence[str] = DATASETS, *,

@@ -8,7 +8,7 @@ AV-HuBERT, BRAVEn, Auto-AVSR) plug in through the same interface, one family per
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,6 +35,7 @@ class Backbone(ABC):
     name: str
     dim: int
     fps: float
+    device: str = "cpu"  # where the model runs; set by :meth:`to`
 
     @property
     def needs_audio(self) -> bool:
@@ -51,6 +52,29 @@ class Backbone(ABC):
     @abstractmethod
     def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
         """Features of one clip: ``(T, dim)`` float32 at ``fps`` Hz."""
+
+    def to(self, device: str) -> Backbone:
+        """Move the backbone's torch modules to ``device`` (``"cuda:0"``, ``"cpu"``); inputs
+        follow :attr:`device`. Handcrafted backbones have none and stay on the CPU."""
+        import torch
+
+        dev = torch.device(device)
+        for value in vars(self).values():
+            if isinstance(value, torch.nn.Module):
+                value.to(dev)
+        self.device = str(dev)
+        return self
+
+    def batch_key(self, clip: Clip) -> Hashable | None:
+        """Clips with the same key can go through :meth:`batch` as one forward pass (e.g. the
+        audio length); ``None`` (the default) means the backbone gains nothing from batching
+        across clips (per-frame models already batch the frames of one clip)."""
+        return None
+
+    def batch(self, clips: Sequence[Clip], rois: Sequence[Roi | None]) -> list[np.ndarray]:
+        """Features of clips sharing one :meth:`batch_key`: a list of ``(T, dim)`` float32.
+        The default runs them one by one."""
+        return [self(c, r) for c, r in zip(clips, rois, strict=True)]
 
 
 _REGISTRY: dict[str, Callable[..., Backbone]] = {}

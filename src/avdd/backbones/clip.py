@@ -86,7 +86,7 @@ class CLIPFrames(Backbone):
             pixels = self.processor(images=list(video[i:i + self.batch_frames]),
                                     input_data_format="channels_last",
                                     return_tensors="pt")["pixel_values"]
-            yield self.net(pixel_values=pixels.float())
+            yield self.net(pixel_values=pixels.float().to(self.device))
 
     def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
         """``(T, H, W, 3)`` frames → ``(T, dim)`` float32 image embeddings."""
@@ -94,7 +94,7 @@ class CLIPFrames(Backbone):
             return np.zeros((0, self.dim), np.float32)
         with torch.inference_mode():
             out = [o.image_embeds for o in self._forward(clip.video)]
-        return torch.cat(out).float().numpy()
+        return torch.cat(out).float().cpu().numpy()
 
     def patch_grid(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
         """Patch tokens in the embedding space: ``(T, g, g, dim)`` float32, g = 224 / 14 = 16.
@@ -111,7 +111,7 @@ class CLIPFrames(Backbone):
                 grids.append(tokens.reshape(len(tokens), self.grid, self.grid, self.dim))
         if not grids:
             return np.zeros((0, self.grid, self.grid, self.dim), np.float32)
-        return torch.cat(grids).float().numpy()
+        return torch.cat(grids).float().cpu().numpy()
 
 
 @register("clip-random")

@@ -194,14 +194,14 @@ class FSFM(Backbone):
 
     def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
         crops = face_crops(clip.video, roi, self.image_size)
-        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
-        std = torch.tensor(self.std).view(1, 3, 1, 1)
-        feats = [torch.zeros(0, self.dim)]
+        mean = torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
+        feats = [torch.zeros(0, self.dim, device=self.device)]
         with torch.inference_mode():
             for i in range(0, len(crops), BATCH_FRAMES):
-                x = torch.from_numpy(crops[i:i + BATCH_FRAMES]).permute(0, 3, 1, 2).float()
+                x = torch.from_numpy(crops[i:i + BATCH_FRAMES]).to(self.device).permute(0, 3, 1, 2).float()
                 feats.append(self.embed((x / 255.0 - mean) / std))
-        return torch.cat(feats).float().numpy()
+        return torch.cat(feats).float().cpu().numpy()
 
 
 @register("fsfm-random")

@@ -112,7 +112,7 @@ class VideoMAE(Backbone):
     def _embed(self, clips: list[np.ndarray]) -> torch.Tensor:
         """``n`` windows of ``(window, H, W, 3)`` uint8 → ``(n, steps, hidden)``."""
         pixels = self.processor(clips, input_data_format="channels_last",
-                                return_tensors="pt")["pixel_values"].float()
+                                return_tensors="pt")["pixel_values"].float().to(self.device)
         tokens = self.net(pixel_values=pixels).last_hidden_state  # (n, steps·g·g, hidden)
         return tokens.reshape(len(clips), self.steps, -1, self.dim).mean(dim=2)
 
@@ -129,7 +129,7 @@ class VideoMAE(Backbone):
                 feats += [e[:keep] for e, (_, keep) in zip(emb, batch, strict=True)]
         if not feats:
             return np.zeros((0, self.dim), np.float32)
-        return torch.cat(feats).float().numpy()
+        return torch.cat(feats).float().cpu().numpy()
 
 
 @register("videomae-random")

@@ -70,22 +70,44 @@ class Wav2Vec2(Backbone):
                 "hidden": self.hidden, "dim": self.dim, "fps": self.fps,
                 "normalize": self.normalize, "pairing": "concat-50Hz-pairs-dup-odd-last"}
 
-    def frames50(self, audio: np.ndarray) -> np.ndarray:
-        """``(N,)`` float 16 kHz → ``(T50, hidden)`` float32, T50 = ⌊(N − 400) / 320⌋ + 1
-        (N < 400 is zero-padded to one frame)."""
+    def _prepare(self, audio: np.ndarray) -> np.ndarray:
+        """``(N,)`` float 16 kHz → the model input (padded to one frame, normalised)."""
         x = np.asarray(audio, dtype=np.float32)
         if len(x) < MIN_SAMPLES:  # pad silence so a very short clip still gives one frame
             x = np.pad(x, (0, MIN_SAMPLES - len(x)))
         if self.normalize:  # = Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm
             x = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
-        with torch.inference_mode():
-            out = self.net(torch.from_numpy(x)[None]).last_hidden_state[0]
-        return out.float().numpy()
+        return x
 
-    def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
+    def _frames50(self, inputs: list[np.ndarray]) -> np.ndarray:
+        """``B`` prepared inputs of one length → ``(B, T50, hidden)`` float32."""
+        x = torch.from_numpy(np.stack(inputs)).to(self.device)
+        with torch.inference_mode():
+            return self.net(x).last_hidden_state.float().cpu().numpy()
+
+    def frames50(self, audio: np.ndarray) -> np.ndarray:
+        """``(N,)`` float 16 kHz → ``(T50, hidden)`` float32, T50 = ⌊(N − 400) / 320⌋ + 1
+        (N < 400 is zero-padded to one frame)."""
+        return self._frames50([self._prepare(audio)])[0]
+
+    def _check(self, clip: Clip) -> None:
         if clip.sample_rate != SAMPLE_RATE:
             raise ValueError(f"{self.name} expects {SAMPLE_RATE} Hz audio, got {clip.sample_rate}")
+
+    def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
+        self._check(clip)
         return pair_frames(self.frames50(clip.audio)).astype(np.float32)
+
+    def batch_key(self, clip: Clip) -> int:
+        # Equal-length clips go through one forward pass without padding: padding would
+        # change the per-utterance normalisation and, without an attention mask, the features.
+        return max(len(clip.audio), MIN_SAMPLES)
+
+    def batch(self, clips, rois) -> list[np.ndarray]:
+        for c in clips:
+            self._check(c)
+        out = self._frames50([self._prepare(c.audio) for c in clips])
+        return [pair_frames(f).astype(np.float32) for f in out]
 
 
 @register("wav2vec2-random")
