@@ -1,17 +1,24 @@
 """Face and mouth regions of a clip.
 
 The synthetic benchmark knows where its faces and mouths are (``synth_annotations.jsonl``);
-real data will get them from a landmark detector (the lip-reading backbones' mouth-ROI recipe,
-BACKBONES.md). Without either, :func:`mouth_crops` falls back to the lower centre of the frame,
-where the mouth of a centred single-face track usually is.
+real data gets them from a landmark detector (the lip-reading backbones' mouth-ROI recipe,
+BACKBONES.md, in :mod:`avdd.lipread`, which can cache its result on the :class:`Roi`). Without
+either, :func:`mouth_crops` falls back to the lower centre of the frame, where the mouth of a
+centred single-face track usually is.
+
+This module stays free of heavy imports (no scikit-image, no detectors): every backbone and
+the extraction runner import it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # only for annotations: avdd.lipread imports scikit-image
+    from .lipread.align import MouthRois
 
 
 @dataclass(frozen=True)
@@ -21,10 +28,24 @@ class Roi:
     Attributes:
         mouth_centre: ``(T, 2)`` float (x, y), or ``None`` if unknown.
         face_box: ``(T, 4)`` float (x0, y0, x1, y1), or ``None`` if unknown.
+        landmarks: ``(T, 68, 2)`` float (x, y) 68-point landmarks with NaN rows for frames
+            without a face, or ``None``; when given, the lip pipeline aligns on them instead of
+            running a detector.
+        mouth: the clip's precomputed mouth ROIs (:class:`avdd.lipread.align.MouthRois`:
+            ``(T, 96, 96)`` uint8 grey crops + face boxes + provenance), or ``None``; filled by
+            :meth:`avdd.lipread.cache.RoiCache.load_or_compute` and used as is by
+            :func:`avdd.lipread.inputs.lip_inputs`.
     """
 
     mouth_centre: np.ndarray | None = None
     face_box: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
+    mouth: MouthRois | None = None
+
+    @property
+    def mouth_frames(self) -> np.ndarray | None:
+        """``(T, 96, 96)`` uint8 grey mouth crops of :attr:`mouth`, or ``None``."""
+        return None if self.mouth is None else self.mouth.frames
 
     @classmethod
     def from_annotation(cls, note: dict[str, Any] | None) -> Roi | None:

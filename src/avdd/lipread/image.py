@@ -1,0 +1,31 @@
+"""Small image helpers shared by the landmark sources and the mouth-ROI recipe.
+
+Grey conversion reproduces OpenCV's ``COLOR_RGB2GRAY`` on uint8 (the conversion every upstream
+lip pipeline uses: dlib detection and AV-HuBERT's video loader) without importing OpenCV.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+# OpenCV's fixed-point BT.601 luma weights for 8-bit images (coefficients scaled by 2**14,
+# rounded): Y = (4899 R + 9617 G + 1868 B + 2**13) >> 14. Same integers => same grey levels.
+_GREY_WEIGHTS = np.array([4899, 9617, 1868], dtype=np.uint32)
+_GREY_SHIFT = 14
+
+
+def to_grey(rgb: np.ndarray) -> np.ndarray:
+    """RGB uint8 ``(..., H, W, 3)`` -> grey uint8 ``(..., H, W)``, bit-exact with
+    ``cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)``."""
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.shape[-1] != 3:
+        raise ValueError(f"expected (..., H, W, 3) uint8 RGB frames, got {rgb.dtype} {rgb.shape}")
+    acc = rgb.astype(np.uint32) @ _GREY_WEIGHTS
+    return ((acc + (1 << (_GREY_SHIFT - 1))) >> _GREY_SHIFT).astype(np.uint8)
+
+
+def resize_grey(frame: np.ndarray, size: int) -> np.ndarray:
+    """Grey uint8 ``(H, W)`` -> ``(size, size)`` uint8 (PIL bilinear; PIL widens the filter
+    when shrinking, so a large frame is area-averaged instead of aliased)."""
+    return np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.BILINEAR))
