@@ -156,3 +156,25 @@ def test_spec_strings_key_their_own_stores(tiny_profile):
     assert reports[0].store != reports[1].store and all(r.failed == 0 for r in reports)
     a, b = (FeatureSet.open(r.store) for r in reports)
     assert list(a.ids) == list(b.ids) and not np.array_equal(a[0], b[0])
+
+
+def test_lip_models_share_one_cached_mouth_roi(tiny_profile, tmp_path):
+    from avdd.backbones import get_backbone
+    from avdd.media import read_clip
+    from avdd.roi import Roi
+
+    prof = replace(tiny_profile, cache_dir=tmp_path)
+    names = ["avhubert-v-tiny-random", "avhubert-av-tiny-random", "avhubert-a-tiny-random"]
+    reports = extract(prof, names, "avlips", "test", progress=False, workers=2)
+    assert all(r.failed == 0 and r.extracted == r.total for r in reports)
+    cached = list((tmp_path / "roi").rglob("*.npz"))
+    assert len(cached) == reports[0].total  # one ROI per video, shared by the lip models
+    stamp = {p: p.stat().st_mtime_ns for p in cached}
+    extract(prof, ["avhubert-v-tiny-random:seed=1"], "avlips", "test", progress=False)
+    assert {p: p.stat().st_mtime_ns for p in cached} == stamp  # reused, not recomputed
+    # The cached path gives the features the backbone computes on its own.
+    item = load_items(prof, "avlips", "test")[0]
+    own = get_backbone(names[0])(read_clip(item.path), Roi.from_annotation(item.annotation))
+    fs = FeatureSet.open(reports[0].store)
+    stored = fs[list(fs.ids).index(item.video_id)].astype(np.float32)
+    np.testing.assert_allclose(stored, own, rtol=1e-2, atol=1e-2)

@@ -117,17 +117,28 @@ def cmd_backbones(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # listing must not wait on the network
 
+    import torch
+
     for name in available():
         try:
-            b = get_backbone(name)
+            with torch.device("meta"):  # shapes only: no weights allocated (XLS-R 2B = 8.6 GB)
+                b = get_backbone(name)
         except WeightsNotFound:
             # Pretrained backbones need their weights to be built; say so instead of failing.
-            print(f"{name:22s} (weights/config not found here: pass a local directory)")
+            print(f"{name:24s} (weights/config not found here: pass a local directory)")
             continue
         except TypeError as e:
-            print(f"{name:22s} (needs arguments: {e})")
+            print(f"{name:24s} (needs arguments: {e})")
             continue
-        print(f"{name:22s} {b.modality:13s} {b.weights:12s} D={b.dim:<5d} {b.fps:g} Hz")
+        print(f"{name:24s} {b.modality:13s} {b.weights:12s} D={b.dim:<5d} {b.fps:g} Hz")
+    return 0
+
+
+def cmd_convert_checkpoint(args: argparse.Namespace) -> int:
+    from .backbones.avhubert import convert_checkpoint
+
+    out = convert_checkpoint(args.src, args.dst, trust=args.trust_checkpoint, heads=args.heads)
+    print(f"wrote {out}: load it with avhubert-{{a,v,av}}:checkpoint={out} (no unpickling)")
     return 0
 
 
@@ -174,6 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=43)
     t.add_argument("--force", action="store_true", help="ignore cached results")
     t.set_defaults(func=cmd_table2)
+
+    c = sub.add_parser("convert-checkpoint",
+                       help="AV-HuBERT fairseq .pt → .safetensors (safe to load from then on)")
+    c.add_argument("src", type=Path)
+    c.add_argument("dst", type=Path)
+    c.add_argument("--trust-checkpoint", action="store_true",
+                   help="unpickle the fairseq file with the restricted unpickler (fairseq/"
+                        "omegaconf objects become inert stubs; any other code is refused)")
+    c.add_argument("--heads", type=int, default=None,
+                   help="attention heads (not stored in the weights; default hidden/64)")
+    c.set_defaults(func=cmd_convert_checkpoint)
 
     b = sub.add_parser("backbones", help="list registered backbones")
     b.set_defaults(func=cmd_backbones)

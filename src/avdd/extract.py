@@ -7,6 +7,7 @@ and parallel over decode worker processes. Each clip is decoded once for all bac
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -65,6 +66,7 @@ def store_dir(profile: Profile, backbone: Backbone, dataset: str, split: str,
 # -- worker side --------------------------------------------------------------------------
 _WORKER_BACKBONES: dict[str, Backbone] = {}
 _WORKER_PRECISION = ["fp32"]
+_WORKER_ROI_ROOT: list[Path | None] = [None]
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -79,7 +81,7 @@ def store_config(backbone: Backbone, precision: str = "fp32") -> dict[str, Any]:
 
 
 def _init_worker(names: Sequence[str], *, single_thread: bool = True,
-                 precision: str = "fp32") -> None:
+                 precision: str = "fp32", roi_root: Path | None = None) -> None:
     # Backbones are built once per worker process, not pickled per task.
     if single_thread:
         import torch
@@ -88,11 +90,12 @@ def _init_worker(names: Sequence[str], *, single_thread: bool = True,
         torch.set_num_threads(1)
         threadpool_limits(1)
     _WORKER_PRECISION[0] = precision
+    _WORKER_ROI_ROOT[0] = roi_root
     for name in names:
         _WORKER_BACKBONES[name] = get_backbone(name)
 
 
-def _decode(item: Item, needs: dict[str, tuple[bool, bool]]):
+def _decode(item: Item, needs: dict[str, tuple[bool, bool]]) -> dict[str, Any]:
     """Decode what the backbones need (``needs``: key → (video, audio)). Returns ``{backbone
     key: clip or error message}``: when the joint decode fails (e.g. no audio track), each
     modality is retried alone so that a file without audio still serves the visual backbones
@@ -122,23 +125,78 @@ def _decode(item: Item, needs: dict[str, tuple[bool, bool]]):
 
 @dataclass
 class _Decoded:
-    """One video ready for the backbones: clips (or decode errors) by backbone key."""
+    """One video ready for the backbones: clips (or decode errors) and regions by backbone
+    key."""
 
     item: Item
     names: tuple[str, ...]
     clips: dict[str, Any]  # key → Clip, or the error message (str)
-    roi: Roi | None
+    rois: dict[str, Roi | None]
 
 
-def _decode_task(task: tuple[Item, tuple[str, ...]], needs: dict[str, tuple[bool, bool]]
-                 ) -> _Decoded:
+@dataclass(frozen=True)
+class _Needs:
+    """What the decode step must produce for each backbone key: streams, and for lip
+    models the landmark source of the cached mouth ROI (``None`` = no mouth ROI)."""
+
+    streams: dict[str, tuple[bool, bool]]
+    mouth: dict[str, str | None]
+    roi_root: Path | None  # RoiCache folder (the profile's cache_dir / "roi")
+
+
+def _needs(bbs: dict[str, Backbone], roi_root: Path | None = None) -> _Needs:
+    return _Needs({k: (b.needs_video, b.needs_audio) for k, b in bbs.items()},
+                  {k: b.landmarks if b.uses_mouth_roi and b.needs_video else None
+                   for k, b in bbs.items()}, roi_root)
+
+
+def _mouth_rois(item: Item, clips: dict[str, Any], base: Roi | None, needs: _Needs,
+                names: Sequence[str]) -> tuple[dict[str, Roi | None], dict[str, str]]:
+    """Per backbone key: the Roi to pass (with the cached mouth ROI for lip models), and the
+    errors of lip models whose ROI could not be made. One ROI per landmark source and video,
+    shared by every lip model."""
+    from .lipread.cache import RoiCache
+
+    rois: dict[str, Roi | None] = {}
+    errors: dict[str, str] = {}
+    done: dict[str, Roi | str] = {}
+    for n in names:
+        source = needs.mouth.get(n)
+        clip = clips[n]
+        if source is None or isinstance(clip, str):
+            rois[n] = base
+            continue
+        if source not in done:
+            try:
+                if needs.roi_root is None:
+                    from .lipread.inputs import compute_rois
+
+                    done[source] = dataclasses.replace(base or Roi(),
+                                                       mouth=compute_rois(clip, base, source))
+                else:
+                    cache = RoiCache(needs.roi_root, {"landmarks": source})
+                    done[source] = cache.load_or_compute(f"{item.dataset}/{item.video_id}",
+                                                         clip, base, landmarks=source)
+            except Exception as e:  # noqa: BLE001 - recorded against the lip models
+                done[source] = (f"{item.path}: mouth ROI ({source} landmarks): "
+                                f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
+        if isinstance(done[source], str):
+            errors[n] = done[source]
+        else:
+            rois[n] = done[source]
+    return rois, errors
+
+
+def _decode_task(task: tuple[Item, tuple[str, ...]], needs: _Needs) -> _Decoded:
     item, names = task
     try:
-        clips = _decode(item, {n: needs[n] for n in names})
+        clips = _decode(item, {n: needs.streams[n] for n in names})
     except Exception as e:  # noqa: BLE001 - any per-file failure is recorded, the run goes on
         msg = f"{item.path}: {type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
         clips = dict.fromkeys(names, msg)
-    return _Decoded(item, names, clips, Roi.from_annotation(item.annotation))
+    rois, errors = _mouth_rois(item, clips, Roi.from_annotation(item.annotation), needs, names)
+    clips.update(errors)  # a lip model without its ROI fails like an undecodable file
+    return _Decoded(item, names, clips, rois)
 
 
 def _autocast(device: str, precision: str):
@@ -186,7 +244,7 @@ def _featurise_many(samples: Sequence[_Decoded], bbs: dict[str, Backbone], preci
                 if len(idx) > 1:
                     try:
                         out = b.batch([samples[i].clips[key] for i in idx],
-                                      [samples[i].roi for i in idx])
+                                      [samples[i].rois[key] for i in idx])
                         for i, f in zip(idx, out, strict=True):
                             feats[i][key] = _checked(b, f)
                         continue
@@ -194,16 +252,12 @@ def _featurise_many(samples: Sequence[_Decoded], bbs: dict[str, Backbone], preci
                         pass
                 for i in idx:
                     try:
-                        feats[i][key] = _checked(b, b(samples[i].clips[key], samples[i].roi))
+                        feats[i][key] = _checked(b, b(samples[i].clips[key], samples[i].rois[key]))
                     except Exception as e:  # noqa: BLE001
                         tb = traceback.format_exc(limit=3)
                         errors[i][key] = (f"{samples[i].item.path}: {key}: "
                                           f"{type(e).__name__}: {e}\n{tb}")
     return [(s.item, f, e) for s, f, e in zip(samples, feats, errors, strict=True)]
-
-
-def _needs(bbs: dict[str, Backbone]) -> dict[str, tuple[bool, bool]]:
-    return {k: (b.needs_video, b.needs_audio) for k, b in bbs.items()}
 
 
 def _featurise(task: tuple[Item, tuple[str, ...]]
@@ -213,7 +267,7 @@ def _featurise(task: tuple[Item, tuple[str, ...]]
     Returns ``(item, features by backbone, error message by backbone)``.
     """
     bbs = {n: _WORKER_BACKBONES[n] for n in task[1]}  # keyed by spec string, as the stores
-    sample = _decode_task(task, _needs(bbs))
+    sample = _decode_task(task, _needs(bbs, _WORKER_ROI_ROOT[0]))
     return _featurise_many([sample], bbs, _WORKER_PRECISION[0])[0]
 
 
@@ -242,7 +296,8 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
-def _loader_featurise(bbs: dict[str, Backbone], workers: int, batch_size: int, precision: str):
+def _loader_featurise(bbs: dict[str, Backbone], workers: int, batch_size: int, precision: str,
+                      roi_root: Path | None = None):
     """``tasks → iterator of (item, feats, errors)`` in task order, decoding in ``workers``
     DataLoader processes (prefetching ahead) while the models run here, ``batch_size``
     videos at a time."""
@@ -251,7 +306,7 @@ def _loader_featurise(bbs: dict[str, Backbone], workers: int, batch_size: int, p
     def run(tasks):
         ctx = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         loader = DataLoader(
-            _DecodeDataset(tasks, _needs(bbs)), batch_size=None, shuffle=False,
+            _DecodeDataset(tasks, _needs(bbs, roi_root)), batch_size=None, shuffle=False,
             num_workers=workers, collate_fn=_identity, worker_init_fn=_worker_init,
             multiprocessing_context=ctx if workers else None,
             prefetch_factor=max(2, batch_size) if workers else None,
@@ -330,13 +385,15 @@ def extract_many(
         batch_size: videos per model step on the ``device`` path.
     """
     shard = shard or current_shard()
+    roi_root = profile.cache_dir / "roi"  # mouth ROIs, shared by every lip model and split
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if device is not None:
         import torch
 
         bbs = {n: get_backbone(n).to(device) for n in backbones}
-        run = _loader_featurise(bbs, max(0, workers), max(1, batch_size), precision)
+        run = _loader_featurise(bbs, max(0, workers), max(1, batch_size), precision,
+                                roi_root)
         # The decode workers need their cores: an OpenMP pool spanning every core in this
         # process spin-waits against them (measured on 2 cores: 4x slower end to end).
         threads = torch.get_num_threads()
@@ -348,7 +405,8 @@ def extract_many(
         finally:
             torch.set_num_threads(threads)
     if workers <= 1:
-        _init_worker(list(backbones), single_thread=False, precision=precision)
+        _init_worker(list(backbones), single_thread=False, precision=precision,
+                     roi_root=roi_root)
 
         def run(tasks):
             return map(_featurise, tasks)
@@ -360,7 +418,7 @@ def extract_many(
     # "__main__"` guard (spawn re-imports the caller's main module). Workers pin themselves
     # to one BLAS/torch thread, so a thread pool inherited from the parent is not used.
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    init = functools.partial(_init_worker, precision=precision)
+    init = functools.partial(_init_worker, precision=precision, roi_root=roi_root)
     with ctx.Pool(workers, initializer=init, initargs=(list(backbones),)) as pool:
         def run(tasks):
             return pool.imap(_featurise, tasks, chunksize=2)

@@ -4,7 +4,8 @@ Importing a family module registers its backbones; the heavy libraries (transfor
 imported only when a backbone is built.
 """
 
-from . import clip, fsfm, handcrafted, videomae, wav2vec2  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    autoavsr, avhubert, braven, clip, fsfm, handcrafted, videomae, wav2vec2)
 from .base import Backbone, available, get_backbone, register
 
 __all__ = ["Backbone", "available", "get_backbone", "register"]

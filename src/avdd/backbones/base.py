@@ -36,6 +36,11 @@ class Backbone(ABC):
     dim: int
     fps: float
     device: str = "cpu"  # where the model runs; set by :meth:`to`
+    #: Lip-reading backbones (AV-HuBERT, BRAVEn, Auto-AVSR) read the shared 96×96 mouth ROI
+    #: (:mod:`avdd.lipread`): the runner computes it once per video with landmark source
+    #: ``landmarks``, caches it and passes it in ``Roi.mouth`` to every such backbone.
+    uses_mouth_roi: ClassVar[bool] = False
+    landmarks: str = "auto"
 
     @property
     def needs_audio(self) -> bool:

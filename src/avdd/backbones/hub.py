@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -95,9 +96,54 @@ def arch_dict(config: Any) -> dict[str, Any]:
     return d
 
 
+# Architecture-only configs of the paper's checkpoints, shipped so that the ``-random`` rows
+# build offline (see src/avdd/data/configs/README.md for where each one comes from).
+SHIPPED_CONFIGS = {
+    "facebook/wav2vec2-xls-r-2b": "facebook--wav2vec2-xls-r-2b.json",
+    "openai/clip-vit-large-patch14": "openai--clip-vit-large-patch14.json",
+    "MCG-NJU/videomae-large": "MCG-NJU--videomae-large.json",
+}
+
+
+def shipped_config(name: str) -> Path | None:
+    """The shipped ``config.json`` of hub checkpoint ``name``, or ``None`` if none is shipped."""
+    fname = SHIPPED_CONFIGS.get(str(name))
+    if fname is None:
+        return None
+    # avdd is a regular (non-zip) package, so the resource is a real file a loader can open.
+    return Path(str(resources.files("avdd") / "data" / "configs" / fname))
+
+
+def resolve_config(model: str, config_loader: Callable[..., T], what: str) -> tuple[T, str]:
+    """The config of ``model`` and where it came from.
+
+    A local directory or the hub (its cache when offline) comes first, so a downloaded
+    checkpoint's own config always wins; only when that fails with :class:`WeightsNotFound`
+    and ``model`` is one of :data:`SHIPPED_CONFIGS` is the shipped file used.
+
+    Returns:
+        ``(config, source)``, source ``"hub"`` (``from_pretrained(model)``: a directory or
+        the hub cache) or ``"shipped"``.
+    Raises:
+        WeightsNotFound: neither works (the original error, with its download hint).
+    """
+    try:
+        return from_pretrained(config_loader, model, what), "hub"
+    except WeightsNotFound:
+        path = shipped_config(model)
+        if path is None:
+            raise
+    config = config_loader(str(path))
+    # from_pretrained on a file records the file path; the hub name is what a hub load records,
+    # and a machine-specific path must not end up in the features' cache key.
+    config._name_or_path = str(model)
+    return config, "shipped"
+
+
 class RandomInit:
     """Mixin for the ``-random`` variants: the architecture of a checkpoint (its config, from
-    a hub name, a local directory or a config object) with weights drawn from a seed.
+    a hub name, a local directory, a shipped copy or a config object) with weights drawn from a
+    seed.
 
     Put it first among the bases so that :meth:`config` extends the family's own.
     """
@@ -105,14 +151,22 @@ class RandomInit:
     def _random_net(self, model: str, config: Any, seed: int, name: str,
                     config_loader: Callable[..., Any], build: Callable[[Any], T],
                     what: str) -> tuple[Any, T]:
-        """Set ``source``/``name``/``seed``/``arch``; return ``(config, seeded network)``."""
+        """Set ``source``/``name``/``seed``/``arch``/``arch_source``; return
+        ``(config, seeded network)``."""
         self.source = str(model) if config is None else "config"
         self.name = name
         self.seed = seed
+        self.arch_source = "config"
         if config is None:
-            config = from_pretrained(config_loader, self.source, what)
+            config, self.arch_source = resolve_config(self.source, config_loader, what)
         self.arch = arch_dict(config)
         return config, seeded(lambda: build(config), seed)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "seed": self.seed, "arch": self.arch}
+        out = {**super().config(), "seed": self.seed, "arch": self.arch}
+        # Only a hub name records where its architecture came from: a config object is all of
+        # ``arch`` already, and leaving the key out keeps the tiny backbones' cache keys as they
+        # were.
+        if self.arch_source != "config":
+            out["arch_source"] = self.arch_source
+        return out

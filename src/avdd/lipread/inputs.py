@@ -2,8 +2,9 @@
 
 AV-HuBERT, Auto-AVSR and BRAVEn share the mouth crop (:mod:`avdd.lipread.align`) and the video
 normalisation (grey / 255, centre crop 88 x 88, (x - 0.421) / 0.165); they differ in audio:
-AV-HuBERT takes stacked log filterbanks (``audio="avhubert"``), Auto-AVSR and BRAVEn the raw
-waveform normalised over the utterance (``"utterance_norm"``; ``"raw"`` leaves it as is).
+AV-HuBERT takes stacked log filterbanks (``audio="avhubert"``), Auto-AVSR the raw waveform
+normalised over the utterance (``"utterance_norm"``) and BRAVEn the raw waveform as is
+(``"raw"``, as RAVEn's data pipeline feeds it).
 Both streams are cut to a common number of 25 Hz frames T, as AVH-Align does before its
 forward pass, so every backbone returns one feature row per video frame.
 """

@@ -1,0 +1,436 @@
+"""Auto-AVSR conformer encoders (VSR, ASR and audio-visual), one vector per frame, 25 Hz.
+
+Architecture (``mpc001/auto_avsr``; read): front-end → ``proj_encoder`` Linear(512→d) →
+``encoder``: :class:`~avdd.lipread.relpos.RelPositionalEncoding` (``x·√d``, no parameters)
+→ N conformer blocks → ``after_norm`` LayerNorm(eps 1e-12). Each block (macaron, pre-norm,
+LayerNorms eps 1e-12)::
+
+    x = x + ½ · FFN_macaron(norm_ff_macaron(x))
+    x = x + MHA(norm_mha(x))                     # rel-pos self-attention
+    x = x + Conv(norm_conv(x))                   # pointwise d→2d, GLU, depthwise k, BN,
+                                                 # Swish, pointwise d→d
+    x = x + ½ · FFN(norm_ff(x))
+    x = norm_final(x)
+
+Front-ends are the Swish video ResNet-18 and the raw-audio 1-D ResNet-18 (512-d, 25 Hz;
+:mod:`avdd.lipread.frontends`). Feature = encoder output after ``after_norm``, ``(T, d)``.
+
+Audio-visual model (only in the repository's ``v1.0.0`` release, ``e2e_asr_conformer_av.py``;
+read): video ``encoder`` and audio ``aux_encoder`` (each as above), then ``fusion`` =
+``fc1`` Linear(2d→8192) → ``bn1`` BatchNorm1d → ReLU → ``fc2`` Linear(8192→d) applied to
+``cat(video_feat, audio_feat)``. The AV feature is the fusion output, the tensor that
+``lightning_av.py`` feeds to the CTC/attention decoder.
+
+Key layouts. The current repository (main) names a model ``frontend.*``, ``proj_encoder.*``,
+``encoder.encoders.{i}.*``, ``encoder.after_norm.*``; the v1.0.0 release (and its AV model)
+keeps the front-end and projection inside the encoder: ``encoder.frontend.*``,
+``encoder.embed.0.*`` (the projection), ``encoder.encoders.*``, ``encoder.after_norm.*`` (AV:
+the same under ``aux_encoder.``, plus ``fusion.*``). The two are the same computation; the
+loader accepts both. ``decoder.*``, ``ctc.*`` and ``proj_decoder.*`` are dropped. The
+conv-module names keep upstream's typo ``pointwise_cov1``/``pointwise_cov2``.
+
+Inputs (:func:`avdd.lipread.inputs.lip_inputs`): video as BRAVEn (88×88 grey, (0.421,
+0.165)); audio = the waveform layer-normalised over the whole utterance (eps 1e-8), as
+Auto-AVSR's ``AudioTransform`` does.
+
+Checkpoints: the model zoo in the README of https://github.com/mpc001/auto_avsr (main: VSR
+and ASR files, e.g. ``vsr_trlrs3vox2_base.pth``, ``asr_trlrs3vox2_base.pth``; the v1.0.0
+release adds ``avsr_trlrwlrs2lrs3vox2avsp_base.pth``). Plain state dicts, read with
+``torch.load(weights_only=True)``; sizes come from the tensor shapes.
+
+Registry names: ``autoavsr-{vsr,asr,av}`` (``checkpoint=`` path), ``autoavsr-{vsr,asr}-random``
+(d 768, seeded), ``autoavsr-{vsr,asr,av}-tiny-random`` (d 32, 2 blocks, kernel 3, ResNet
+widths /8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..lipread.relpos import FeedForward, RelPositionalEncoding, RelPositionMultiHeadedAttention, \
+    Swish, layer_norm
+from ..media import Clip
+from ..roi import Roi
+from .base import Backbone, register
+from .braven import FPS, SAMPLES_PER_FRAME, load_checked, make_frontend, read_state_dict
+from .fsfm import CheckpointError
+from .hub import frozen, seeded
+
+MODALITIES = ("video", "audio", "av")
+ZOO = "https://github.com/mpc001/auto_avsr (README model zoo; the AV model is in release v1.0.0)"
+DEFAULT_FILES = {"video": "vsr_trlrs3vox2_base.pth", "audio": "asr_trlrs3vox2_base.pth",
+                 "av": "avsr_trlrwlrs2lrs3vox2avsp_base.pth"}
+SHORT = {"video": "vsr", "audio": "asr", "av": "av"}
+_DROPPED = ("decoder.", "ctc.", "proj_decoder.")
+
+
+@dataclass(frozen=True)
+class AutoAVSRConfig:
+    """Auto-AVSR encoder size; defaults are the released "base" models.
+
+    Attributes:
+        modality: ``"video"`` (VSR), ``"audio"`` (ASR) or ``"av"`` (both encoders + fusion).
+        dim: attention dim (768); also the projection and fusion output size.
+        blocks: conformer blocks (12).
+        heads: attention heads (12).
+        ffn: feed-forward units of both macaron FFNs (3072).
+        kernel: depthwise conv kernel (31, odd: "same" padding).
+        width: ResNet stem width; the front-ends give ``8·width`` features (64 → 512).
+        fusion_hidden: hidden size of the AV fusion MLP (8192; unused otherwise).
+    """
+
+    modality: str = "video"
+    dim: int = 768
+    blocks: int = 12
+    heads: int = 12
+    ffn: int = 3072
+    kernel: int = 31
+    width: int = 64
+    fusion_hidden: int = 8192
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
+        if self.kernel % 2 != 1:
+            raise ValueError(f"kernel must be odd for same padding, got {self.kernel}")
+
+
+def tiny_config(modality: str) -> AutoAVSRConfig:
+    """BACKBONES.md tiny config (d 32, 4 heads, FFN 64, 2 blocks, kernel 3); ResNet widths /8
+    and (AV) fusion hidden 64 to keep CPU tests fast."""
+    fusion = {"fusion_hidden": 64} if modality == "av" else {}  # unused by VSR/ASR: default
+    return AutoAVSRConfig(modality=modality, dim=32, blocks=2, heads=4, ffn=64, kernel=3,
+                          width=8, **fusion)
+
+
+# --- model ----------------------------------------------------------------------------------
+
+class ConvModule(nn.Module):
+    """Conformer convolution module: ``(B, T, d)`` → ``(B, T, d)``."""
+
+    def __init__(self, dim: int, kernel: int) -> None:
+        super().__init__()
+        self.pointwise_cov1 = nn.Conv1d(dim, 2 * dim, 1)  # upstream's spelling, kept for keys
+        self.depthwise_conv = nn.Conv1d(dim, dim, kernel, padding=(kernel - 1) // 2, groups=dim)
+        self.norm = nn.BatchNorm1d(dim)
+        self.pointwise_cov2 = nn.Conv1d(dim, dim, 1)
+        self.activation = Swish()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.glu(self.pointwise_cov1(x.transpose(1, 2)), dim=1)  # (B, d, T)
+        x = self.activation(self.norm(self.depthwise_conv(x)))
+        return self.pointwise_cov2(x).transpose(1, 2)
+
+
+class ConformerBlock(nn.Module):
+    """Macaron conformer block (ESPnet ``EncoderLayer`` with ``macaron_style`` and the conv
+    module). ``x (B, T, d)``, ``pos_emb (1, 2T − 1, d)``, ``mask (B, 1, T)``/``None``."""
+
+    def __init__(self, cfg: AutoAVSRConfig) -> None:
+        super().__init__()
+        d = cfg.dim
+        self.feed_forward_macaron = FeedForward(d, cfg.ffn)
+        self.self_attn = RelPositionMultiHeadedAttention(cfg.heads, d)
+        self.conv_module = ConvModule(d, cfg.kernel)
+        self.feed_forward = FeedForward(d, cfg.ffn)
+        self.norm_ff_macaron = layer_norm(d)
+        self.norm_mha = layer_norm(d)
+        self.norm_conv = layer_norm(d)
+        self.norm_ff = layer_norm(d)
+        self.norm_final = layer_norm(d)
+
+    def forward(self, x: torch.Tensor, pos_emb: torch.Tensor,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + 0.5 * self.feed_forward_macaron(self.norm_ff_macaron(x))  # half-step FFN
+        x = x + self.self_attn(self.norm_mha(x), pos_emb, mask)
+        x = x + self.conv_module(self.norm_conv(x))
+        x = x + 0.5 * self.feed_forward(self.norm_ff(x))
+        return self.norm_final(x)
+
+
+class ConformerEncoder(nn.Module):
+    """Upstream ``ConformerEncoder`` (``embed`` has no weights): ``(B, T, d)`` → same."""
+
+    def __init__(self, cfg: AutoAVSRConfig) -> None:
+        super().__init__()
+        self.embed = RelPositionalEncoding(cfg.dim)
+        self.encoders = nn.ModuleList(ConformerBlock(cfg) for _ in range(cfg.blocks))
+        self.after_norm = layer_norm(cfg.dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x, pos_emb = self.embed(x)
+        for block in self.encoders:
+            x = block(x, pos_emb, mask)
+        return self.after_norm(x)
+
+
+class AutoAVSREncoder(nn.Module):
+    """One modality (upstream main ``E2E`` without decoder/CTC): ``frontend``,
+    ``proj_encoder``, ``encoder``.
+
+    Input: video ``(B, 1, T, 88, 88)`` normalised grey, or audio ``(B, N)`` (utterance-normed,
+    ``N`` a multiple of 640). Output ``(B, T, dim)``.
+    """
+
+    def __init__(self, cfg: AutoAVSRConfig, modality: str) -> None:
+        super().__init__()
+        self.frontend = make_frontend(modality, cfg.width)
+        self.proj_encoder = nn.Linear(8 * cfg.width, cfg.dim)
+        self.encoder = ConformerEncoder(cfg)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.encoder(self.proj_encoder(self.frontend(x)), mask)
+
+
+class FusionMLP(nn.Module):
+    """Upstream ``MLPHead`` with batchnorm: ``(B, T, 2d)`` → ``(B, T, d)``."""
+
+    def __init__(self, dim_in: int, hidden: int, dim_out: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim_in, hidden)
+        self.bn1 = nn.BatchNorm1d(hidden)
+        self.fc2 = nn.Linear(hidden, dim_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn1(self.fc1(x).transpose(1, 2)).transpose(1, 2)
+        return self.fc2(torch.relu(x))
+
+
+class AutoAVSRAV(nn.Module):
+    """Audio-visual model: video ``encoder`` + audio ``aux_encoder`` → ``fusion``.
+
+    ``video (B, 1, T, 88, 88)``, ``audio (B, 640·T)`` → ``(B, T, dim)``.
+    """
+
+    def __init__(self, cfg: AutoAVSRConfig) -> None:
+        super().__init__()
+        self.encoder = AutoAVSREncoder(cfg, "video")
+        self.aux_encoder = AutoAVSREncoder(cfg, "audio")
+        self.fusion = FusionMLP(2 * cfg.dim, cfg.fusion_hidden, cfg.dim)
+
+    def forward(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+        v, a = self.encoder(video), self.aux_encoder(audio)
+        return self.fusion(torch.cat([v, a], dim=-1))  # order as upstream: video, audio
+
+
+def build(cfg: AutoAVSRConfig) -> nn.Module:
+    return AutoAVSRAV(cfg) if cfg.modality == "av" else AutoAVSREncoder(cfg, cfg.modality)
+
+
+# --- checkpoints ----------------------------------------------------------------------------
+
+def _v1_encoder_key(rest: str) -> str:
+    """A key of a v1.0.0 ``Encoder`` (front-end and projection inside) → main layout."""
+    if rest.startswith("frontend."):
+        return rest
+    if rest.startswith("embed.0."):  # v1.0.0: embed = Sequential(Linear, RelPositionalEncoding)
+        return "proj_encoder." + rest.removeprefix("embed.0.")
+    return "encoder." + rest
+
+
+def model_state(state: dict[str, torch.Tensor], modality: str) -> dict[str, torch.Tensor]:
+    """Upstream keys (main or v1.0.0 layout) → :func:`build` keys; ASR heads dropped, any
+    other key kept as is so that the loader names it."""
+    state = {k: v for k, v in state.items() if not k.startswith(_DROPPED)}
+    v1 = any(k.startswith(("encoder.frontend.", "encoder.embed.0.")) for k in state)
+    if not v1:
+        return state
+    prefixes = ("encoder.", "aux_encoder.") if modality == "av" else ("encoder.",)
+    out = {}
+    for key, value in state.items():
+        prefix = next((p for p in prefixes if key.startswith(p)), None)
+        if prefix is None:
+            out[key] = value
+            continue
+        mapped = _v1_encoder_key(key.removeprefix(prefix))
+        out[(prefix if modality == "av" else "") + mapped] = value
+    return out
+
+
+def infer_config(state: dict[str, torch.Tensor], modality: str, source: str) -> AutoAVSRConfig:
+    """The model size from :func:`build`-keyed tensor shapes."""
+    p = "encoder." if modality == "av" else ""
+    stem = {"video": "frontend.frontend3D.0.weight", "audio": "frontend.trunk.conv1.weight",
+            "av": "frontend.frontend3D.0.weight"}[modality]
+    block = f"{p}encoder.encoders.0."
+    needed = [p + stem, f"{p}proj_encoder.weight", block + "self_attn.pos_bias_u",
+              block + "feed_forward.w_1.weight", block + "conv_module.depthwise_conv.weight"]
+    if modality == "av":
+        needed += ["aux_encoder.frontend.trunk.conv1.weight", "fusion.fc1.weight"]
+    absent = [k for k in needed if k not in state]
+    if absent:
+        found = _detect(state)
+        hint = f" It holds a {found} model: use autoavsr-{SHORT[found]}." if found else ""
+        raise CheckpointError(f"{source}: not an Auto-AVSR {modality} checkpoint (no "
+                              f"{', '.join(absent)}).{hint}")
+    return AutoAVSRConfig(
+        modality=modality,
+        dim=state[f"{p}proj_encoder.weight"].shape[0],
+        blocks=1 + max(int(k.removeprefix(f"{p}encoder.encoders.").split(".")[0])
+                       for k in state if k.startswith(f"{p}encoder.encoders.")),
+        heads=state[block + "self_attn.pos_bias_u"].shape[0],
+        ffn=state[block + "feed_forward.w_1.weight"].shape[0],
+        kernel=state[block + "conv_module.depthwise_conv.weight"].shape[-1],
+        width=state[p + stem].shape[0],
+        fusion_hidden=state["fusion.fc1.weight"].shape[0] if modality == "av"
+        else AutoAVSRConfig.fusion_hidden,
+    )
+
+
+def _detect(state: dict[str, torch.Tensor]) -> str | None:
+    """Which model a :func:`model_state`-keyed state dict holds, if any."""
+    if "fusion.fc1.weight" in state:
+        return "av"
+    if "frontend.frontend3D.0.weight" in state:
+        return "video"
+    return "audio" if "frontend.trunk.conv1.weight" in state else None
+
+
+# --- backbones ------------------------------------------------------------------------------
+
+class AutoAVSR(Backbone):
+    """Pretrained Auto-AVSR encoder → ``(T, dim)`` at 25 Hz; ``modality`` (``"visual"``,
+    ``"audio"``, ``"audio-visual"``) is set per instance."""
+
+    weights = "pretrained"
+    uses_mouth_roi = True  # the runner passes the cached mouth ROI (Roi.mouth)
+    audio_input = "utterance_norm"  # lip_inputs audio mode: Auto-AVSR's layer_norm(eps 1e-8)
+
+    def __init__(self, checkpoint: str | Path, *, modality: str = "video",
+                 trim_silence: bool = False, name: str | None = None) -> None:
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+        source = str(checkpoint)
+        download = f"{DEFAULT_FILES[modality]} (or another {SHORT[modality]} model) from {ZOO}"
+        state = model_state(read_state_dict(checkpoint, "Auto-AVSR", download), modality)
+        cfg = infer_config(state, modality, source)
+        net = build(cfg)
+        load_checked(net, state, source)
+        self._setup(net, cfg, source, name or f"autoavsr-{SHORT[modality]}", trim_silence)
+
+    def _setup(self, net: nn.Module, cfg: AutoAVSRConfig, source: str, name: str,
+               trim_silence: bool) -> None:
+        self.net = frozen(net)
+        self.cfg = cfg
+        self.source = source
+        self.name = name
+        self.trim_silence = bool(trim_silence)
+        self.modality = {"video": "visual", "audio": "audio", "av": "audio-visual"}[cfg.modality]
+        self.dim = cfg.dim
+        self.fps = FPS
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "checkpoint": self.source,
+                "weights": self.weights, "dim": self.dim, "fps": self.fps,
+                "arch": asdict(self.cfg), "audio_input": self.audio_input,
+                "trim_silence": self.trim_silence}
+
+    def encode(self, video: np.ndarray | None = None,
+               audio: np.ndarray | None = None) -> np.ndarray:
+        """Video ``(T, 88, 88)`` float32 (normalised) and/or audio ``(N,)`` float32 16 kHz
+        (utterance-normalised) → ``(T, dim)`` float32.
+
+        Audio gives ``N // 640`` frames; the AV model uses the frames both streams cover.
+        """
+        frames = [len(video)] if self.needs_video else []
+        if self.needs_audio:
+            frames.append(len(audio) // SAMPLES_PER_FRAME)
+        t = min(frames)
+        if t == 0:
+            return np.zeros((0, self.dim), np.float32)
+        dev = getattr(self, "device", "cpu")
+        inputs = []
+        if self.needs_video:
+            inputs.append(torch.from_numpy(np.ascontiguousarray(video[:t], np.float32))[None, None])
+        if self.needs_audio:
+            a = np.ascontiguousarray(audio[: t * SAMPLES_PER_FRAME], np.float32)
+            inputs.append(torch.from_numpy(a)[None])
+        with torch.inference_mode():
+            out = self.net(*(x.to(dev) for x in inputs))
+        return out[0].float().cpu().numpy()
+
+    def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
+        from ..lipread.inputs import lip_inputs
+
+        inp = lip_inputs(clip, roi, audio=self.audio_input, need_video=self.needs_video,
+                         need_audio=self.needs_audio, trim_silence=self.trim_silence)
+        return self.encode(inp.video if self.needs_video else None,
+                           inp.audio if self.needs_audio else None)
+
+
+class AutoAVSRRandom(AutoAVSR):
+    """The Auto-AVSR architecture (``config``, default the 768-d VSR model) with weights
+    seeded by ``seed`` (PyTorch default init, BatchNorm running stats 0/1)."""
+
+    weights = "random"
+
+    def __init__(self, *, config: AutoAVSRConfig | None = None, seed: int = 0,
+                 trim_silence: bool = False, name: str | None = None) -> None:
+        cfg = config or AutoAVSRConfig()
+        self.seed = seed
+        net = seeded(lambda: build(cfg), seed)
+        self._setup(net, cfg, "config", name or f"autoavsr-{SHORT[cfg.modality]}-random",
+                    trim_silence)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "seed": self.seed}
+
+
+def _random(modality: str, tiny: bool, seed: int, trim_silence: bool) -> AutoAVSRRandom:
+    cfg = tiny_config(modality) if tiny else AutoAVSRConfig(modality=modality)
+    name = f"autoavsr-{SHORT[modality]}{'-tiny' if tiny else ''}-random"
+    return AutoAVSRRandom(config=cfg, seed=seed, trim_silence=trim_silence, name=name)
+
+
+@register("autoavsr-vsr")
+def autoavsr_vsr(checkpoint: str, *, trim_silence: bool = False) -> AutoAVSR:
+    """Pretrained Auto-AVSR VSR model (video conformer)."""
+    return AutoAVSR(checkpoint, modality="video", trim_silence=trim_silence)
+
+
+@register("autoavsr-asr")
+def autoavsr_asr(checkpoint: str, *, trim_silence: bool = False) -> AutoAVSR:
+    """Pretrained Auto-AVSR ASR model (raw-audio conformer)."""
+    return AutoAVSR(checkpoint, modality="audio", trim_silence=trim_silence)
+
+
+@register("autoavsr-av")
+def autoavsr_av(checkpoint: str, *, trim_silence: bool = False) -> AutoAVSR:
+    """Pretrained Auto-AVSR audio-visual model (v1.0.0 release): the fusion output."""
+    return AutoAVSR(checkpoint, modality="av", trim_silence=trim_silence)
+
+
+@register("autoavsr-vsr-random")
+def autoavsr_vsr_random(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
+    """768-d VSR architecture, random weights."""
+    return _random("video", False, seed, trim_silence)
+
+
+@register("autoavsr-asr-random")
+def autoavsr_asr_random(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
+    """768-d ASR architecture, random weights."""
+    return _random("audio", False, seed, trim_silence)
+
+
+@register("autoavsr-vsr-tiny-random")
+def autoavsr_vsr_tiny_random(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
+    """Tiny VSR model (32-d, 2 blocks, kernel 3) for tests and demos."""
+    return _random("video", True, seed, trim_silence)
+
+
+@register("autoavsr-asr-tiny-random")
+def autoavsr_asr_tiny_random(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
+    """Tiny ASR model (32-d, 2 blocks, kernel 3) for tests and demos."""
+    return _random("audio", True, seed, trim_silence)
+
+
+@register("autoavsr-av-tiny-random")
+def autoavsr_av_tiny_random(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
+    """Tiny AV model (two 32-d encoders + fusion) for tests and demos."""
+    return _random("av", True, seed, trim_silence)

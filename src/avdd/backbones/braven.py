@@ -1,0 +1,392 @@
+"""BRAVEn / RAVEn encoders (the paper's BRAVEn rows), one vector per frame, 25 Hz.
+
+Architecture (``ahaliassos/raven``, configs ``resnet_transformer_{base,large}.yaml``; read):
+front-end → ``embed`` = Linear(512→d) + :class:`~avdd.lipread.relpos.RelPositionalEncoding`
+→ N pre-norm blocks → ``after_norm`` LayerNorm(eps 1e-12). Each block::
+
+    x = x + gamma_mha · MHA(norm_mha(x))        # rel-pos attention, LayerNorm pre-norm
+    x = x + gamma_ff  · FFN(norm_ff(x))         # FFN pre-norm is BatchNorm1d (ff_bn_pre)
+
+with LayerScale vectors ``gamma_*`` (init 0.1), no macaron FFN, no conv module and no
+per-block final norm (``post_norm: False``). Front-ends: video = Swish 3-D stem + ResNet-18
+(:class:`~avdd.lipread.frontends.VideoResNet`), audio = raw-waveform 1-D ResNet-18
+(:class:`~avdd.lipread.frontends.AudioResNet1d`); both 512-d at 25 Hz. The feature is the
+encoder output after ``after_norm``, ``(T, d)`` (1024 for Large).
+
+Inputs (:func:`avdd.lipread.inputs.lip_inputs`): the 88×88 grey mouth crop normalised with
+(0.421, 0.165); audio raw 16 kHz, no normalisation (RAVEn's audio transform is the identity).
+
+Checkpoints: the released ``.pth`` files are plain state dicts of the ASR model (``encoder.*``,
+``decoder.*``, ``ctc.*``), read with ``torch.load(weights_only=True)``. Wrapped files
+(``{"state_dict": ...}``, ``{"model": ...}``) and ``model.``/``module.`` prefixes (Lightning,
+DDP) are unwrapped; ``decoder.*``/``ctc.*`` are dropped; a bare encoder state dict (no
+``encoder.`` prefix) is accepted too. The architecture (d, heads, blocks, FFN, front-end width)
+is read from the tensor shapes, so Base and Large files both load. Any key left over or
+missing is an error that names it.
+
+The paper's file: ``vsr_prelrs3vox2avs_large_ftlrs3vox2avs_selftrain_braven.pth`` (Large,
+LRS3+Vox2+AVSpeech pre-training, VSR fine-tuned with self-training), from the model zoo in
+the README of https://github.com/ahaliassos/raven.
+
+Registry names: ``braven-v`` / ``braven-a`` (``checkpoint=`` path), ``braven-{v,a}-random``
+(Large, seeded), ``braven-{v,a}-tiny-random`` (d 32, 2 blocks, ResNet widths /8).
+
+The checkpoint helpers here (:func:`read_state_dict`, :func:`load_checked`) also serve the
+Auto-AVSR loader, whose release files are ESPnet state dicts of the same kind.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..lipread.frontends import AudioResNet1d, VideoResNet
+from ..lipread.relpos import FeedForward, RelPositionalEncoding, RelPositionMultiHeadedAttention, \
+    layer_norm
+from ..media import Clip
+from ..roi import Roi
+from .base import Backbone, register
+from .fsfm import CheckpointError
+from .hub import WeightsNotFound, frozen, seeded
+
+FPS = 25.0
+SAMPLES_PER_FRAME = 640  # 16 kHz audio / 25 Hz frames
+MODALITIES = ("video", "audio")
+BRAVEN_FILE = "vsr_prelrs3vox2avs_large_ftlrs3vox2avs_selftrain_braven.pth"
+BRAVEN_ZOO = "https://github.com/ahaliassos/raven (README, model zoo)"
+_WRAPPERS = ("state_dict", "model_state_dict", "model")  # Lightning, torch tutorials, fairseq-ish
+_MAX_NAMED = 20  # keys listed in a mismatch message before "... and N more"
+
+
+@dataclass(frozen=True)
+class BRAVEnConfig:
+    """BRAVEn/RAVEn encoder size; defaults are Large (``resnet_transformer_large.yaml``).
+
+    Attributes:
+        modality: ``"video"`` (mouth ROI) or ``"audio"`` (raw 16 kHz waveform).
+        dim: attention dim ``adim`` (Large 1024, Base 512).
+        blocks: transformer blocks ``elayers`` (Large 24, Base 12).
+        heads: attention heads ``aheads`` (Large 16, Base 8).
+        ffn: feed-forward units ``eunits`` (Large 4096, Base 2048).
+        width: ResNet stem width; the front-end gives ``8·width`` features (64 → 512).
+        layerscale: initial LayerScale value ``init_values`` (random init only; checkpoints
+            carry their own ``gamma_*``).
+    """
+
+    modality: str = "video"
+    dim: int = 1024
+    blocks: int = 24
+    heads: int = 16
+    ffn: int = 4096
+    width: int = 64
+    layerscale: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}")
+
+
+def tiny_config(modality: str) -> BRAVEnConfig:
+    """BACKBONES.md tiny config: d 32, 4 heads, FFN 64, 2 blocks, ResNet widths /8."""
+    return BRAVEnConfig(modality=modality, dim=32, blocks=2, heads=4, ffn=64, width=8)
+
+
+# --- model ----------------------------------------------------------------------------------
+
+class BRAVEnBlock(nn.Module):
+    """Pre-norm transformer block with LayerScale and a BatchNorm FFN pre-norm.
+
+    ``x (B, T, d)``, ``pos_emb (1, 2T − 1, d)``, ``mask (B, 1, T)`` or ``None`` → ``(B, T, d)``.
+    """
+
+    def __init__(self, dim: int, heads: int, ffn: int, layerscale: float) -> None:
+        super().__init__()
+        self.self_attn = RelPositionMultiHeadedAttention(heads, dim)
+        self.feed_forward = FeedForward(dim, ffn)
+        self.norm_mha = layer_norm(dim)
+        self.norm_ff = nn.BatchNorm1d(dim)  # over channels: (B, d, T) inside forward
+        self.gamma_mha = nn.Parameter(torch.full((dim,), layerscale))
+        self.gamma_ff = nn.Parameter(torch.full((dim,), layerscale))
+
+    def forward(self, x: torch.Tensor, pos_emb: torch.Tensor,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.gamma_mha * self.self_attn(self.norm_mha(x), pos_emb, mask)
+        h = self.norm_ff(x.transpose(1, 2)).transpose(1, 2)
+        return x + self.gamma_ff * self.feed_forward(h)
+
+
+def make_frontend(modality: str, width: int) -> nn.Module:
+    """Swish video ResNet-18 or raw-audio 1-D ResNet-18, both ``8·width``-d at 25 Hz."""
+    if modality == "video":
+        return VideoResNet(act="swish", width=width)
+    return AudioResNet1d(width=width)
+
+
+class BRAVEnEncoder(nn.Module):
+    """Upstream ``Encoder`` (keys ``frontend.*``, ``embed.0.*``, ``encoders.{i}.*``,
+    ``after_norm.*``).
+
+    Input: video ``(B, 1, T, 88, 88)`` normalised grey, or audio ``(B, N)`` raw 16 kHz with
+    ``N`` a multiple of 640. Output ``(B, T, dim)``.
+    """
+
+    def __init__(self, cfg: BRAVEnConfig) -> None:
+        super().__init__()
+        self.frontend = make_frontend(cfg.modality, cfg.width)
+        self.embed = nn.Sequential(nn.Linear(8 * cfg.width, cfg.dim),
+                                   RelPositionalEncoding(cfg.dim))
+        self.encoders = nn.ModuleList(BRAVEnBlock(cfg.dim, cfg.heads, cfg.ffn, cfg.layerscale)
+                                      for _ in range(cfg.blocks))
+        self.after_norm = layer_norm(cfg.dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x, pos_emb = self.embed(self.frontend(x))
+        for block in self.encoders:
+            x = block(x, pos_emb, mask)
+        return self.after_norm(x)
+
+
+# --- checkpoints (shared with Auto-AVSR) ----------------------------------------------------
+
+def unwrap_state(obj: Any, source: str) -> dict[str, torch.Tensor]:
+    """A state dict out of a raw or wrapped checkpoint object.
+
+    Descends through ``state_dict`` / ``model_state_dict`` / ``model`` entries, keeps the
+    tensors and strips a ``module.`` (DDP) or ``model.`` (a Lightning module holding the
+    network as ``self.model``) prefix shared by every key.
+    """
+    while isinstance(obj, dict):
+        inner = next((obj[k] for k in _WRAPPERS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            break
+        obj = inner
+    state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)} \
+        if isinstance(obj, dict) else {}
+    if not state:
+        raise CheckpointError(f"{source}: no state dict of tensors found (expected a plain "
+                              "state dict or one under 'state_dict'/'model').")
+    stripped = True
+    while stripped:
+        stripped = False
+        for prefix in ("module.", "model."):
+            if all(k.startswith(prefix) for k in state):
+                state = {k[len(prefix):]: v for k, v in state.items()}
+                stripped = True
+    return state
+
+
+def read_state_dict(path: str | Path, what: str, download: str) -> dict[str, torch.Tensor]:
+    """Read an ESPnet-style ``.pth`` without running pickled code, and unwrap it.
+
+    Args:
+        path: the checkpoint file.
+        what: the model, for messages (``"BRAVEn"``).
+        download: where the file comes from, for the missing-file message.
+    Raises:
+        WeightsNotFound: no such file; the message says what to download.
+        CheckpointError: the file pickles more than tensors, or holds no state dict.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise WeightsNotFound(f"{what}: checkpoint {path} not found. Download {download} "
+                              f"and pass checkpoint=PATH to the backbone.")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        why = next((ln.strip() for ln in str(err).splitlines() if "Unsupported global" in ln),
+                   str(err))
+        raise CheckpointError(
+            f"{path}: refused, it pickles objects beyond tensors (e.g. a Lightning checkpoint's "
+            "hyper-parameters), and loading it would run their code. If you trust the file, "
+            "convert it once in a separate environment: torch.save(torch.load(p, "
+            "weights_only=False)['state_dict'], 'clean.pth'), then pass the clean file."
+            f"\nTorch said: {why}") from err
+    return unwrap_state(obj, str(path))
+
+
+def _named(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_MAX_NAMED])
+    return shown + (f" ... and {len(keys) - _MAX_NAMED} more" if len(keys) > _MAX_NAMED else "")
+
+
+def load_checked(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """``net.load_state_dict(state)``, raising :class:`CheckpointError` that names every
+    missing and unexpected key (BatchNorm ``num_batches_tracked`` may be absent: unused in
+    eval)."""
+    try:
+        result = net.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches
+        raise CheckpointError(f"{source}: weights do not fit the model: {err}") from err
+    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(f"{source}: state dict does not match the model; missing keys: "
+                              f"{_named(missing) or 'none'}; unexpected keys: "
+                              f"{_named(list(result.unexpected_keys)) or 'none'}")
+
+
+def encoder_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Upstream ``E2E`` keys → :class:`BRAVEnEncoder` keys.
+
+    ``encoder.X`` → ``X``; ``decoder.*`` and ``ctc.*`` (the ASR heads) are dropped; any other
+    key is kept as is so that the loader reports it. A file without ``encoder.`` keys is taken
+    as a bare encoder. ESPnet's own load hook renames ``norm.`` → ``after_norm.`` for old
+    files; so does this.
+    """
+    if any(k.startswith("encoder.") for k in state):
+        out = {}
+        for key, value in state.items():
+            if key.startswith("encoder."):
+                out[key.removeprefix("encoder.")] = value
+            elif not key.startswith(("decoder.", "ctc.")):
+                out[key] = value
+        state = out
+    return {re.sub(r"^norm\.", "after_norm.", k): v for k, v in state.items()}
+
+
+def infer_config(state: dict[str, torch.Tensor], modality: str, source: str) -> BRAVEnConfig:
+    """The encoder size from :class:`BRAVEnEncoder`-keyed tensor shapes (heads from
+    ``pos_bias_u``, which is ``[heads, d_k]``)."""
+    stems = {"video": "frontend.frontend3D.0.weight", "audio": "frontend.trunk.conv1.weight"}
+    found = [m for m, key in stems.items() if key in state]
+    needed = ("embed.0.weight", "encoders.0.self_attn.pos_bias_u",
+              "encoders.0.feed_forward.w_1.weight")
+    if not found or any(k not in state for k in needed):
+        raise CheckpointError(f"{source}: not a BRAVEn/RAVEn encoder checkpoint (expected "
+                              f"{', '.join('encoder.' + k for k in (stems[modality], *needed))}).")
+    if found[0] != modality:
+        raise CheckpointError(f"{source}: this is a {found[0]} model, not {modality}; use the "
+                              f"braven-{found[0][0]} backbone.")
+    return BRAVEnConfig(
+        modality=modality,
+        dim=state["embed.0.weight"].shape[0],
+        blocks=1 + max(int(k.split(".")[1]) for k in state if k.startswith("encoders.")),
+        heads=state["encoders.0.self_attn.pos_bias_u"].shape[0],
+        ffn=state["encoders.0.feed_forward.w_1.weight"].shape[0],
+        width=state[stems[modality]].shape[0],
+    )
+
+
+# --- backbones ------------------------------------------------------------------------------
+
+class BRAVEn(Backbone):
+    """Pretrained BRAVEn/RAVEn encoder → ``(T, dim)`` at 25 Hz.
+
+    ``modality`` is ``"visual"`` or ``"audio"`` per instance (one class serves both).
+    """
+
+    weights = "pretrained"
+    uses_mouth_roi = True  # the runner passes the cached mouth ROI (Roi.mouth)
+    audio_input = "raw"  # lip_inputs audio mode: RAVEn feeds the waveform unnormalised
+
+    def __init__(self, checkpoint: str | Path, *, modality: str = "video",
+                 trim_silence: bool = False, name: str | None = None) -> None:
+        source = str(checkpoint)
+        download = (f"{BRAVEN_FILE} (or another {modality} model) from {BRAVEN_ZOO}"
+                    if modality == "video" else f"an audio model from {BRAVEN_ZOO}")
+        state = encoder_state(read_state_dict(checkpoint, "BRAVEn", download))
+        cfg = infer_config(state, modality, source)
+        net = BRAVEnEncoder(cfg)
+        load_checked(net, state, source)
+        self._setup(net, cfg, source, name or f"braven-{modality[0]}", trim_silence)
+
+    def _setup(self, net: BRAVEnEncoder, cfg: BRAVEnConfig, source: str, name: str,
+               trim_silence: bool) -> None:
+        self.net = frozen(net)
+        self.cfg = cfg
+        self.source = source
+        self.name = name
+        self.trim_silence = bool(trim_silence)
+        self.modality = "visual" if cfg.modality == "video" else "audio"
+        self.dim = cfg.dim
+        self.fps = FPS
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "checkpoint": self.source,
+                "weights": self.weights, "dim": self.dim, "fps": self.fps,
+                "arch": asdict(self.cfg), "audio_input": self.audio_input,
+                "trim_silence": self.trim_silence}
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """Video ``(T, 88, 88)`` float32 (normalised) or audio ``(N,)`` float32 16 kHz →
+        ``(T, dim)`` float32 (audio: ``T = N // 640``)."""
+        video = self.cfg.modality == "video"
+        frames = len(x) if video else len(x) // SAMPLES_PER_FRAME
+        if frames == 0:
+            return np.zeros((0, self.dim), np.float32)
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        t = t[None, None] if video else t[None, : frames * SAMPLES_PER_FRAME]
+        with torch.inference_mode():
+            out = self.net(t.to(getattr(self, "device", "cpu")))
+        return out[0].float().cpu().numpy()
+
+    def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
+        from ..lipread.inputs import lip_inputs
+
+        inp = lip_inputs(clip, roi, audio=self.audio_input, need_video=self.needs_video,
+                         need_audio=self.needs_audio, trim_silence=self.trim_silence)
+        return self.encode(inp.video if self.needs_video else inp.audio)
+
+
+class BRAVEnRandom(BRAVEn):
+    """The BRAVEn architecture (``config``, default Large video) with weights seeded by
+    ``seed`` (PyTorch default init, LayerScale 0.1, BatchNorm running stats 0/1)."""
+
+    weights = "random"
+
+    def __init__(self, *, config: BRAVEnConfig | None = None, seed: int = 0,
+                 trim_silence: bool = False, name: str | None = None) -> None:
+        cfg = config or BRAVEnConfig()
+        self.seed = seed
+        net = seeded(lambda: BRAVEnEncoder(cfg), seed)
+        self._setup(net, cfg, "config", name or f"braven-{cfg.modality[0]}-random",
+                    trim_silence)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "seed": self.seed}
+
+
+@register("braven-v")
+def braven_v(checkpoint: str, *, trim_silence: bool = False) -> BRAVEn:
+    """Pretrained BRAVEn video encoder (the paper: :data:`BRAVEN_FILE`)."""
+    return BRAVEn(checkpoint, modality="video", trim_silence=trim_silence, name="braven-v")
+
+
+@register("braven-a")
+def braven_a(checkpoint: str, *, trim_silence: bool = False) -> BRAVEn:
+    """Pretrained BRAVEn audio encoder (raw 16 kHz waveform)."""
+    return BRAVEn(checkpoint, modality="audio", trim_silence=trim_silence, name="braven-a")
+
+
+@register("braven-v-random")
+def braven_v_random(*, seed: int = 0, trim_silence: bool = False) -> BRAVEnRandom:
+    """Large BRAVEn video architecture, random weights."""
+    return BRAVEnRandom(config=BRAVEnConfig(modality="video"), seed=seed,
+                        trim_silence=trim_silence, name="braven-v-random")
+
+
+@register("braven-a-random")
+def braven_a_random(*, seed: int = 0, trim_silence: bool = False) -> BRAVEnRandom:
+    """Large BRAVEn audio architecture, random weights."""
+    return BRAVEnRandom(config=BRAVEnConfig(modality="audio"), seed=seed,
+                        trim_silence=trim_silence, name="braven-a-random")
+
+
+@register("braven-v-tiny-random")
+def braven_v_tiny_random(*, seed: int = 0, trim_silence: bool = False) -> BRAVEnRandom:
+    """Tiny BRAVEn video encoder (32-d, 2 blocks) for tests and demos."""
+    return BRAVEnRandom(config=tiny_config("video"), seed=seed, trim_silence=trim_silence,
+                        name="braven-v-tiny-random")
+
+
+@register("braven-a-tiny-random")
+def braven_a_tiny_random(*, seed: int = 0, trim_silence: bool = False) -> BRAVEnRandom:
+    """Tiny BRAVEn audio encoder (32-d, 2 blocks) for tests and demos."""
+    return BRAVEnRandom(config=tiny_config("audio"), seed=seed, trim_silence=trim_silence,
+                        name="braven-a-tiny-random")
