@@ -36,8 +36,10 @@ data_roots = None  # paper: {"av1m": "...", "favc": "...", "avlips": "...", "dfe
 cache_dir = None  # paper: where features and results are cached
 # backbones: registry names (`avdd backbones`), or "NAME:key=value", e.g. "wav2vec2:model=DIR"
 backbones = [
-    "logmel", "mouth-pixels", "wav2vec2-tiny-random", "clip-tiny-random",
-    "videomae-tiny-random", "fsfm-tiny-random",
+    "logmel", "wav2vec2-tiny-random", "avhubert-a-tiny-random",
+    "mouth-pixels", "clip-tiny-random", "videomae-tiny-random", "fsfm-tiny-random",
+    "avhubert-v-tiny-random", "braven-v-tiny-random", "autoavsr-vsr-tiny-random",
+    "avhubert-av-tiny-random",
 ]
 seed = 43  # probe seed (the official code's)
 workers = 2  # decode/feature processes for extraction

@@ -30,8 +30,10 @@ SPLITS: dict[str, tuple[str, ...]] = {
 #: Backbones the demo profile runs: handcrafted features and tiny random-weight versions of
 #: the real architectures (no weights to download; they exercise the same code paths).
 DEMO_BACKBONES: tuple[str, ...] = (
-    "logmel", "mouth-pixels", "wav2vec2-tiny-random", "clip-tiny-random",
-    "videomae-tiny-random", "fsfm-tiny-random",
+    "logmel", "wav2vec2-tiny-random", "avhubert-a-tiny-random",
+    "mouth-pixels", "clip-tiny-random", "videomae-tiny-random", "fsfm-tiny-random",
+    "avhubert-v-tiny-random", "braven-v-tiny-random", "autoavsr-vsr-tiny-random",
+    "avhubert-av-tiny-random",
 )
 
 

@@ -78,6 +78,46 @@ def _cache_path(profile: Profile, name: str, config: dict[str, Any]) -> Path:
     return profile.cache_dir / "results" / f"{name}-{key[:12]}.csv"
 
 
+def probe_path(profile: Profile, backbone: str, train: str, seed: int = 43) -> Path:
+    """Where the probe of ``backbone`` trained on ``train`` (train split, val for early
+    stopping) is cached: ``cache/probes/<store key>/<train>-seed<seed>.safetensors``."""
+    from .extract import backbone_key
+
+    key = backbone_key(get_backbone(backbone))
+    return profile.cache_dir / "probes" / key / f"{train}-seed{seed}.safetensors"
+
+
+def trained_probe(profile: Profile, backbone: str, train: str, *, seed: int = 43,
+                  force: bool = False) -> LinearProbe:
+    """The linear probe of ``backbone`` trained on dataset ``train`` (cached; training is
+    deterministic given the seed, so a cached probe equals a retrained one)."""
+    from .probe_io import load_probe, save_probe
+
+    path = probe_path(profile, backbone, train, seed)
+    if path.is_file() and not force:
+        probe, meta = load_probe(path)
+        if meta.get("probe_params") == LinearProbe(random_state=seed).get_params():
+            return probe
+    probe = LinearProbe(random_state=seed).fit(feature_set(profile, backbone, train, "train"),
+                                               feature_set(profile, backbone, train, "val"))
+    bb = get_backbone(backbone)
+    save_probe(probe, path, backbone=backbone, backbone_config=bb.config(), train=train,
+               probe_params=probe.get_params(),
+               provenance=provenance(profile=profile.name, synthetic=profile.synthetic,
+                                     weights=bb.weights, train=train))
+    return probe
+
+
+def probe_scores(profile: Profile, backbone: str, train: str, test: str, *, seed: int = 43,
+                 split: str = "test") -> pd.DataFrame:
+    """Video scores of the ``train``-trained probe on ``test``/``split``: a table indexed by
+    video id with ``label`` and ``score``."""
+    probe = trained_probe(profile, backbone, train, seed=seed)
+    fs = feature_set(profile, backbone, test, split)
+    return pd.DataFrame({"label": fs.labels, "score": probe.decision_function(fs)},
+                        index=pd.Index(fs.ids, name="video_id"))
+
+
 def linear_probe_grid(profile: Profile, backbones: Sequence[str], *, seed: int = 43,
                       columns: Sequence[tuple[str, str, str]] = TABLE2_COLUMNS,
                       n_bootstrap: int = 1000, force: bool = False) -> pd.DataFrame:
@@ -100,12 +140,8 @@ def linear_probe_grid(profile: Profile, backbones: Sequence[str], *, seed: int =
     rows = []
     for b in backbones:
         bb = get_backbone(b)
-        probes: dict[str, LinearProbe] = {}
         for code, train, test in columns:
-            if train not in probes:
-                probes[train] = LinearProbe(random_state=seed).fit(
-                    feature_set(profile, b, train, "train"), feature_set(profile, b, train, "val"))
-            probe = probes[train]
+            probe = trained_probe(profile, b, train, seed=seed, force=force)
             xt = feature_set(profile, b, test, "test")
             scores = probe.decision_function(xt)
             if len(set(xt.labels.tolist())) < 2:
@@ -134,3 +170,42 @@ def table2_matrix(grid: pd.DataFrame, value: str = "auc") -> pd.DataFrame:
         wide["J"] = wide[ood].mean(axis=1)
     order = list(dict.fromkeys(grid["backbone"]))
     return wide.loc[order]
+
+
+def complementarity(profile: Profile, backbones: dict[str, str], *, train: str = "av1m",
+                    test: str = "favc", seed: int = 43, n_bootstrap: int = 1000,
+                    force: bool = False) -> dict[str, pd.DataFrame]:
+    """Fig. 5: how the ``train``-trained probes of several representations agree on ``test``.
+
+    Args:
+        backbones: display label → backbone spec, e.g. ``{"W2V2": "wav2vec2", ...}``.
+    Returns:
+        ``scores`` (video × label), ``pearson`` and ``spearman`` (label × label, percent) and
+        ``fusion`` (long table of :func:`avdd.fusion.fusion_table`: single and pairwise
+        late-fusion AUCs, relative improvements, bootstrap intervals). Cached by
+        configuration.
+    """
+    from .fusion import align_scores, correlation_matrix, fusion_table
+
+    config = {"table": "complementarity", "profile": profile.name,
+              "synthetic": profile.synthetic, "train": train, "test": test, "seed": seed,
+              "n_bootstrap": n_bootstrap,
+              "backbones": {k: [b, get_backbone(b).config()] for k, b in backbones.items()},
+              "probe": LinearProbe(random_state=seed).get_params()}
+    path = _cache_path(profile, "complementarity", config)
+    if path.is_file() and not force:
+        long = load_table(path)[0]
+    else:
+        per = {label: probe_scores(profile, b, train, test, seed=seed)
+               for label, b in backbones.items()}
+        table = align_scores({label: d["score"] for label, d in per.items()})
+        labels = next(iter(per.values()))["label"].loc[table.index].to_numpy()
+        long = fusion_table(table, labels, n_bootstrap=n_bootstrap, random_state=seed)
+        scores = table.assign(label=labels).reset_index()
+        save_table(scores, path.with_name(path.stem + "-scores.csv"), provenance(**config))
+        long = long.assign(n_videos=len(table), n_fake=int(labels.sum()))
+        save_table(long, path, provenance(**config))
+    scores = load_table(path.with_name(path.stem + "-scores.csv"))[0].set_index("video_id")
+    table = scores.drop(columns="label")
+    return {"scores": scores, "pearson": correlation_matrix(table, "pearson"),
+            "spearman": correlation_matrix(table, "spearman"), "fusion": long}
