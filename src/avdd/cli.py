@@ -5,6 +5,9 @@
     torchrun --nproc_per_node=8 -m avdd extract --device cuda ...   (then: avdd merge ...)
     avdd table2 [--backbone logmel --backbone mouth-pixels]
     avdd backbones
+    avdd check-data ROOT --dataset av1m [--sample 20]
+    avdd import-probe model-epoch=48.ckpt w2v2.safetensors --backbone wav2vec2
+    avdd score VIDEO [VIDEO ...] --probe PROBE [--json OUT | --csv OUT] [--plot OUT.png]
 
 Without ``--data-root``/``--cache-dir`` the demo profile is used (synthetic data under
 ``$AVDD_HOME`` or ``./.avdd``, generated on first use).
@@ -142,6 +145,66 @@ def cmd_convert_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_data(args: argparse.Namespace) -> int:
+    from .checkdata import check_dataset
+
+    report = check_dataset(args.root, args.dataset, splits_dir=args.splits_dir,
+                           sample=args.sample, seed=args.seed)
+    print(report.summary(max_problems=args.show))
+    return 0 if report.ok else 1
+
+
+def cmd_import_probe(args: argparse.Namespace) -> int:
+    from .probe_io import import_official_probe, load_probe
+
+    out = import_official_probe(args.ckpt, args.out, args.backbone)
+    probe, _ = load_probe(out)
+    print(f"wrote {out}: D={probe.n_features_in_}, bias {probe.intercept_:+.4f}, backbone "
+          f"{args.backbone}; use it with `avdd score VIDEO --probe {out}`")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from .backbones.hub import WeightsNotFound
+    from .score import load_scorer, plot_result, score_videos, write_csv, write_json
+
+    if not 0.0 < args.threshold < 1.0:
+        raise ValueError(f"--threshold {args.threshold} must be a probability in (0, 1)")
+    try:
+        scorer = load_scorer(args.probe)
+    except WeightsNotFound as e:
+        print(f"avdd: error: the probe's backbone needs pretrained weights that are not here: "
+              f"{e}", file=sys.stderr)
+        return 2
+    n = len(args.videos)
+
+    def report(i: int, r, clip) -> None:
+        if r.error:
+            print(f"[{i + 1}/{n}] {r.path}: FAILED: {r.error}", file=sys.stderr)
+            return
+        spans = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in r.ranges) or "none"
+        print(f"[{i + 1}/{n}] {r.path}: score {r.score:+.3f}  P(fake) {r.probability:.3f}  "
+              f"frames above {args.threshold:g}: {spans}")
+        if args.plot:
+            out = args.plot if n == 1 else args.plot.with_name(
+                f"{args.plot.stem}-{i:04d}-{Path(r.path).stem}{args.plot.suffix}")
+            try:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                plot_result(r, clip, scorer).savefig(out, dpi=100)
+            except (OSError, ValueError) as e:  # a plot must not end a long scoring run
+                print(f"[{i + 1}/{n}] {r.path}: plot {out} not written: {e}", file=sys.stderr)
+
+    results = score_videos(args.videos, scorer, threshold=args.threshold, on_result=report)
+    if args.json:
+        write_json(args.json, results, scorer)
+    if args.csv:
+        write_csv(args.csv, results)
+    failed = sum(r.error is not None for r in results)
+    if failed:
+        print(f"{failed} of {len(results)} video(s) could not be scored", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="avdd", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -199,6 +262,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("backbones", help="list registered backbones")
     b.set_defaults(func=cmd_backbones)
+
+    k = sub.add_parser("check-data", help="validate a dataset root before extracting features")
+    k.add_argument("root", type=Path, help="the dataset folder in its official layout")
+    k.add_argument("--dataset", choices=sorted(set(DATASETS) | {"exddv"}), required=True)
+    k.add_argument("--splits-dir", type=Path, default=None,
+                   help="folder of {train,val,test}_labels.csv (default: ROOT/splits if "
+                        "present, else the paper's split lists shipped with avdd)")
+    k.add_argument("--sample", type=int, default=20,
+                   help="decode this many randomly chosen listed videos (0: none)")
+    k.add_argument("--seed", type=int, default=0, help="seed of the decode sample")
+    k.add_argument("--show", type=int, default=10, help="problems printed in full")
+    k.set_defaults(func=cmd_check_data)
+
+    ip = sub.add_parser("import-probe",
+                        help="official ssr-dfd Lightning .ckpt probe -> avdd .safetensors probe")
+    ip.add_argument("ckpt", type=Path)
+    ip.add_argument("out", type=Path)
+    ip.add_argument("--backbone", required=True,
+                    help="spec of the backbone the probe was trained on (e.g. wav2vec2)")
+    ip.set_defaults(func=cmd_import_probe)
+
+    sc = sub.add_parser("score", help="score videos with a saved probe (video + frame level)")
+    sc.add_argument("videos", nargs="+", type=Path)
+    sc.add_argument("--probe", type=Path, required=True, help="probe .safetensors file")
+    out = sc.add_mutually_exclusive_group()
+    out.add_argument("--json", type=Path, default=None, help="write results as JSON")
+    out.add_argument("--csv", type=Path, default=None, help="write results as CSV")
+    sc.add_argument("--plot", type=Path, default=None,
+                    help="PNG of score/probability over time (several videos: one per video, "
+                         "named OUT-NNNN-<video>.png)")
+    sc.add_argument("--threshold", type=float, default=0.5,
+                    help="frame probability above which time ranges are reported")
+    sc.set_defaults(func=cmd_score)
     return p
 
 

@@ -6,10 +6,15 @@
 from __future__ import annotations
 
 from ..config import SPLITS, Profile
-from . import av1m, avlips, dfe, favc
+from . import av1m, avlips, dfe, exddv, favc
 from .base import DatasetError, Item
 
-_ADAPTERS = {"av1m": av1m.load, "favc": favc.load, "avlips": avlips.load, "dfe": dfe.load}
+_ADAPTERS = {"av1m": av1m.load, "favc": favc.load, "avlips": avlips.load, "dfe": dfe.load,
+             "exddv": exddv.load}
+
+#: Datasets read only when a profile names their root; kept out of ``config.DATASETS`` so the
+#: demo profile neither synthesises nor extracts them. ExDDV is used for Fig. 4 only.
+EXTRA_SPLITS: dict[str, tuple[str, ...]] = {"exddv": ("train", "val", "test")}
 
 __all__ = ["DatasetError", "Item", "load_items"]
 
@@ -18,8 +23,9 @@ def load_items(profile: Profile, dataset: str, split: str) -> list[Item]:
     """The videos of one split of one dataset, with labels and any fake-segment metadata."""
     if dataset not in _ADAPTERS:
         raise DatasetError(f"unknown dataset {dataset!r}; expected one of {sorted(_ADAPTERS)}")
-    if split not in SPLITS[dataset]:
-        raise DatasetError(f"{dataset} has no {split!r} split (has {SPLITS[dataset]})")
+    splits = SPLITS.get(dataset) or EXTRA_SPLITS[dataset]
+    if split not in splits:
+        raise DatasetError(f"{dataset} has no {split!r} split (has {splits})")
     if dataset not in profile.data_roots:
         raise DatasetError(f"the {profile.name} profile has no data root for {dataset}")
     return _ADAPTERS[dataset](profile.data_roots[dataset], split, profile.splits_dir(dataset))

@@ -24,12 +24,22 @@ def _metadata(root: Path, folder: str) -> dict[str, dict]:
         records = json.loads(f.read_text())
     except json.JSONDecodeError as e:
         raise DatasetError(f"AV1M metadata {f} is not valid JSON ({e}); re-download it") from e
+    if not isinstance(records, list):
+        raise DatasetError(f"AV1M metadata {f}: expected a JSON list of objects with keys "
+                           f"{list(METADATA_KEYS)}, got {type(records).__name__}")
     out = {}
-    for rec in records:
+    for n, rec in enumerate(records):
+        if not isinstance(rec, dict) or "file" not in rec:
+            raise DatasetError(f"AV1M metadata {f} record {n}: expected an object with a "
+                               f"'file' key (and {list(METADATA_KEYS[1:])}), got {rec!r:.120}")
         # Official files name clips relative to the folder, sometimes with the folder prefix.
         name = str(rec["file"]).removeprefix(f"{folder}/")
         out[name] = rec
     return out
+
+
+#: The keys the paper's pipeline reads from each ``*_metadata.json`` record.
+METADATA_KEYS = ("file", "fake_segments", "audio_fake_segments", "visual_fake_segments")
 
 
 def keep_for_evaluation(rec: dict) -> bool:
@@ -50,11 +60,12 @@ def load(root: Path, split: str, splits_dir: Path) -> list[Item]:
         rec = meta.get(rel, {})
         if rec and not keep_for_evaluation(rec):
             continue
+        where = f"AV1M metadata {root / f'{folder}_metadata.json'} ({rel})"
         items.append(Item(
             video_id=rel, path=root / folder / rel, label=int(label), dataset="av1m",
-            split=split, fake_segments=segments(rec.get("fake_segments")),
-            audio_fake_segments=segments(rec.get("audio_fake_segments")),
-            visual_fake_segments=segments(rec.get("visual_fake_segments")),
+            split=split, fake_segments=segments(rec.get("fake_segments"), where),
+            audio_fake_segments=segments(rec.get("audio_fake_segments"), where),
+            visual_fake_segments=segments(rec.get("visual_fake_segments"), where),
             annotation=notes.get(f"{folder}/{rel}", notes.get(rel)),
         ))
     return items

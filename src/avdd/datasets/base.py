@@ -100,11 +100,22 @@ def read_annotations(root: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def segments(value: Any) -> Segments:
-    """Normalise a list of ``[start, end]`` pairs (seconds) into a tuple of float pairs."""
-    if not value:
+def segments(value: Any, where: str = "metadata") -> Segments:
+    """Normalise a list of ``[start, end]`` pairs (seconds) into a tuple of float pairs.
+
+    Raises:
+        DatasetError: ``value`` is not such a list (e.g. a string); ``where`` names the file
+            and record for the message.
+    """
+    if value is None or (isinstance(value, (list, tuple)) and not value):
         return ()
-    return tuple((float(a), float(b)) for a, b in value)
+    try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError("a string")
+        return tuple((float(a), float(b)) for a, b in value)
+    except (TypeError, ValueError) as e:
+        raise DatasetError(f"{where}: segments {value!r} are not a list of [start, end] "
+                           f"seconds ({e}); expected e.g. [[1.2, 1.8]] or []") from e
 
 
 def require_root(root: Path, dataset: str) -> Path:

@@ -19,7 +19,11 @@ def _from_metadata(root: Path, split: str) -> pd.DataFrame:
     if not f.is_file():
         raise DatasetError(f"DFE: neither a split list nor {f} found; provide "
                            "{train,val,test}_labels.csv or a metadata.csv with path,label,split")
-    df = pd.read_csv(f)
+    try:
+        df = pd.read_csv(f)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+        raise DatasetError(f"DFE metadata {f} is not a readable CSV ({e}); expected a header "
+                           "with at least path,label,split") from e
     missing = {"path", "label", "split"} - set(df.columns)
     if missing:
         raise DatasetError(f"DFE metadata {f} lacks column(s) {sorted(missing)}")

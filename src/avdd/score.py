@@ -1,0 +1,247 @@
+"""Score any video with a saved probe: video score, P(fake) and the time ranges that fire.
+
+    avdd score clip.mp4 other.mp4 --probe wav2vec2-av1m.safetensors --json out.json --plot p.png
+
+The probe file names its backbone (``metadata["backbone"]``, a spec string); the backbone is
+built from it, the clip decoded with :func:`avdd.media.read_clip` (25 fps video, 16 kHz audio,
+only the streams the backbone needs), features extracted and the probe applied:
+
+- video score s = b + logsumexp_t(w.x_t/||x_t||), P(fake) = σ(2 s) (the paper's convention);
+- frame score z_t = w.x_t/||x_t|| + b at the backbone's rate (25 Hz; 12.5 Hz for VideoMAE), and
+  the ranges where σ(2 z_t) > threshold, in seconds (frame t covers [t/fps, (t+1)/fps)).
+
+Scoring many videos records each failure (with its message) and goes on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .media import Clip, MediaError, read_clip
+
+__all__ = ["Scorer", "VideoScore", "fake_ranges", "load_scorer", "score_video", "score_videos"]
+
+
+class ScoreError(ValueError):
+    """A video or probe cannot be scored; the message names the file and the fix."""
+
+
+@dataclass
+class VideoScore:
+    """The result for one video.
+
+    Attributes:
+        path: the video file.
+        score: video score s (logit scale; > 0 means P(fake) > 0.5).
+        probability: P(fake) = σ(2 s).
+        ranges: ``[(start_s, end_s), ...]`` where the frame probability exceeds the threshold.
+        times: ``(T,)`` seconds, start time of each feature frame.
+        frame_scores: ``(T,)`` per-frame logits z_t (incl. bias).
+        fps: feature frame rate (Hz). threshold: the frame-probability threshold used.
+        peak_time: time (s) of the highest frame score.
+        error: the failure message when the video could not be scored (other fields empty).
+    """
+
+    path: str
+    score: float = math.nan
+    probability: float = math.nan
+    ranges: list[tuple[float, float]] = field(default_factory=list)
+    times: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    frame_scores: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    fps: float = math.nan
+    threshold: float = 0.5
+    peak_time: float = math.nan
+    error: str | None = None
+
+    def to_dict(self, *, frames: bool = True) -> dict[str, Any]:
+        """JSON-able fields (``frame_scores``/``times`` included when ``frames``)."""
+        d = {"path": self.path, "score": _num(self.score), "probability": _num(self.probability),
+             "fake": None if self.error else bool(self.probability > 0.5),
+             "ranges": [[round(a, 3), round(b, 3)] for a, b in self.ranges],
+             "fps": _num(self.fps), "threshold": self.threshold,
+             "peak_time": _num(self.peak_time), "error": self.error}
+        if frames:
+            d["frame_scores"] = [round(float(z), 5) for z in self.frame_scores]
+        return d
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
+@dataclass
+class Scorer:
+    """A loaded probe and the backbone its metadata names."""
+
+    probe: Any  # avdd.probe.LinearProbe
+    backbone: Any  # avdd.backbones.Backbone
+    spec: str
+    metadata: dict[str, Any]
+    probe_path: Path
+
+
+def load_scorer(probe_path: str | Path) -> Scorer:
+    """Read a probe file and build its backbone.
+
+    Raises:
+        FileNotFoundError: no probe file. ValueError: not an avdd probe, no ``backbone`` in its
+            metadata, or its dimension differs from the backbone's.
+        avdd.backbones.hub.WeightsNotFound: the backbone's pretrained weights are not here.
+    """
+    from .backbones import get_backbone
+    from .probe_io import load_probe
+
+    probe_path = Path(probe_path)
+    if not probe_path.is_file():
+        raise FileNotFoundError(f"probe file {probe_path} not found: train one (study."
+                                "trained_probe) or import the official release with "
+                                "`avdd import-probe CKPT OUT --backbone SPEC`")
+    probe, meta = load_probe(probe_path)
+    spec = meta.get("backbone")
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"{probe_path}: the probe's metadata names no backbone; re-save it "
+                         "with save_probe(..., backbone=SPEC) or import it with --backbone SPEC")
+    bb = get_backbone(spec)
+    if bb.dim != probe.n_features_in_:
+        raise ValueError(f"{probe_path}: probe expects {probe.n_features_in_}-d features but "
+                         f"backbone {spec!r} gives {bb.dim}-d; the backbone spec is wrong")
+    return Scorer(probe, bb, spec, meta, probe_path)
+
+
+def fake_ranges(frame_scores: np.ndarray, fps: float, threshold: float = 0.5
+                ) -> list[tuple[float, float]]:
+    """Maximal runs of frames with σ(2 z_t) > ``threshold``, as ``(start_s, end_s)``;
+    frame t spans [t/fps, (t+1)/fps)."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold {threshold} must be a probability in (0, 1)")
+    z_thr = 0.5 * math.log(threshold / (1.0 - threshold))  # σ(2 z) > p  ⇔  z > logit(p)/2
+    above = np.concatenate([[False], np.asarray(frame_scores) > z_thr, [False]])
+    edges = np.flatnonzero(np.diff(above.astype(np.int8)))
+    return [(float(a / fps), float(b / fps)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def _decode(path: Path, scorer: Scorer) -> Clip:
+    bb = scorer.backbone
+    try:
+        return read_clip(path, video=bb.needs_video, audio=bb.needs_audio)
+    except MediaError as e:
+        need = {"audio": "an audio stream", "visual": "a video stream"}.get(
+            bb.modality, "both audio and video streams")
+        raise ScoreError(f"cannot score {path} with {scorer.spec} (a {bb.modality} model, "
+                         f"needs {need}): {e}") from e
+
+
+def _features(clip: Clip, scorer: Scorer) -> np.ndarray:
+    from .roi import Roi
+
+    bb, roi = scorer.backbone, None
+    if bb.uses_mouth_roi and bb.needs_video:
+        # Lip models read a mouth ROI; without dataset annotations it comes from landmarks.
+        from .lipread.inputs import compute_rois
+
+        roi = Roi(mouth=compute_rois(clip, None, bb.landmarks))
+    feats = np.asarray(bb(clip, roi), np.float32)
+    if feats.ndim != 2 or feats.shape[1] != bb.dim or len(feats) == 0:
+        raise ScoreError(f"{clip.path}: {scorer.spec} returned features {feats.shape}, "
+                         f"expected (T>0, {bb.dim}); the clip may be too short")
+    return feats
+
+
+def score_video(path: str | Path, scorer: Scorer, *, threshold: float = 0.5,
+                clip: Clip | None = None) -> tuple[VideoScore, Clip]:
+    """Score one video (raises :class:`ScoreError`/MediaError on failure).
+
+    Returns:
+        ``(result, clip)``; the decoded clip is returned for plotting.
+    """
+    from .featureset import FeatureSet
+
+    path = Path(path)
+    clip = clip if clip is not None else _decode(path, scorer)
+    feats = _features(clip, scorer)
+    # Through a FeatureSet so that features are cast to fp16 exactly as in the stores the
+    # probe was trained and evaluated on.
+    fs = FeatureSet.from_arrays([feats], fps=scorer.backbone.fps)
+    s = float(scorer.probe.decision_function(fs)[0])
+    z = np.asarray(scorer.probe.frame_logits(fs)[0], np.float64)
+    fps = float(scorer.backbone.fps)
+    times = np.arange(len(z)) / fps
+    return VideoScore(path=str(path), score=s, probability=0.5 * (1.0 + math.tanh(s)),
+                      ranges=fake_ranges(z, fps, threshold), times=times, frame_scores=z,
+                      fps=fps, threshold=threshold, peak_time=float(times[int(np.argmax(z))])
+                      ), clip
+
+
+def score_videos(paths: list[str | Path], scorer: Scorer, *, threshold: float = 0.5,
+                 on_result: Callable[[int, VideoScore, Clip | None], None] | None = None
+                 ) -> list[VideoScore]:
+    """Score many videos; a video that fails gets a result with ``error`` set, the run goes on.
+
+    Args:
+        on_result: optional ``(index, result, clip or None)`` callback after each video (to
+            print progress or plot while the decoded clip is still in memory).
+    """
+    out = []
+    for i, p in enumerate(paths):
+        clip = None
+        try:
+            r, clip = score_video(p, scorer, threshold=threshold)
+        except (ValueError, OSError, RuntimeError) as e:  # MediaError/ScoreError are ValueErrors
+            r = VideoScore(path=str(p), threshold=threshold, error=f"{type(e).__name__}: {e}")
+        out.append(r)
+        if on_result is not None:
+            on_result(i, r, clip)
+    return out
+
+
+def plot_result(result: VideoScore, clip: Clip, scorer: Scorer):
+    """The :func:`avdd.temporal_plot.plot_timeline` figure of one scored video: log-mel
+    spectrogram for audio models, frames 0.5 s before, at and after the peak for the others."""
+    from .temporal_plot import plot_timeline
+
+    audio = clip.audio if scorer.backbone.modality == "audio" and clip.audio.size else None
+    frames = None
+    if scorer.backbone.needs_video and clip.num_frames:
+        last = clip.num_frames - 1
+        ts = [result.peak_time - 0.5, result.peak_time, result.peak_time + 0.5]
+        frames = [(min(max(t, 0.0), last / clip.fps),
+                   clip.video[min(max(round(t * clip.fps), 0), last)]) for t in ts]
+    title = (f"{Path(result.path).name}: score {result.score:.2f}, "
+             f"P(fake) {result.probability:.2f} ({scorer.spec})")
+    return plot_timeline(result.times, result.frame_scores, threshold=result.threshold,
+                         segments=result.ranges, spectrogram_audio=audio, frames=frames,
+                         title=title)
+
+
+def write_json(path: str | Path, results: list[VideoScore], scorer: Scorer) -> Path:
+    """``{"probe", "backbone", "fps", "videos": [VideoScore.to_dict(), ...]}`` as JSON."""
+    import json
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"probe": str(scorer.probe_path), "backbone": scorer.spec,
+           "fps": float(scorer.backbone.fps), "videos": [r.to_dict() for r in results]}
+    path.write_text(json.dumps(doc, indent=1))
+    return path
+
+
+def write_csv(path: str | Path, results: list[VideoScore]) -> Path:
+    """One row per video: path, score, probability, fake, ranges (``a-b;c-d`` seconds),
+    peak_time, error."""
+    import pandas as pd
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for r in results:
+        d = r.to_dict(frames=False)
+        d["ranges"] = ";".join(f"{a:.3f}-{b:.3f}" for a, b in r.ranges)
+        rows.append(d)
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path

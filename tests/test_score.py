@@ -1,0 +1,179 @@
+"""``avdd score`` (probe on any video), the temporal plot, and importing the official probes."""
+
+import json
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from avdd.backbones import get_backbone
+from avdd.cli import main
+from avdd.datasets import load_items
+from avdd.featureset import FeatureSet
+from avdd.media import read_clip, write_clip
+from avdd.probe import LinearProbe
+from avdd.probe_io import import_official_probe, load_probe, save_probe
+from avdd.score import fake_ranges
+from avdd.temporal_plot import plot_timeline
+
+
+@pytest.fixture
+def logmel_probe(tiny_profile, tmp_path):
+    """A logmel probe fitted on the tiny AV1M train split, and a test fake to score."""
+    bb = get_backbone("logmel")
+    items = load_items(tiny_profile, "av1m", "train")
+    feats = [bb(read_clip(i.path, video=False)) for i in items]
+    fs = FeatureSet.from_arrays(feats, [i.label for i in items], fps=bb.fps)
+    probe = LinearProbe(max_epochs=5).fit(fs)
+    path = save_probe(probe, tmp_path / "logmel.safetensors", backbone="logmel")
+    fake = next(i for i in load_items(tiny_profile, "av1m", "test") if i.label == 1)
+    return path, probe, fake
+
+
+def test_score_writes_json_and_plot(logmel_probe, tmp_path, capsys):
+    path, probe, fake = logmel_probe
+    out, png = tmp_path / "out.json", tmp_path / "plot.png"
+    assert main(["score", str(fake.path), "--probe", str(path), "--json", str(out),
+                 "--plot", str(png), "--threshold", "0.4"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["backbone"] == "logmel" and doc["fps"] == 25.0
+    (v,) = doc["videos"]
+    feats = get_backbone("logmel")(read_clip(fake.path, video=False))
+    fs = FeatureSet.from_arrays([feats], fps=25.0)
+    s = float(probe.decision_function(fs)[0])
+    assert v["score"] == pytest.approx(s, abs=1e-5)
+    assert v["probability"] == pytest.approx(1 / (1 + np.exp(-2 * s)), abs=1e-6)
+    assert v["fake"] == (s > 0) and v["error"] is None and v["threshold"] == 0.4
+    z = probe.frame_logits(fs)[0]
+    assert len(v["frame_scores"]) == len(z)
+    assert v["ranges"] == [[round(a, 3), round(b, 3)] for a, b in fake_ranges(z, 25.0, 0.4)]
+    assert png.stat().st_size > 10_000
+    assert "P(fake)" in capsys.readouterr().out
+
+
+def test_score_many_records_failures_and_continues(logmel_probe, tmp_path, capsys):
+    path, _, fake = logmel_probe
+    silent = write_clip(tmp_path / "video_only.mp4", np.zeros((10, 32, 32, 3), np.uint8), None)
+    (tmp_path / "junk.mp4").write_bytes(b"not a video at all" * 10)
+    videos = [tmp_path / "missing.mp4", silent, tmp_path / "junk.mp4", fake.path]
+    out = tmp_path / "out.csv"
+    assert main(["score", *map(str, videos), "--probe", str(path), "--csv", str(out)]) == 1
+    df = pd.read_csv(out)
+    assert len(df) == 4 and df["error"].notna().tolist() == [True, True, True, False]
+    assert "no such file" in df["error"][0]
+    assert "audio model" in df["error"][1] and "no audio stream" in df["error"][1]
+    assert np.isfinite(df["score"][3])
+    assert "3 of 4 video(s) could not be scored" in capsys.readouterr().err
+
+
+def test_score_bad_probe_and_missing_weights(tmp_path, capsys):
+    assert main(["score", "x.mp4", "--probe", str(tmp_path / "none.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "none.safetensors not found" in err and "import-probe" in err
+    probe = LinearProbe()
+    probe.coef_, probe.intercept_, probe.best_epoch_, probe.history_ = \
+        np.ones(3840, np.float32), 0.0, 0, []
+    probe.n_features_in_, probe.classes_ = 3840, np.array([0, 1])
+    p = save_probe(probe, tmp_path / "w2v.safetensors",
+                   backbone=f"wav2vec2:model={tmp_path / 'no-weights'}")
+    assert main(["score", "x.mp4", "--probe", str(p)]) == 2
+    assert "pretrained weights" in capsys.readouterr().err
+    assert main(["score", "x.mp4", "--probe", str(p), "--threshold", "1.5"]) == 2
+
+
+def test_fake_ranges_and_plot_with_frames():
+    z = np.array([-1, 0.3, 0.4, -1, -1, 2, 2])  # σ(2z) > 0.5 ⇔ z > 0
+    assert fake_ranges(z, 12.5) == [(1 / 12.5, 3 / 12.5), (5 / 12.5, 7 / 12.5)]
+    assert fake_ranges(z, 25.0, threshold=0.9) == [(5 / 25, 7 / 25)]  # logit(0.9)/2 = 1.10
+    t = np.arange(len(z)) / 12.5
+    img = np.zeros((16, 16, 3), np.uint8)
+    fig = plot_timeline(t, z, segments=fake_ranges(z, 12.5),
+                        frames=[(0.0, img), (0.4, img), (0.5, img)], title="visual")
+    assert len(fig.axes) == 5  # score, probability, three frames
+    with pytest.raises(ValueError, match="must both be"):
+        plot_timeline(t, z[:3])
+
+
+# --- official release import --------------------------------------------------------------
+
+def _stub(module, name, base=object):
+    """A fresh class that pickles as ``module.name`` (e.g. Lightning's AttributeDict)."""
+    return type(name, (base,), {"__module__": module, "__qualname__": name})
+
+
+def _save_as(obj, path, monkeypatch, *classes):
+    # torch.save pickles classes by module path and name: expose the stubs there (parent
+    # packages included) only while saving, so that loading cannot import anything.
+    with monkeypatch.context() as m:
+        for cls in classes:
+            parts = cls.__module__.split(".")
+            for i in range(1, len(parts) + 1):
+                name = ".".join(parts[:i])
+                if name not in sys.modules or i == len(parts):
+                    m.setitem(sys.modules, name, types.ModuleType(name))
+            setattr(sys.modules[cls.__module__], cls.__name__, cls)
+        torch.save(obj, path)
+
+
+def _lightning_ckpt(d=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    head = torch.nn.Linear(d, 1)
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(1, d, generator=g))
+        head.bias.fill_(-0.3)
+    attr_dict = _stub("lightning.fabric.utilities.data", "AttributeDict", dict)
+    hp = attr_dict(config={"model_hparams": {"input_type": "audio", "feats_dim": d}})
+    return head, {"state_dict": {"head.weight": head.weight.detach().clone(),
+                                 "head.bias": head.bias.detach().clone()},
+                  "epoch": 17, "global_step": 1234, "pytorch-lightning_version": "2.6.1",
+                  "hyper_parameters": hp, "hparams_name": "kwargs",
+                  "optimizer_states": [{"state": {}, "param_groups": [{"lr": 1e-3}]}]}
+
+
+def test_import_official_probe_matches_the_official_forward(tmp_path, monkeypatch, capsys):
+    head, ckpt = _lightning_ckpt()
+    path = tmp_path / "model-epoch=17.ckpt"
+    _save_as(ckpt, path, monkeypatch, type(ckpt["hyper_parameters"]))
+    out = tmp_path / "imported.safetensors"
+    assert main(["import-probe", str(path), str(out), "--backbone", "logmel"]) == 0
+    assert "D=6" in capsys.readouterr().out
+    probe, meta = load_probe(out)
+    assert meta["backbone"] == "logmel" and meta["source"] == str(path.resolve())
+    assert "official release" in meta["release"] and meta["input_type"] == "audio"
+    assert probe.best_epoch_ == 17
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal((int(rng.integers(3, 30)), 6)) for _ in range(5)]
+    fs = FeatureSet.from_arrays(arrays)
+    # The official LinearModel.forward: logsumexp over time of head(x / ||x||).
+    ref = []
+    for i in range(len(fs)):
+        x = torch.from_numpy(fs[i].astype(np.float32))
+        x = x / torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+        ref.append(torch.logsumexp(head(x)[:, 0], dim=0).item())
+    np.testing.assert_allclose(probe.decision_function(fs), ref, rtol=1e-5, atol=1e-5)
+    p_fake = torch.softmax(torch.tensor([[-s, s] for s in ref]), dim=1)[:, 1].numpy()
+    np.testing.assert_allclose(probe.predict_proba(fs)[:, 1], p_fake, rtol=1e-5, atol=1e-6)
+
+
+def test_import_refuses_unknown_pickled_objects_and_bad_heads(tmp_path, monkeypatch):
+    _, ckpt = _lightning_ckpt()
+    payload = _stub("evil_module", "Payload")
+    ckpt["callbacks"] = {"evil": payload()}
+    bad = tmp_path / "evil.ckpt"
+    _save_as(ckpt, bad, monkeypatch, payload, type(ckpt["hyper_parameters"]))
+    with pytest.raises(ValueError, match=r"evil\.ckpt: refusing to unpickle evil_module\.Payload"):
+        import_official_probe(bad, tmp_path / "x.safetensors", "logmel")
+    assert not (tmp_path / "x.safetensors").exists()
+    wrong = tmp_path / "wrong.ckpt"
+    torch.save({"state_dict": {"head.weight": torch.zeros(2, 6), "head.bias": torch.zeros(2)}},
+               wrong)
+    with pytest.raises(ValueError, match=r"expected \(1, D\) and \(1,\)"):
+        import_official_probe(wrong, tmp_path / "x.safetensors", "logmel")
+    torch.save({"weights": torch.zeros(3)}, wrong)
+    with pytest.raises(ValueError, match="no 'state_dict'"):
+        import_official_probe(wrong, tmp_path / "x.safetensors", "logmel")
+    with pytest.raises(FileNotFoundError, match="ssr-dfd"):
+        import_official_probe(tmp_path / "none.ckpt", tmp_path / "x.safetensors", "logmel")
