@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import DATASETS, DEMO_BACKBONES, SPLITS
+from .config import DATASETS, DEMO_BACKBONES, EXTRA_DATASETS, SPLITS
 from .distributed import current_shard
 
 
@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("extract", help="extract features of a dataset split into the store")
     _profile_args(e)
     e.add_argument("--backbone", action="append", help="registry name (repeatable)")
-    e.add_argument("--dataset", choices=DATASETS, required=True)
+    e.add_argument("--dataset", choices=(*DATASETS, *EXTRA_DATASETS), required=True)
     e.add_argument("--split", choices=("train", "val", "test"), default=None,
                    help="default: every split of the dataset")
     e.add_argument("--limit", type=int, default=None, help="only the first N videos")
@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("merge", help="merge the ranks of torchrun/SLURM extraction stores")
     _profile_args(m)
     m.add_argument("--backbone", action="append", help="registry name (repeatable)")
-    m.add_argument("--dataset", choices=DATASETS, required=True)
+    m.add_argument("--dataset", choices=(*DATASETS, *EXTRA_DATASETS), required=True)
     m.add_argument("--split", choices=("train", "val", "test"), default=None)
     m.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     m.set_defaults(func=cmd_merge)

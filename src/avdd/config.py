@@ -25,6 +25,7 @@ SPLITS: dict[str, tuple[str, ...]] = {
     "favc": ("train", "val", "test"),
     "avlips": ("test",),
     "dfe": ("train", "val", "test"),
+    "exddv": ("train", "val", "test"),  # real data only (see EXTRA_DATASETS)
 }
 
 #: Backbones the demo profile runs: handcrafted features and tiny random-weight versions of
