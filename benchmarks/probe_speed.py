@@ -3,6 +3,7 @@
     python benchmarks/probe_speed.py                 # (a) + (b) at full size (~16 GB in --workdir)
     python benchmarks/probe_speed.py --scale 0.05    # everything shrunk, a quick run
     python benchmarks/probe_speed.py --parts large --large-gb 45   # one epoch, store > RAM
+    python benchmarks/probe_speed.py --parts b --engines numba,numpy  # (b) with both probe paths
 
 (a) Seconds per epoch (train + validation pass) on a synthetic store of the paper's AV1M size
     (22,972 train / 2,527 val videos, 100-350 frames, D = 1024, fp16), beside the time to
@@ -96,14 +97,24 @@ def read_floor(roots: list[str]) -> dict:
     return {"gb": nbytes / 1e9, "readinto_s": min(t_read), "mmap_s": min(t_map)}
 
 
-def ours_epochs(train_root: str, val_root: str | None, epochs: int, batch_size: int) -> dict:
+def _set_engine(engine: str) -> None:
+    """Select LinearProbe's path in this (fresh) process: "numba", "numpy" or "auto"."""
+    if engine == "numpy":
+        os.environ["AVDD_NO_NUMBA"] = "1"
+    elif engine == "numba":
+        os.environ.pop("AVDD_NO_NUMBA", None)
+
+
+def ours_epochs(train_root: str, val_root: str | None, epochs: int, batch_size: int,
+                engine: str = "auto") -> dict:
+    _set_engine(engine)
     train = FeatureSet.open(train_root)
     val = FeatureSet.open(val_root) if val_root else None
     probe = LinearProbe(max_epochs=epochs, patience=epochs + 1, batch_size=batch_size)
     t0 = time.perf_counter()
     probe.fit(train, val)
     return {"wall_s": time.perf_counter() - t0, "epoch_s": [h["seconds"] for h in probe.history_],
-            "gb": train.nbytes / 1e9 + (val.nbytes / 1e9 if val else 0.0)}
+            "gb": train.nbytes / 1e9 + (val.nbytes / 1e9 if val else 0.0), "engine": probe.engine_}
 
 
 def official_steps(paths, labels, val_paths, val_labels, steps: int, dim: int, threads: int) -> dict:
@@ -118,13 +129,15 @@ def official_steps(paths, labels, val_paths, val_labels, steps: int, dim: int, t
     return {"step_s": step_s, "val_s": val_s, "threads": threads}
 
 
-def ours_fit_b(root: str, split: dict, batch_size: int) -> dict:
+def ours_fit_b(root: str, split: dict, batch_size: int, engine: str = "auto") -> dict:
+    _set_engine(engine)
     fs = FeatureSet.open(root)
     t0 = time.perf_counter()
     probe = LinearProbe(batch_size=batch_size).fit(fs.subset(split["train"]), fs.subset(split["val"]))
     wall = time.perf_counter() - t0
     test = fs.subset(split["test"])
     return {"wall_s": wall, "epochs": len(probe.history_), "best_epoch": probe.best_epoch_,
+            "first_epoch_s": probe.history_[0]["seconds"], "engine": probe.engine_,
             **evaluate(test.labels, probe.decision_function(test))}
 
 
@@ -138,8 +151,20 @@ def official_fit_b(files: dict, labels: dict, dim: int) -> dict:
     return {"wall_s": wall, "epochs": len(history), "best_epoch": best, **evaluate(labels["test"], scores)}
 
 
+def warm_kernels() -> dict:
+    """Fit and score a tiny set, so that LinearProbe's numba kernels are compiled and cached on
+    disk (numba's cache=True) before anything is timed: the compile is paid once per machine
+    (and again whenever probe.py changes), not per fit. Returns its seconds."""
+    rng = np.random.default_rng(0)
+    fs = FeatureSet.from_arrays([rng.standard_normal((5, 16)) for _ in range(4)], [0, 1, 0, 1])
+    t0 = time.perf_counter()
+    probe = LinearProbe(max_epochs=1).fit(fs, fs)
+    probe.decision_function(fs)
+    return {"seconds": time.perf_counter() - t0, "engine": probe.engine_}
+
+
 # -- parts --------------------------------------------------------------------------------------
-def part_a(work: Path, scale: float, steps: int, batch_size: int) -> dict:
+def part_a(work: Path, scale: float, steps: int, batch_size: int, engine: str) -> dict:
     n = {k: max(20, round(v * scale)) for k, v in AV1M.items()}
     roots = {k: work / f"a-av1m-D1024-{n[k]}-{k}" for k in n}
     for k in n:
@@ -151,7 +176,7 @@ def part_a(work: Path, scale: float, steps: int, batch_size: int) -> dict:
            "val": export_npy(val, range(min(1000, len(val))), work / "a-npy" / "val")}
     res = {"n_train": len(train), "n_val": len(val)}
     res["floor"] = isolated(read_floor, [str(roots["train"]), str(roots["val"])])
-    res["ours"] = isolated(ours_epochs, str(roots["train"]), str(roots["val"]), 2, batch_size)
+    res["ours"] = isolated(ours_epochs, str(roots["train"]), str(roots["val"]), 2, batch_size, engine)
     for threads in (1, torch.get_num_threads()):  # 1 is faster here; the default is what runs
         off = isolated(official_steps, npy["train"], train.labels[:steps], npy["val"],
                        val.labels[:len(npy["val"])], steps, 1024, threads)
@@ -160,7 +185,7 @@ def part_a(work: Path, scale: float, steps: int, batch_size: int) -> dict:
     return res
 
 
-def part_b(work: Path, scale: float, batch_sizes: list[int]) -> dict:
+def part_b(work: Path, scale: float, batch_sizes: list[int], engines: list[str]) -> dict:
     n = max(200, round(2000 * scale))
     root = work / f"b-planted-D1024-{n}"
     print(f"(b) store {root} ({n} videos)", flush=True)
@@ -171,12 +196,14 @@ def part_b(work: Path, scale: float, batch_sizes: list[int]) -> dict:
     labels = {k: fs.labels[v] for k, v in split.items()}
     res = {"n": {k: len(v) for k, v in split.items()}, "shift": B_SHIFT}
     res["official"] = isolated(official_fit_b, files, labels, 1024)
-    for bs in batch_sizes:
-        res[f"ours_bs{bs}"] = isolated(ours_fit_b, str(root), split, bs)
+    for engine in engines:
+        for bs in batch_sizes:
+            key = f"ours_bs{bs}" + ("" if engine == "auto" else f"_{engine}")
+            res[key] = isolated(ours_fit_b, str(root), split, bs, engine)
     return res
 
 
-def part_large(work: Path, gb: float, batch_size: int) -> dict:
+def part_large(work: Path, gb: float, batch_size: int, engine: str) -> dict:
     dim, mean_len = 3840, 225
     n = max(20, int(gb * 1e9 / (mean_len * dim * 2)))
     root = work / f"large-D{dim}-{n}"
@@ -187,7 +214,7 @@ def part_large(work: Path, gb: float, batch_size: int) -> dict:
                          f"{free / 1e9:.1f} GB are free: lower --large-gb or use another --workdir")
     print(f"(large) store {root} ({n} videos, ~{gb:.0f} GB)", flush=True)
     build_store(root, SynthConfig(n=n, dim=dim, noise="pool", seed=4), log_every=2000)
-    res = isolated(ours_epochs, str(root), None, 1, batch_size)
+    res = isolated(ours_epochs, str(root), None, 1, batch_size, engine)
     res["ram_gb"] = psutil.virtual_memory().total / 1e9
     return res
 
@@ -200,8 +227,9 @@ def report(res: dict) -> None:
         print(f"\n(a) one epoch, {a['n_train']} train + {a['n_val']} val videos, {floor['gb']:.1f} GB fp16")
         print(f"  floor: readinto {floor['readinto_s']:.2f} s ({floor['gb'] / floor['readinto_s']:.1f} GB/s), "
               f"mmap {floor['mmap_s']:.2f} s ({floor['gb'] / floor['mmap_s']:.1f} GB/s)")
-        print(f"  ours: epochs {', '.join(f'{s:.2f}' for s in ours['epoch_s'])} s (the first computes frame "
-              f"norms); peak RSS {ours['peak_rss_gb']:.2f} GB; load avg {ours['loadavg'][0]:.1f}")
+        print(f"  ours ({ours['engine']}): epochs {', '.join(f'{s:.2f}' for s in ours['epoch_s'])} s (the first "
+              f"maps the store, and computes frame norms or loads compiled kernels); peak RSS "
+              f"{ours['peak_rss_gb']:.2f} GB; load avg {ours['loadavg'][0]:.1f}")
         print(f"  epoch / floor = {steady / floor['readinto_s']:.2f} (readinto), {steady / floor['mmap_s']:.2f} (mmap)")
         for key in sorted(k for k in a if k.startswith("official")):
             off = a[key]
@@ -216,14 +244,16 @@ def report(res: dict) -> None:
         for key, r in b.items():
             if key == "official" or key.startswith("ours"):
                 ratio = "" if key == "official" else f"  speed-up {off['wall_s'] / r['wall_s']:.1f}x, " \
-                    f"AUC diff {100 * (r['auc'] - off['auc']):+.2f} pts"
-                print(f"  {key:10s} {r['wall_s']:7.1f} s, {r['epochs']:3d} epochs (best {r['best_epoch']}), "
+                    f"AUC diff {100 * (r['auc'] - off['auc']):+.2f} pts; {r['engine']}, first epoch " \
+                    f"{r['first_epoch_s']:.2f} s"
+                print(f"  {key:16s} {r['wall_s']:7.1f} s, {r['epochs']:3d} epochs (best {r['best_epoch']}), "
                       f"test AUC {r['auc']:.4f} [{r['auc_ci_low']:.3f}, {r['auc_ci_high']:.3f}], "
                       f"AP {r['ap']:.4f}, peak RSS {r['peak_rss_gb']:.2f} GB, load avg "
                       f"{r['loadavg'][0]:.1f}{ratio}")
     if "large" in res:
         r = res["large"]
-        print(f"\n(large) one epoch over {r['gb']:.1f} GB (RAM {r['ram_gb']:.1f} GB): {r['epoch_s'][0]:.1f} s "
+        print(f"\n(large, {r['engine']}) one epoch over {r['gb']:.1f} GB (RAM {r['ram_gb']:.1f} GB): "
+              f"{r['epoch_s'][0]:.1f} s "
               f"({r['gb'] / r['epoch_s'][0]:.2f} GB/s), peak RSS {r['peak_rss_gb']:.2f} GB")
 
 
@@ -237,17 +267,27 @@ def main() -> None:
     ap.add_argument("--baseline-steps", type=int, default=3000, help="official steps timed in (a)")
     ap.add_argument("--batch-size", type=int, default=LinearProbe().batch_size)
     ap.add_argument("--b-batch-sizes", default="", help="extra batch sizes tried in (b), e.g. 16,32")
+    ap.add_argument("--engines", default="auto",
+                    help="LinearProbe paths, comma-separated: auto (numba if installed, unless "
+                         "AVDD_NO_NUMBA=1), numba, numpy; (b) runs each, (a) and large the first")
     args = ap.parse_args()
     parts = set(args.parts.split(",")) | ({"large"} if args.large else set())
+    engines = args.engines.split(",")
+    if not set(engines) <= {"auto", "numba", "numpy"}:
+        ap.error(f"--engines: unknown {sorted(set(engines) - {'auto', 'numba', 'numpy'})}")
     args.workdir.mkdir(parents=True, exist_ok=True)
     res = {}
+    if engines != ["numpy"]:
+        res["warm"] = isolated(warm_kernels)
+        print(f"probe kernels ({res['warm']['engine']}) compiled or loaded from the cache in "
+              f"{res['warm']['seconds']:.2f} s", flush=True)
     if "a" in parts:
-        res["a"] = part_a(args.workdir, args.scale, args.baseline_steps, args.batch_size)
+        res["a"] = part_a(args.workdir, args.scale, args.baseline_steps, args.batch_size, engines[0])
     if "b" in parts:
         extra = [int(x) for x in args.b_batch_sizes.split(",") if x]
-        res["b"] = part_b(args.workdir, args.scale, [args.batch_size] + extra)
+        res["b"] = part_b(args.workdir, args.scale, [args.batch_size] + extra, engines)
     if "large" in parts:
-        res["large"] = part_large(args.workdir, args.large_gb * args.scale, args.batch_size)
+        res["large"] = part_large(args.workdir, args.large_gb * args.scale, args.batch_size, engines[0])
     report(res)
     out = args.workdir / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(res, indent=2, default=float))

@@ -9,6 +9,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
+import avdd.probe as probe_module
 from avdd.probe import LinearProbe, _Adam, batch_gradient, plan_epoch, video_losses
 from avdd.store import FeatureSet, FeatureStore
 
@@ -59,12 +60,17 @@ def naive_loss(lin, fs, idx) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(torch.cat((-s, s), 1), torch.as_tensor(fs.labels[idx]))
 
 
-def test_gradient_equals_autograd_on_padded_batch():
+needs_numba = pytest.mark.skipif(probe_module.numba is None, reason="numba not installed: only the NumPy path")
+ENGINES = [False, pytest.param(True, marks=needs_numba)]  # batch_gradient(compiled=...)
+
+
+@pytest.mark.parametrize("compiled", ENGINES, ids=["numpy", "numba"])
+def test_gradient_equals_autograd_on_padded_batch(compiled):
     fs = random_set()
     rng = np.random.default_rng(1)
     w, b = (0.5 * rng.standard_normal(fs.dim)).astype(np.float32), 0.3
     idx = np.array([3, 0, 7, 11, 4])
-    loss, grad = batch_gradient(fs, idx, w, b)
+    loss, grad = batch_gradient(fs, idx, w, b, compiled=compiled)
     lin = naive_model(w, b)
     ref = naive_loss(lin, fs, idx)
     ref.backward()
@@ -198,3 +204,137 @@ def test_estimator_conventions():
     assert probe.classes_.tolist() == [0, 1]
     with pytest.raises(ValueError, match="labels"):
         LinearProbe().fit(FeatureSet.from_arrays([np.ones((3, 4))]))
+
+
+# -- the compiled (numba) path against the NumPy reference ----------------------------------------
+
+
+def fit_with(engine, monkeypatch, *args, **params):
+    """LinearProbe(**params).fit(*args) on the NumPy path (engine 'numpy') or the compiled one."""
+    if engine == "numpy":
+        monkeypatch.setenv("AVDD_NO_NUMBA", "1")
+    else:
+        monkeypatch.delenv("AVDD_NO_NUMBA", raising=False)
+    probe = LinearProbe(**params).fit(*args)
+    assert probe.engine_ == engine
+    return probe
+
+
+@needs_numba
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_compiled_path_equals_numpy_path(batch_size, monkeypatch):
+    """Same batches and Adam: the weights after an epoch (and two) agree to float32 rounding,
+    as do the validation losses and the scores."""
+    train, val = random_set(n=40, dim=48, seed=3), random_set(n=10, dim=48, seed=4)
+    for epochs in (1, 2):
+        params = dict(max_epochs=epochs, patience=5, batch_size=batch_size, random_state=5)
+        ref = fit_with("numpy", monkeypatch, train, val, **params)
+        ours = fit_with("numba", monkeypatch, train, val, **params)
+        np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-5, atol=1e-7)
+        assert ours.intercept_ == pytest.approx(ref.intercept_, rel=1e-5, abs=1e-7)
+        for key in ("train_loss", "val_loss"):
+            assert [h[key] for h in ours.history_] == pytest.approx([h[key] for h in ref.history_], rel=1e-5)
+    compiled_scores = ours.decision_function(val)
+    compiled_logits = ours.frame_logits(val)
+    monkeypatch.setenv("AVDD_NO_NUMBA", "1")
+    np.testing.assert_allclose(compiled_scores, ours.decision_function(val), rtol=1e-5, atol=1e-6)
+    for z, z_ref in zip(compiled_logits, ours.frame_logits(val)):
+        np.testing.assert_allclose(z, z_ref, rtol=1e-5, atol=1e-6)
+
+
+@needs_numba
+def test_compiled_path_on_a_multi_rank_store(tmp_path, monkeypatch):
+    """Videos spread over two writer ranks: two shards, interleaved within the batches."""
+    fs = random_set(n=16)
+    for rank in (0, 1):
+        with FeatureStore(tmp_path, rank=rank, dim=fs.dim, fps=25.0) as store:
+            for i in range(rank, len(fs), 2):
+                store.append(fs.ids[i], fs[i], label=fs.labels[i])
+    assert len(list(tmp_path.glob("shard-*.bin"))) == 2
+    on_disk = FeatureSet.open(tmp_path)
+    ref = fit_with("numpy", monkeypatch, on_disk, on_disk, max_epochs=2, batch_size=2)
+    ours = fit_with("numba", monkeypatch, on_disk, on_disk, max_epochs=2, batch_size=2)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-5, atol=1e-7)
+    scores = ours.decision_function(on_disk)
+    monkeypatch.setenv("AVDD_NO_NUMBA", "1")
+    np.testing.assert_allclose(scores, ours.decision_function(on_disk), rtol=1e-5, atol=1e-6)
+
+
+@needs_numba
+def test_compiled_gradient_on_awkward_videos():
+    """The online softmax rescales whenever the running max rises: rising logits (a rescale
+    every frame), one-frame videos, all-zero and huge frames, long videos."""
+    rng = np.random.default_rng(0)
+    dim = 40
+    direction = rng.standard_normal(dim)
+    rising = np.linspace(-3, 3, 50)[:, None] * direction + 0.1 * rng.standard_normal((50, dim))
+    zeros = rng.standard_normal((20, dim))
+    zeros[[0, 7, 19]] = 0.0
+    arrays = [rising, rising[::-1], rng.standard_normal((1, dim)), zeros,
+              2e3 * rng.standard_normal((30, dim)), rng.standard_normal((700, dim))]
+    fs = FeatureSet.from_arrays(arrays, [1, 0, 1, 0, 1, 0])
+    w, b = (0.3 * direction / np.linalg.norm(direction) * 20).astype(np.float32), -0.2
+    for idx in ([0], [1], [2], [3], [4], [5], [5, 0, 3, 2, 1, 4]):
+        loss, grad = batch_gradient(fs, idx, w, b, compiled=True)
+        ref_loss, ref_grad = batch_gradient(fs, idx, w, b, compiled=False)
+        assert loss == pytest.approx(ref_loss, rel=1e-5)
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-4, atol=1e-6 * np.abs(ref_grad).max())
+
+
+@needs_numba
+def test_compiled_adam_is_the_numpy_adam_bit_for_bit():
+    rng = np.random.default_rng(0)
+    theta = rng.standard_normal(50).astype(np.float32)
+    ours, ref = theta.copy(), _Adam(theta.copy(), lr=1e-3)
+    m, v = np.zeros_like(theta), np.zeros_like(theta)
+    for t in range(1, 301):
+        g = (rng.standard_normal(50) * rng.uniform(1e-3, 10)).astype(np.float32)
+        ref.step(g)
+        probe_module._nb_adam(ours, g, m, v, t, 1e-3, 0.9, 0.999, 1e-8)
+    np.testing.assert_array_equal(ours, ref.params)
+    np.testing.assert_array_equal(m, ref.m)
+
+
+@needs_numba
+@pytest.mark.parametrize("converter", ["arith", "hardware"])
+def test_fp16_conversion_in_kernels_is_exact(converter):
+    """Every fp16 value (subnormals, +-0, +-inf, NaN) converts to the same float32 as NumPy."""
+    if converter == "hardware" and not probe_module._F16_HARDWARE:
+        pytest.skip("no hardware fp16 conversion on this CPU")
+    numba = probe_module.numba
+    half = probe_module._half_arith if converter == "arith" else probe_module._half_hardware
+
+    @numba.njit
+    def convert(bits, out):
+        for k in range(bits.shape[0]):
+            out[k] = half(bits[k])
+
+    bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    out = np.empty(len(bits), np.float32)
+    convert(bits, out)
+    ref = bits.view(np.float16).astype(np.float32)
+    nan = np.isnan(ref)
+    np.testing.assert_array_equal(np.isnan(out), nan)
+    np.testing.assert_array_equal(out[~nan].view(np.uint32), ref[~nan].view(np.uint32))  # -0.0 too
+
+
+def test_numba_disabled_or_missing_takes_the_numpy_path(monkeypatch):
+    """AVDD_NO_NUMBA=1, or numba not importable, trains and scores with the NumPy path."""
+    fs = random_set(n=10)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("compiled kernel called")
+
+    for name in ("_nb_train_pool", "_nb_scan", "_nb_batch"):
+        monkeypatch.setattr(probe_module, name, fail, raising=False)
+    monkeypatch.setenv("AVDD_NO_NUMBA", "1")
+    probe = LinearProbe(max_epochs=2).fit(fs, fs)
+    assert probe.engine_ == "numpy"
+    probe.decision_function(fs)
+    batch_gradient(fs, [0, 1], probe.coef_, probe.intercept_)
+    monkeypatch.delenv("AVDD_NO_NUMBA")
+    monkeypatch.setattr(probe_module, "numba", None)
+    assert LinearProbe(max_epochs=1).fit(fs).engine_ == "numpy"
+    probe.frame_logits(fs)
+    with pytest.raises(ImportError, match="numba"):
+        batch_gradient(fs, [0], probe.coef_, probe.intercept_, compiled=True)

@@ -16,12 +16,21 @@ Why it is fast, computing exactly this loss and gradient:
 * No padding: videos are processed one at a time. ``w`` is fixed within a minibatch, so
   ``grad w = sum_j c_j sum_t softmax(z_j)_t x_jt / ||x_jt||`` (``c_j = dL_j/ds_j / B``)
   accumulates video by video, whatever the lengths.
-* Each byte is read once per epoch: a video's fp16 frames are converted (by torch, ~10x
-  faster than NumPy's cast) into an fp32 buffer that stays in the CPU cache, and both passes
+* Compiled path (numba, the default when it is installed): one call per pool of videos runs
+  every Adam step of the pool (forward, log-sum-exp, backward, update), with no Python per
+  video. Each video's fp16 bytes are read once: every frame is converted (hardware fp16
+  conversion where the CPU has it) into a 4 KB row that stays in L1, its logit and norm are
+  computed, and its softmax-weighted contribution to the gradient is accumulated online
+  (rescaled when the running max rises), so no (T, D) fp32 copy is ever written. Scoring
+  passes compute logits straight from the fp16 bytes. Kernels are compiled on first use and
+  cached on disk (``cache=True``: once per machine, a few seconds). ``AVDD_NO_NUMBA=1`` (or
+  numba not installed) selects the NumPy path; ``engine_`` says which one a fit used.
+* NumPy path (the reference): a video's fp16 frames are converted (by torch, ~10x faster
+  than NumPy's cast) into an fp32 buffer that stays in the CPU cache, and both passes
   (logits, then gradient) run from there. Inverse frame norms are computed once and cached
-  (4 bytes per frame).
-* A NumPy port of torch's Adam update (same formulas, float32) takes ~10 us a step instead of
-  ~40 us, which matters at one video per step.
+  (4 bytes per frame). A NumPy port of torch's Adam update (same formulas, float32) takes
+  ~10 us a step instead of ~40 us, which matters at one video per step. The two paths agree
+  to float32 rounding (summation order); their Adam updates are bit-identical.
 * Streaming: frames are read through read-only memory maps in storage-order chunks of
   ``chunk_mb``; ``pool_chunks`` random chunks are shuffled together into batches, so reads
   stay sequential while the store's order is mixed. The next pool is prefetched. Sets larger
@@ -38,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 
 import numpy as np
@@ -111,9 +121,20 @@ def _video_step(x, inv, w, b: float, label: int, scale: float, grad_w: np.ndarra
     return max(v, 0.0) + math.log1p(math.exp(-abs(v))), c
 
 
-def batch_gradient(fs: FeatureSet, idx, w: np.ndarray, b: float) -> tuple[float, np.ndarray]:
+def batch_gradient(fs: FeatureSet, idx, w: np.ndarray, b: float, *,
+                   compiled: bool | None = None) -> tuple[float, np.ndarray]:
     """Mean loss over videos ``idx`` and its gradient w.r.t. [w, b] (D + 1,), computed by the
-    training code (used to test it against autograd)."""
+    training code (used to test it against autograd): the compiled kernel if ``compiled``
+    (default: when fit would use it, see LinearProbe), else the NumPy path."""
+    if compiled and numba is None:
+        raise ImportError("compiled=True needs numba (pip install numba)")
+    if compiled or (compiled is None and _use_numba()):
+        src, idx = _Compiled(fs), np.atleast_1d(np.asarray(idx, np.int64))
+        theta = np.append(np.asarray(w, np.float32), np.float32(b))
+        grad = np.empty_like(theta)
+        loss = _nb_batch(src.shards, src.shard_of, src.start, src.lengths, src.labels, idx, 0,
+                         len(idx), theta, src.rows, src.u, grad)
+        return loss / len(idx), grad
     idx, frames = np.atleast_1d(idx), _Frames(fs)
     grad, tmp, loss = np.zeros(fs.dim + 1, np.float32), np.empty(fs.dim, np.float32), 0.0
     for i in idx:
@@ -148,6 +169,243 @@ class _Adam:
         np.divide(self.m, tmp, out=tmp)  # p.addcdiv_(m, denom, value=-lr / (1 - b1^t))
         tmp *= np.float32(-self.lr / (1 - self.b1 ** self.t))
         self.params += tmp
+
+
+# -- compiled path ---------------------------------------------------------------------------
+# The same maths as _video_step/_Adam/_logits above, with the loop over the videos of a whole
+# pool (forward, log-sum-exp, backward, Adam) in one numba-compiled call: the NumPy path
+# spends ~30 us of Python per video, a third of its time at one video per Adam step. The
+# NumPy path stays the reference (batch_gradient, tests) and runs when numba is missing or
+# AVDD_NO_NUMBA=1. The two agree to float32 rounding, not bit for bit: dot products and sums
+# are added in another order than BLAS's, and the softmax is accumulated online (below). The
+# Adam update itself is bit-identical.
+try:
+    import numba
+    from llvmlite import binding as _llvm_binding
+    from llvmlite import ir as _llvm_ir
+    from numba.core import types as _nb_types
+    from numba.extending import intrinsic as _nb_intrinsic
+except ImportError:  # optional dependency: the NumPy path is used instead
+    numba = None
+
+
+def _use_numba() -> bool:
+    """Whether fit/scoring take the compiled path (numba importable and AVDD_NO_NUMBA unset)."""
+    return numba is not None and os.environ.get("AVDD_NO_NUMBA", "").strip().lower() not in ("1", "true", "yes")
+
+
+if numba is not None:
+    # Reassociation lets LLVM vectorise the (D,) dot products and sums of squares (several
+    # partial sums); contraction allows FMAs. No nnan/ninf: inf and NaN propagate as in NumPy.
+    # cache=True: compiled once per machine (and again when this file changes), then loaded.
+    _jit = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+
+    # fp16 -> fp32 in the kernels (numba has no float16 arithmetic on the CPU; the bytes are
+    # read as uint16). A hardware conversion (x86 F16C, aarch64) makes a dot product over
+    # the fp16 bytes memory-bound: 18 us per 225x1024 video against 25 us with the bit
+    # arithmetic below, which is what other CPUs (and NUMBA_CPU_NAME builds, whose target
+    # may lack F16C) get. Both are exact (tests check all 65,536 values).
+    _F16_HARDWARE = "NUMBA_CPU_NAME" not in os.environ and (
+        _llvm_binding.get_host_cpu_features().get("f16c", False)
+        or _llvm_binding.get_process_triple().startswith(("aarch64", "arm64")))
+
+    @_nb_intrinsic
+    def _bits_to_float32(typingctx, bits):
+        """Reinterpret a uint32's bits as a float32 (no conversion)."""
+        if bits != _nb_types.uint32:
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], _llvm_ir.FloatType())
+
+        return _nb_types.float32(_nb_types.uint32), codegen
+
+    @_nb_intrinsic
+    def _half_hardware(typingctx, bits):
+        """float32 of fp16 bits (uint16) by LLVM's fpext (vcvtph2ps with F16C)."""
+        if bits != _nb_types.uint16:
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.fpext(builder.bitcast(args[0], _llvm_ir.HalfType()), _llvm_ir.FloatType())
+
+        return _nb_types.float32(_nb_types.uint16), codegen
+
+    @numba.njit(inline="always")
+    def _half_arith(h):
+        """float32 of fp16 bits ``h`` (uint16) by integer arithmetic, branch-free so that it
+        vectorises: exponent and mantissa move into the float32 fields and a multiply by
+        2^112 re-biases the exponent (subnormals included); inf/NaN (exponent 31) get the
+        float32 all-ones exponent."""
+        bits = np.uint32(np.uint32(h & 0x7FFF) << np.uint32(13))
+        f = _bits_to_float32(bits) * np.float32(5.192296858534828e33)  # 2^112
+        if h & 0x7C00 == 0x7C00:
+            f = _bits_to_float32(np.uint32(bits | np.uint32(0x7F800000)))
+        return -f if h & 0x8000 else f
+
+    _half = _half_hardware if _F16_HARDWARE else _half_arith
+
+    @_jit
+    def _nb_logits(src, row0, n, w, z):
+        """z[t] = (x_t . w) / ||x_t|| for the frames x = src[row0:row0 + n] ((n, D) fp16 bits,
+        norms floored at NORM_EPS). One pass over the fp16 bytes; the norms are recomputed,
+        which costs nothing next to reading the bytes."""
+        dim = w.shape[0]
+        for t in range(n):
+            row = src[row0 + t]
+            acc = np.float32(0.0)
+            ss = np.float32(0.0)
+            for d in range(dim):
+                x = _half(row[d])
+                acc += x * w[d]
+                ss += x * x
+            z[t] = acc * (np.float32(1.0) / max(np.float32(np.sqrt(ss)), np.float32(NORM_EPS)))
+
+    @_jit
+    def _nb_video(src, row0, n, w, rows, u):
+        """One video in one pass over its fp16 bytes: returns (m, total) and sets
+        u (D,) = sum_t exp(z_t - m) x_t / ||x_t||, where m = max_t z_t and
+        total = sum_t exp(z_t - m); so logsumexp z = m + log(total) and
+        d logsumexp / dw = u / total.
+
+        The softmax is accumulated online (u and total are rescaled when the running max
+        rises, as in flash attention), so each frame is converted once into a 4 KB row of
+        ``rows`` ((2, D) float32 scratch) that stays in L1; the add of frame t-1 into u runs
+        in the same loop as frame t's dot product (its weight needs frame t-1's logit)."""
+        dim = w.shape[0]
+        m = -np.inf
+        total = 0.0
+        u[:] = 0.0
+        rows[1, :] = 0.0  # "frame -1" (weight 0): never stale inf/NaN times 0
+        a = np.float32(0.0)  # weight exp(z_{t-1} - m) / ||x_{t-1}|| of the previous frame
+        cur = 0
+        for t in range(n):
+            row, new, prev = src[row0 + t], rows[cur], rows[1 - cur]
+            acc = np.float32(0.0)
+            ss = np.float32(0.0)
+            for d in range(dim):
+                x = _half(row[d])
+                new[d] = x
+                acc += x * w[d]
+                ss += x * x
+                u[d] += a * prev[d]
+            inv = np.float32(1.0) / max(np.float32(np.sqrt(ss)), np.float32(NORM_EPS))
+            z = acc * inv
+            if z > m:  # new running max: rescale what was accumulated relative to the old one
+                if t > 0:
+                    s = np.float32(np.exp(m - z))
+                    total *= s
+                    for d in range(dim):
+                        u[d] *= s
+                m = z
+            e = np.float32(np.exp(z - m))
+            total += e
+            a = e * inv
+            cur = 1 - cur
+        prev = rows[1 - cur]
+        for d in range(dim):
+            u[d] += a * prev[d]
+        return m, total
+
+    # Strict IEEE float32 (no FMA), so that it equals _Adam.step bit for bit. fastmath=False
+    # must be explicit: a callee that leaves it unset inherits its caller's fastmath flags.
+    @numba.njit(cache=True, nogil=True, fastmath=False)
+    def _nb_adam(p, g, m, v, t, lr, b1, b2, eps):
+        """torch's Adam step on float32 (D,) vectors in place, in _Adam.step's order."""
+        one_b1, b2f, one_b2 = np.float32(1 - b1), np.float32(b2), np.float32(1 - b2)
+        # math.pow is C's pow, as Python's float ** int (numba's ** multiplies repeatedly)
+        bc2 = np.float32(math.sqrt(1 - math.pow(b2, t)))
+        epsf = np.float32(eps)
+        step = np.float32(-lr / (1 - math.pow(b1, t)))
+        for d in range(p.shape[0]):
+            m[d] += (g[d] - m[d]) * one_b1
+            v[d] = v[d] * b2f + (g[d] * g[d]) * one_b2
+            p[d] += (m[d] / (np.float32(np.sqrt(v[d])) / bc2 + epsf)) * step
+
+    @_jit
+    def _nb_batch(shards, shard_of, start, lengths, labels, order, lo, hi, theta, rows, u, grad):
+        """Sets grad (D + 1,) to the gradient w.r.t. theta = [w; b] of the mean loss of the
+        videos ``order[lo:hi]``; returns the sum of their losses (_video_step's maths).
+
+        shards: tuple of (F_s, D) uint16 arrays (fp16 bits); shard_of, start, lengths, labels:
+        (N,) int64 per video; rows (2, D), u (D,): float32 scratch."""
+        dim = theta.shape[0] - 1
+        w = theta[:dim]
+        b = np.float64(theta[dim])
+        scale = 1.0 / (hi - lo)
+        grad[:] = 0.0
+        loss = grad_b = 0.0
+        for j in range(lo, hi):
+            i = order[j]
+            mx, total = _nb_video(shards[shard_of[i]], start[i], lengths[i], w, rows, u)
+            y = labels[i]
+            v = 2.0 * (b + mx + math.log(total)) * (-1.0 if y else 1.0)  # loss = softplus(v)
+            sig = 1.0 / (1.0 + math.exp(-v)) if v >= 0 else math.exp(v) / (1.0 + math.exp(v))
+            c = scale * (-2.0 if y else 2.0) * sig  # scale * dL/ds
+            loss += max(v, 0.0) + math.log1p(math.exp(-abs(v)))
+            grad_b += c
+            coef = np.float32(c / total)  # dL/dw = c * u / total
+            for d in range(dim):
+                grad[d] += coef * u[d]
+        grad[dim] = grad_b
+        return loss
+
+    @_jit
+    def _nb_train_pool(shards, shard_of, start, lengths, labels, order, bounds, theta, m, v,
+                       t, lr, b1, b2, eps, rows, u, grad):
+        """Adam steps on the batches ``order[bounds[k]:bounds[k + 1]]`` (video positions).
+
+        theta (D + 1,) = [w; b] and the Adam moments m, v (D + 1,) float32 are updated in
+        place; t: Adam steps taken so far; grad (D + 1,) float32 scratch; the rest as
+        _nb_batch. Returns (sum of the video losses, t)."""
+        loss = 0.0
+        for k in range(bounds.shape[0] - 1):
+            loss += _nb_batch(shards, shard_of, start, lengths, labels, order, bounds[k],
+                              bounds[k + 1], theta, rows, u, grad)
+            t += 1
+            _nb_adam(theta, grad, m, v, t, lr, b1, b2, eps)
+        return loss, t
+
+    @_jit
+    def _nb_scan(shards, shard_of, start, lengths, idx, w, lse, zflat, zoff, keep, z):
+        """lse[i] = logsumexp_t z_t for the videos ``idx``; if ``keep``, their logits go to
+        zflat[zoff[i]:zoff[i] + lengths[i]]. z: (T_max,) float32 scratch."""
+        for j in range(idx.shape[0]):
+            i = idx[j]
+            n = lengths[i]
+            _nb_logits(shards[shard_of[i]], start[i], n, w, z)
+            if keep:
+                zflat[zoff[i]:zoff[i] + n] = z[:n]
+            mx = z[0]
+            for tt in range(1, n):
+                mx = max(mx, z[tt])
+            total = 0.0
+            for tt in range(n):
+                total += np.float32(np.exp(z[tt] - mx))
+            lse[i] = mx + math.log(total)
+
+
+class _Compiled:
+    """What the compiled kernels read of a FeatureSet: its shards as (F_s, D) uint16 arrays
+    (the fp16 bits; memory maps are not copied), per-video shard, first frame, length and
+    label (N,) int64, and float32 scratch.
+
+    Uses FeatureSet's shard layout (``_shards``, ``_shard_of``, ``_start``): the kernels need
+    the flat sources, not per-video views (one Python call per video is what they remove)."""
+
+    def __init__(self, fs: FeatureSet):
+        self.fs = fs
+        # A tuple, not a numba.typed.List: creating the first typed list in a process compiles
+        # its methods (~1-2 s, not cached). The kernels are compiled once per tuple length.
+        self.shards = tuple(shard.array().view(np.uint16) for shard in fs._shards)
+        for a in self.shards:
+            a.flags.writeable = False  # one array type for mapped and in-memory shards
+        self.shard_of = np.ascontiguousarray(fs._shard_of, np.int64)
+        self.start = np.ascontiguousarray(fs._start, np.int64)
+        self.lengths = np.ascontiguousarray(fs.lengths, np.int64)
+        self.labels = np.ascontiguousarray(fs.labels, np.int64)
+        self.z = np.empty(int(fs.lengths.max()), np.float32)
+        self.rows, self.u = np.zeros((2, fs.dim), np.float32), np.empty(fs.dim, np.float32)
 
 
 def plan_epoch(fs: FeatureSet, rng: np.random.Generator, *, batch_size: int,
@@ -203,7 +461,9 @@ class LinearProbe(BaseEstimator):
 
     Learned attributes: ``coef_`` (D,) float32, ``intercept_`` float, ``best_epoch_``
     (0-based epoch of the kept weights), ``history_`` (list of dicts: epoch, train_loss,
-    val_loss, seconds), ``n_features_in_``, ``classes_`` = [0, 1].
+    val_loss, seconds), ``n_features_in_``, ``classes_`` = [0, 1], ``engine_`` ("numba":
+    compiled kernels; "numpy": the reference path, taken when numba is not installed or the
+    environment variable ``AVDD_NO_NUMBA=1`` is set; scoring checks the same at each call).
     """
 
     def __init__(self, *, lr: float = 1e-3, max_epochs: int = 100, patience: int = 10,
@@ -232,7 +492,9 @@ class LinearProbe(BaseEstimator):
         # theta = [w; b]; torch.nn.Linear's default init: U(-1/sqrt(D), 1/sqrt(D)) for both.
         theta = ((torch.rand(dim + 1, generator=gen) * 2 - 1) / math.sqrt(dim)).numpy()
         opt, rng = _Adam(theta, self.lr), np.random.default_rng(self.random_state)
-        frames = (_Frames(train), None if val is None else _Frames(val))
+        self.engine_ = "numba" if _use_numba() else "numpy"
+        compiled = self.engine_ == "numba"
+        frames = (self._reader(train, compiled), None if val is None else self._reader(val, compiled))
         self.history_, best = [], (np.inf, -1, theta.copy())
         with _one_thread():
             for epoch in range(self.max_epochs):
@@ -257,11 +519,18 @@ class LinearProbe(BaseEstimator):
         self.classes_ = np.array([0, 1])
         return self
 
-    def _train_epoch(self, frames: _Frames, theta: np.ndarray, opt: _Adam, rng) -> float:
+    @staticmethod
+    def _reader(fs: FeatureSet, compiled: bool) -> _Frames | _Compiled:
+        """The compiled kernels' view of ``fs``, or the NumPy path's per-video reader."""
+        return _Compiled(fs) if compiled else _Frames(fs)
+
+    def _train_epoch(self, frames: _Frames | _Compiled, theta: np.ndarray, opt: _Adam, rng) -> float:
         fs = frames.fs
         plan = plan_epoch(fs, rng, batch_size=self.batch_size,
                           chunk_bytes=self.chunk_mb << 20, pool_chunks=self.pool_chunks)
         pools = [np.sort(np.concatenate(pool)) for pool in plan]
+        if isinstance(frames, _Compiled):
+            return self._train_epoch_compiled(frames, plan, pools, theta, opt)
         w, labels = theta[:-1], fs.labels.tolist()
         grad, tmp, total = np.zeros_like(theta), np.empty_like(w), 0.0
         grad_w = grad[:-1]
@@ -281,36 +550,67 @@ class LinearProbe(BaseEstimator):
                 fs.release(pools[p])
         return total / len(fs)
 
-    def _scan(self, frames: _Frames, w: np.ndarray, logits: bool = False):
+    def _train_epoch_compiled(self, src: _Compiled, plan, pools, theta: np.ndarray, opt: _Adam) -> float:
+        """_train_epoch's loop with one compiled call per pool; Adam's state (opt.m, opt.v,
+        opt.t) is shared with the NumPy path's optimiser object."""
+        fs, grad, total = src.fs, np.empty_like(theta), 0.0
+        fs.prefetch(pools[0])
+        for p, pool in enumerate(plan):
+            if p + 1 < len(plan):
+                fs.prefetch(pools[p + 1])
+            order = np.concatenate(pool).astype(np.int64, copy=False)
+            bounds = np.zeros(len(pool) + 1, np.int64)
+            np.cumsum([len(batch) for batch in pool], out=bounds[1:])
+            loss, opt.t = _nb_train_pool(src.shards, src.shard_of, src.start, src.lengths, src.labels,
+                                         order, bounds, theta, opt.m, opt.v, opt.t, opt.lr, opt.b1,
+                                         opt.b2, opt.eps, src.rows, src.u, grad)
+            total += loss
+            if fs.nbytes > self.max_resident_mb << 20:
+                fs.release(pools[p])
+        return total / len(fs)
+
+    def _scan(self, frames: _Frames | _Compiled, w: np.ndarray, logits: bool = False):
         """(logsumexp_t z_t (N,), [z (T,)] or None), reading chunk by chunk in storage order."""
         fs = frames.fs
         lse, out = np.empty(len(fs)), [None] * len(fs)
         order = fs.storage_order()
         cum = np.cumsum(fs.lengths[order]) * fs.dim * 2
         chunks = np.split(order, np.flatnonzero(np.diff(cum // (self.chunk_mb << 20))) + 1)
+        compiled = isinstance(frames, _Compiled)
+        if compiled:  # logits land in one flat array, split per video at the end
+            zoff = np.zeros(len(fs) + 1, np.int64)
+            np.cumsum(fs.lengths, out=zoff[1:])
+            zflat = np.empty(zoff[-1] if logits else 0, np.float32)
+            w = np.ascontiguousarray(w, np.float32)
         for c, chunk in enumerate(chunks):
             if c + 1 < len(chunks):
                 fs.prefetch(chunks[c + 1])
-            for i in chunk.tolist():
-                z, lse[i] = _logits(*frames(i), w)
-                if logits:
-                    out[i] = z
+            if compiled:
+                _nb_scan(frames.shards, frames.shard_of, frames.start, frames.lengths,
+                         chunk.astype(np.int64, copy=False), w, lse, zflat, zoff, logits, frames.z)
+            else:
+                for i in chunk.tolist():
+                    z, lse[i] = _logits(*frames(i), w)
+                    if logits:
+                        out[i] = z
             if fs.nbytes > self.max_resident_mb << 20:
                 fs.release(chunk)
+        if compiled and logits:
+            out = np.split(zflat, zoff[1:-1])
         return lse, (out if logits else None)
 
     def decision_function(self, X: FeatureSet) -> np.ndarray:
         """(N,) video scores s = b + logsumexp_t z_t (higher = more likely fake)."""
         check_is_fitted(self)
         with _one_thread():
-            lse, _ = self._scan(_Frames(X), self.coef_)
+            lse, _ = self._scan(self._reader(X, _use_numba()), self.coef_)
         return lse + self.intercept_
 
     def frame_logits(self, X: FeatureSet) -> list[np.ndarray]:
         """Per-frame logits z_t + b: a list of N float32 arrays of shape (T_i,)."""
         check_is_fitted(self)
         with _one_thread():
-            _, logits = self._scan(_Frames(X), self.coef_, logits=True)
+            _, logits = self._scan(self._reader(X, _use_numba()), self.coef_, logits=True)
         return [z + np.float32(self.intercept_) for z in logits]
 
     def predict_proba(self, X: FeatureSet) -> np.ndarray:
