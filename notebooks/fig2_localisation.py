@@ -1,0 +1,189 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Figure 2: classification vs temporal localisation
+#
+# **Question.** When a linear probe detects a fake video, do its *frame* scores point at the
+# manipulated frames, or does it decide from cues elsewhere in the video?
+#
+# **Method (paper).** The probe's per-frame logit is its temporal
+# explanation. On the fake test videos of AV1M, frames inside a ground-truth fake segment are
+# labelled 1 (frames ⌊fps·start⌋ to ⌊fps·end⌋; 12.5 Hz labels for VideoMAE), the others 0, and
+# the ROC-AUC of the frame scores against these labels is computed per video and averaged over
+# videos. Videos whose feature length differs from their duration × fps by more than 2 frames
+# are skipped. Beside it: the classification AUC of the same probe (AV1M → AV1M, video level, as
+# Table 2 column C). Both in percent.
+#
+# **Beyond the paper.** A bootstrap 95 % interval over test videos for both AUCs, and how many
+# fake videos entered each localisation mean.
+
+# %% tags=["parameters", "remove-cell"]
+# papermill parameters: the only inputs of this notebook.
+profile = "demo"  # "demo" (synthetic benchmark) or "paper" (real datasets)
+home = None  # demo: folder for generated data and caches (None: $AVDD_HOME or ./.avdd)
+synth_seed = 0  # demo: seed of the synthetic benchmark
+synth_scale = 1.0  # demo: size multiplier of the synthetic benchmark
+data_roots = None  # paper: {"av1m": "..."}; AV1M's metadata holds the fake segments
+cache_dir = None  # paper: where features and results are cached
+# backbones: registry names (`avdd backbones`), or "NAME:key=value" (the demo list is
+# avdd.config.DEMO_BACKBONES)
+backbones = [
+    "logmel", "wav2vec2-tiny-random", "avhubert-a-tiny-random",
+    "mouth-pixels", "clip-tiny-random", "videomae-tiny-random", "fsfm-tiny-random",
+    "avhubert-v-tiny-random", "braven-v-tiny-random", "autoavsr-vsr-tiny-random",
+    "avhubert-av-tiny-random",
+]
+# the paper's row (reference CSV `model`) each backbone's architecture corresponds to
+paper_rows = {
+    "wav2vec2-tiny-random": "Wav2Vec2", "avhubert-a-tiny-random": "AV-H(A)",
+    "clip-tiny-random": "CLIP", "videomae-tiny-random": "Video-MAE", "fsfm-tiny-random": "FSFM",
+    "avhubert-v-tiny-random": "AV-H(V)", "autoavsr-vsr-tiny-random": "Auto-AVSR (VSR)",
+    "avhubert-av-tiny-random": "AV-HuBERT (AV)",
+}
+train = "av1m"  # the probes' training set
+test = "av1m"  # the test set with fake segments
+seed = 43  # probe seed (the official code's)
+n_bootstrap = 1000  # bootstrap resamples for the 95 % intervals
+workers = 2  # decode/feature processes for extraction
+
+# %% tags=["remove-cell"]
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from avdd import study
+from avdd.report import data_notice, provenance_markdown
+from avdd.results import reference
+from avdd.temporal import localisation_table
+
+prof = study.make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+                          data_roots=data_roots, cache_dir=cache_dir)
+study.prepare(prof, backbones, sorted({train, test}), workers=workers, progress=False)
+ours = localisation_table(prof, backbones, train=train, test=test, seed=seed,
+                          n_bootstrap=n_bootstrap)
+paper = reference("fig2_classification_vs_localization_auc")
+COLOURS = {"audio": "tab:blue", "visual": "tab:orange", "audio-visual": "tab:green"}
+
+# %% tags=["remove-input"]
+display(Markdown(data_notice(prof, backbones)))
+
+# %% [markdown]
+# ## Ours beside the paper's
+# Each representation has two bars: classification AUC (light, hatched) and localisation AUC
+# (solid), coloured by modality. The line at 50 is chance for both.
+
+# %% tags=["remove-input"]
+
+
+def bars(ax, names, modality, cls, loc, title, cls_err=None, loc_err=None):
+    """Fig. 2's layout: per representation a classification and a localisation bar."""
+    x = np.arange(len(names))
+    colours = [COLOURS.get(m, "grey") for m in modality]
+    ax.bar(x - 0.2, cls, 0.4, color=colours, alpha=0.35, hatch="//", edgecolor=colours,
+           yerr=cls_err, ecolor="0.4", capsize=2)
+    ax.bar(x + 0.2, loc, 0.4, color=colours, yerr=loc_err, ecolor="0.2", capsize=2)
+    ax.axhline(50, color="0.5", lw=0.8, ls="--")
+    ax.set_xticks(x, names, rotation=40, ha="right", fontsize=8)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("AUC (%)")
+    ax.set_title(title, fontsize=10)
+
+
+def err(df, col, lo, hi):
+    """Asymmetric error bars (2, N) from an interval; zero where it is unknown."""
+    return np.nan_to_num(np.vstack([df[col] - df[lo], df[hi] - df[col]]).clip(min=0))
+
+
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), sharey=True,
+                         gridspec_kw={"width_ratios": [len(ours), len(paper)]})
+bars(axes[0], ours.backbone, ours.modality, ours.auc, ours.loc_auc,
+     "ours" + (" (synthetic benchmark, random / handcrafted weights)" if prof.synthetic else ""),
+     err(ours, "auc", "auc_ci_low", "auc_ci_high"),
+     err(ours, "loc_auc", "loc_ci_low", "loc_ci_high"))
+bars(axes[1], paper.model, paper.modality, paper.classification_auc, paper.localization_auc,
+     "paper, Fig. 2 (AV1M, pretrained / random-init backbones)")
+handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in COLOURS.values()]
+handles += [plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="k", hatch="//"),
+            plt.Rectangle((0, 0), 1, 1, color="k")]
+fig.legend(handles, list(COLOURS) + ["classification", "localisation"], loc="upper center",
+           ncol=5, fontsize=8, frameon=False)
+fig.tight_layout(rect=(0, 0, 1, 0.93))
+plt.show()
+
+# %% [markdown]
+# ## Does detecting imply localising?
+# One point per representation: classification AUC against localisation AUC. Points far below
+# the diagonal detect fakes from cues that are not in the manipulated frames (in the paper:
+# FSFM, CLIP, VideoMAE).
+
+# %% tags=["remove-input"]
+fig, ax = plt.subplots(figsize=(5.5, 5))
+for m, c in COLOURS.items():
+    p = paper[paper.modality == m]
+    ax.scatter(p.classification_auc, p.localization_auc, color=c, marker="o", alpha=0.5,
+               label=f"paper, {m}")
+    o = ours[ours.modality == m]
+    ax.scatter(o.auc, o.loc_auc, color=c, marker="x", s=50,
+               label=f"ours, {m}" + (" (synthetic)" if prof.synthetic else ""))
+ax.plot([0, 100], [0, 100], color="0.6", lw=0.8)
+ax.axhline(50, color="0.8", lw=0.8, ls="--")
+ax.axvline(50, color="0.8", lw=0.8, ls="--")
+ax.set_xlim(0, 102)
+ax.set_ylim(0, 102)
+ax.set_xlabel("classification AUC (%)")
+ax.set_ylabel("localisation AUC (%)")
+ax.legend(fontsize=7, loc="lower right")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## Numbers, with intervals
+# "paper" columns: the paper's row for the same architecture (pretrained weights there; here,
+# in the demo, tiny random or handcrafted ones). "videos": fake test videos in the
+# localisation mean / skipped for a length mismatch / skipped because all frames share one
+# label.
+
+# %% tags=["remove-input"]
+ref = paper.set_index("model")
+shown = pd.DataFrame({
+    "modality": ours.modality.values,
+    "weights": ours.weights.values,
+    "classification": [f"{a:.1f} [{lo:.1f}, {hi:.1f}]" for a, lo, hi in
+                       zip(ours.auc, ours.auc_ci_low, ours.auc_ci_high)],
+    "localisation": [f"{a:.1f} [{lo:.1f}, {hi:.1f}]" for a, lo, hi in
+                     zip(ours.loc_auc, ours.loc_ci_low, ours.loc_ci_high)],
+    "videos": [f"{u} / {s} / {c}" for u, s, c in zip(ours.loc_n_used, ours.loc_n_skipped_length,
+                                                      ours.loc_n_single_class)],
+    "fps": ours.fps.values,
+    "paper row": [paper_rows.get(b, "–") for b in ours.backbone],
+    "paper classification": [ref.classification_auc.get(paper_rows.get(b), np.nan)
+                             for b in ours.backbone],
+    "paper localisation": [ref.localization_auc.get(paper_rows.get(b), np.nan)
+                           for b in ours.backbone],
+}, index=pd.Index(ours.backbone, name="backbone"))
+display(shown.style.format(precision=1, na_rep="–"))
+display(Markdown(
+    f"Test set: {test.upper()} test split, {int(ours.n_real.iloc[0])} real / "
+    f"{int(ours.n_fake.iloc[0])} fake videos; probes trained on {train.upper()} "
+    f"(train split, validation split for early stopping), seed {seed}; intervals: "
+    f"{n_bootstrap} bootstrap resamples of the test videos."))
+
+# %% [markdown]
+# ## Provenance
+
+# %% tags=["remove-input"]
+display(Markdown(provenance_markdown(prof, backbones, seed=seed, train=train, test=test)))

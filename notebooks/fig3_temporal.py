@@ -1,0 +1,166 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Figure 3: where in time do the probes fire?
+#
+# **Question.** For a video a probe is most sure is fake, which frames drive that decision,
+# and are they the manipulated ones?
+#
+# **Method (paper).** For four representations, the AV1M test
+# video with the highest video score is shown with its per-frame score (the probe's logit
+# `w·x_t/‖x_t‖ + b`) and probability `σ(2·score)` over time; the ground-truth fake segments are
+# shaded. Audio models add a log-mel spectrogram (16 kHz, n_fft 1024, hop 512, 128 mels), visual
+# models the frames before, at and after the score peak. We pick the top-scoring video among the
+# *fake* test videos that have fake segments, so that there is something to shade.
+#
+# **The leading-silence shortcut.** AV1M and FAVC fakes often start with a silence that real
+# videos lack (found with AVH-Align). An audio probe can learn to fire on it instead of on
+# the manipulated words. The second part checks how often the top-scoring frame of a fake
+# video lies in its leading silence, with and without trimming it.
+
+# %% tags=["parameters", "remove-cell"]
+# papermill parameters: the only inputs of this notebook.
+profile = "demo"  # "demo" (synthetic benchmark) or "paper" (real datasets)
+home = None  # demo: folder for generated data and caches (None: $AVDD_HOME or ./.avdd)
+synth_seed = 0  # demo: seed of the synthetic benchmark
+synth_scale = 1.0  # demo: size multiplier of the synthetic benchmark
+data_roots = None  # paper: {"av1m": "..."}; AV1M's metadata holds the fake segments
+cache_dir = None  # paper: where features and results are cached
+# representations: {label: backbone spec}; labels are the paper's
+representations = {
+    "W2V2": "wav2vec2-tiny-random",
+    "AV-H (A)": "avhubert-a-tiny-random",
+    "CLIP": "clip-tiny-random",
+    "AV-H (V)": "avhubert-v-tiny-random",
+}
+# audio backbones of the leading-silence check (lip backbones also get a trim_silence=true run)
+silence_backbones = ["logmel", "wav2vec2-tiny-random", "avhubert-a-tiny-random"]
+frame_offsets = [-0.2, 0.0, 0.2]  # seconds around the peak of the frames shown (visual models)
+train = "av1m"  # the probes' training set
+test = "av1m"  # the test set with fake segments
+seed = 43  # probe seed (the official code's)
+n_bootstrap = 1000  # bootstrap resamples for the 95 % intervals
+workers = 2  # decode/feature processes for extraction
+
+# %% tags=["remove-cell"]
+# %matplotlib inline
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from avdd import study, temporal
+from avdd.media import read_clip
+from avdd.report import data_notice, provenance_markdown
+from avdd.temporal_plot import plot_timeline
+
+prof = study.make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+                          data_roots=data_roots, cache_dir=cache_dir)
+silence_specs = temporal.silence_specs(silence_backbones)
+backbones = list(dict.fromkeys([*representations.values(), *silence_specs]))
+study.prepare(prof, backbones, sorted({train, test}), workers=workers, progress=False)
+timelines = {label: temporal.timeline(prof, spec, train=train, test=test, seed=seed)
+             for label, spec in representations.items()}
+silence = temporal.leading_silence_table(prof, silence_backbones, train=train, test=test,
+                                         seed=seed, n_bootstrap=n_bootstrap)
+info = temporal.video_info(prof, test, "test")
+
+# %% tags=["remove-input"]
+display(Markdown(data_notice(prof, backbones)))
+
+# %% [markdown]
+# ## The top-scoring fake video of each representation
+# Red spans: ground-truth fake segments. Dotted green lines: the times of the frames shown
+# (visual models). The paper's Fig. 3 is qualitative (no numbers to set beside these).
+
+# %% tags=["remove-input"]
+rows = []
+for label, tl in timelines.items():
+    audio = tl.modality in ("audio", "audio-visual")
+    visual = tl.modality in ("visual", "audio-visual")
+    fig = plot_timeline(
+        tl.times, tl.scores, segments=tl.fake_segments,
+        spectrogram_audio=read_clip(tl.path, video=False).audio if audio else None,
+        frames=temporal.frames_around(tl.path, tl.peak_time, offsets_s=frame_offsets)
+        if visual else None,
+        title=f"{label} ({tl.backbone}, {tl.fps:g} Hz): {tl.video_id}")
+    display(fig)
+    lead = info.loc[tl.video_id, "leading_silence_s"]
+    rows.append({"representation": label, "video": tl.video_id,
+                 "video score": tl.video_score,
+                 "P(fake)": 0.5 * (1 + np.tanh(tl.video_score)),  # sigmoid(2 s)
+                 "peak (s)": tl.peak_time, "peak in a fake segment": bool(tl.labels[tl.peak]),
+                 "peak in the leading silence":
+                     tl.peak < temporal.silence_frames(lead, tl.fps),
+                 "leading silence (s)": lead})
+display(pd.DataFrame(rows).set_index("representation").style.format(precision=2))
+
+# %% [markdown]
+# ## The leading-silence check
+# For each audio representation, over the fake test videos that start with silence: the
+# share whose top-scoring frame lies in that silence ("top frame in silence"), beside the
+# share a probe blind to silence would show ("chance": the mean fraction of silent frames).
+# Each row is one ablation:
+#
+# - **none**: the probe's scores as they are;
+# - **scores**: test-time trimming, the leading-silence frames are cut from the frame scores
+#   before the peak and the video score are taken (same probe); its "top frame in silence"
+#   is empty by construction, its AUCs say what is lost without the silence;
+# - **features** (lip backbones, `trim_silence=true`): the backbone drops the silence before
+#   encoding, with AVH-Align's rule (first sample with |x| > 0.0005), and the probe is
+#   retrained on trimmed features. Silence the rule does not find stays in.
+#
+# Classification AUC is AV1M → AV1M on all test videos, localisation AUC as in Fig. 2.
+
+# %% tags=["remove-input"]
+interval = "{:.1f} [{:.1f}, {:.1f}]".format
+table = pd.DataFrame({
+    "representation": silence.base, "ablation": silence.ablation,
+    "top frame in silence (%)": silence.silence_top,
+    "chance (%)": silence.silence_chance,
+    "videos with silence": silence.silence_videos,
+    "top frame in a fake segment (%)": silence.top_in_fake,
+    "classification AUC": [interval(*r) for r in
+                           silence[["auc", "auc_ci_low", "auc_ci_high"]].to_numpy()],
+    "localisation AUC": [interval(*r) for r in
+                         silence[["loc_auc", "loc_ci_low", "loc_ci_high"]].to_numpy()],
+}).set_index(["representation", "ablation"])
+display(table.style.format(precision=1, na_rep="–"))
+display(Markdown("\n".join(f"- **{k}**: {v}" for k, v in temporal.ABLATIONS.items())))
+
+# %% [markdown]
+# ### Where the silence comes from
+# The checks use the ground-truth leading silence where the data has one (the synthetic
+# benchmark's annotation, `leading_silence_s`), else the silence measured on the decoded audio
+# with AVH-Align's rule (`measured_silence_s`), which is also what `trim_silence=true`
+# removes. When the two disagree, trimming by the rule leaves part of the silence in. (The
+# synthetic benchmark's silence is a faint noise floor, whose peaks exceed the threshold.)
+
+# %% tags=["remove-input"]
+fakes = info[info.label == 1]
+silent = fakes[fakes.leading_silence_s > 0]
+display(silent[["leading_silence_s", "measured_silence_s"]].describe()
+        .loc[["count", "mean", "min", "max"]].T.style.format(precision=3)
+        .set_caption("Fake test videos that start with silence: silence in seconds"))
+display(Markdown(
+    f"{int((fakes.leading_silence_s > 0).sum())} of {len(fakes)} fake test videos start with "
+    f"silence; AVH-Align's rule finds more than one frame (40 ms) of it in "
+    f"{int((fakes.measured_silence_s > 0.04).sum())}."))
+
+# %% [markdown]
+# ## Provenance
+
+# %% tags=["remove-input"]
+display(Markdown(provenance_markdown(prof, backbones, seed=seed, train=train, test=test)))

@@ -1,0 +1,129 @@
+"""Temporal explanations: frame labels, localisation AUC, the leading-silence check, and the
+Fig. 2 table end to end on the tiny synthetic benchmark."""
+
+import math
+
+import numpy as np
+import pytest
+
+from avdd import study, temporal
+from avdd.temporal import (drop_leading_silence, frame_labels, leading_silence_check,
+                           localisation_auc, silence_frames)
+
+
+def test_frame_labels_floor_both_ends_inclusive():
+    lab = frame_labels([(0.1, 0.3)], 10, 25.0)  # frames 2.5 -> 2 .. 7.5 -> 7
+    assert lab.dtype == np.int64 and lab.shape == (10,)
+    assert np.flatnonzero(lab).tolist() == [2, 3, 4, 5, 6, 7]
+
+
+def test_frame_labels_survive_float_rounding():
+    # 25 * 1.16 == 28.999999999999996 and 12.5 * 2.32 == 28.999999999999996 in floating
+    # point; both are frame 29.
+    assert 25 * 1.16 < 29 and 12.5 * 2.32 < 29
+    assert np.flatnonzero(frame_labels([(1.16, 1.16)], 40, 25.0)).tolist() == [29]
+    assert np.flatnonzero(frame_labels([(2.32, 2.32)], 40, 12.5)).tolist() == [29]
+    assert np.flatnonzero(frame_labels([(0.28, 0.32)], 20, 25.0)).tolist() == [7, 8]
+
+
+def test_frame_labels_clip_and_empty():
+    assert frame_labels([], 5, 25.0).tolist() == [0] * 5
+    assert frame_labels([(3.0, 10.0)], 80, 25.0)[75:].tolist() == [1] * 5  # past the end
+    assert frame_labels([(3.0, 10.0)], 80, 25.0)[:75].sum() == 0
+    assert frame_labels([(5.0, 6.0)], 80, 25.0).sum() == 0  # starts after the last frame
+    assert frame_labels([(-1.0, 0.0)], 4, 25.0).tolist() == [1, 0, 0, 0]
+    assert frame_labels([(0.0, 1.0)], 0, 25.0).shape == (0,)
+    with pytest.raises(ValueError, match="ends before"):
+        frame_labels([(1.0, 0.5)], 50, 25.0)
+
+
+def _videos():
+    """Three 50-frame fake videos with one segment each, and their perfect frame scores."""
+    segs = [[(0.4, 0.8)], [(1.0, 1.2)], [(0.0, 0.2), (1.6, 1.96)]]
+    perfect = [frame_labels(s, 50, 25.0).astype(np.float32) for s in segs]
+    return segs, perfect
+
+
+def test_localisation_auc_perfect_and_inverted():
+    segs, perfect = _videos()
+    res = localisation_auc(perfect, segs, [50] * 3, 25.0, n_bootstrap=50)
+    assert res.mean == 100 and res.n_used == 3 and res.ci_low == res.ci_high == 100
+    assert res.per_video.tolist() == [100, 100, 100]
+    inv = localisation_auc([-z for z in perfect], segs, [50] * 3, 25.0, n_bootstrap=0)
+    assert inv.mean == 0 and math.isnan(inv.ci_low)
+    # a padded (N, T_max) array with valid lengths gives the same result
+    padded = np.zeros((3, 60), np.float32)
+    padded[:, :50] = np.stack(perfect)
+    assert localisation_auc(padded, segs, [50] * 3, 25.0).mean == 100
+
+
+def test_localisation_auc_counts_skipped_videos():
+    segs, perfect = _videos()
+    z = perfect + [np.zeros(50), np.ones(40)]
+    segs = segs + [[], [(0.0, 5.0)]]  # no fake frame; all frames fake
+    res = localisation_auc(z, segs, [50, 50, 50, 50, 40], 25.0,
+                           expected_lengths=[50, 52, 53, 50, 40], n_bootstrap=0)
+    # video 2 is 3 frames short of its expected length (> 2): skipped; 1 is within tolerance
+    assert (res.n_used, res.n_skipped_length, res.n_single_class) == (2, 1, 2)
+    assert math.isnan(res.per_video[2]) and res.mean == 100
+    none = localisation_auc([np.zeros(5)], [[]], [5], 25.0)
+    assert none.n_used == 0 and math.isnan(none.mean)
+    with pytest.raises(ValueError, match="lengths"):
+        localisation_auc([np.zeros(5)], [[]], [6], 25.0)
+
+
+def test_localisation_auc_offsets_shift_the_labels():
+    # scores of a trimmed input: score j belongs to original frame j + 5
+    labels = frame_labels([(1.0, 1.4)], 50, 25.0)
+    z = labels[5:].astype(float)
+    assert localisation_auc([z], [[(1.0, 1.4)]], [45], 25.0, offsets=[5]).mean == 100
+    assert localisation_auc([z], [[(1.0, 1.4)]], [45], 25.0).mean < 100
+
+
+def test_leading_silence_check():
+    z_silence = np.r_[5.0, np.zeros(49)]  # peaks at frame 0
+    z_late = np.r_[np.zeros(40), 5.0, np.zeros(9)]  # peaks at frame 40
+    # silence 0.32 s covers frames 0..8 (int(25 * 0.32) + 1 = 9, as AVH-Align's trimming)
+    assert silence_frames(0.32, 25.0) == 9 and silence_frames(0.0, 25.0) == 0
+    chk = leading_silence_check([z_silence, z_late, z_silence], [0.32, 0.32, 0.0], 25.0)
+    assert (chk.n_videos, chk.n_in_silence, chk.fraction) == (2, 1, 0.5)
+    assert chk.chance == pytest.approx(9 / 50)
+    # once the silence is cut from the scores, no peak can lie in it
+    kept, dropped = drop_leading_silence([z_silence, z_late], [0.32, 0.32], 25.0)
+    assert dropped.tolist() == [9, 9] and len(kept[0]) == 41
+    after = leading_silence_check(kept, [0.32, 0.32], 25.0, offsets=dropped)
+    assert after.n_videos == 0 and math.isnan(after.fraction)
+    # a one-frame offset leaves the rest of the silence in (8 frames)
+    part = leading_silence_check([z_silence[1:]], [0.32], 25.0, offsets=[1])
+    assert part.n_videos == 1 and part.chance == pytest.approx(8 / 49)
+    none = leading_silence_check([z_late], [0.0], 25.0)
+    assert none.n_videos == 0 and math.isnan(none.fraction)
+
+
+def test_trim_spec():
+    assert temporal.trim_spec("logmel") is None
+    assert (temporal.trim_spec("avhubert-a-tiny-random")
+            == "avhubert-a-tiny-random:trim_silence=true")
+    assert temporal.trim_spec("avhubert-a-tiny-random:trim_silence=true") is None
+    assert temporal.silence_specs(["logmel", "avhubert-a-tiny-random"])[-1].endswith(
+        "trim_silence=true")
+
+
+def test_localisation_table_tiny(tiny_profile):
+    study.prepare(tiny_profile, ["logmel"], ["av1m"], progress=False)
+    df = temporal.localisation_table(tiny_profile, ["logmel"], n_bootstrap=20)
+    row = df.iloc[0]
+    assert row.backbone == "logmel" and row.modality == "audio" and row.fps == 25.0
+    assert 0 <= row.auc <= 100 and row.auc_ci_low <= row.auc <= row.auc_ci_high
+    n_fake = row.n_fake
+    assert row.loc_n_used + row.loc_n_skipped_length + row.loc_n_single_class == n_fake
+    assert row.loc_n_skipped_length == 0  # the benchmark's features line up with its labels
+    assert row.loc_n_used > 0 and 0 <= row.loc_auc <= 100
+    info = temporal.video_info(tiny_profile, "av1m", "test")
+    assert (info.silence_source == "annotation").all() and (info.duration_s > 0).all()
+    # cached: the same table without recomputation
+    again = temporal.localisation_table(tiny_profile, ["logmel"], n_bootstrap=20)
+    assert again.equals(df)
+    tl = temporal.timeline(tiny_profile, "logmel")
+    assert tl.labels.sum() > 0 and tl.scores.shape == tl.times.shape
+    assert tl.video_score >= tl.scores.max()
