@@ -1,5 +1,7 @@
 """End to end: the Table 2 notebook through papermill, and the whole book through
-`jupyter-book build` (in a copy of book/ and notebooks/, on the tiny synthetic benchmark)."""
+`jupyter-book build` (in a copy of book/ and notebooks/, on the tiny synthetic benchmark).
+
+The build is shared with tests/test_book_browser.py through :func:`shared_book`."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,20 +46,58 @@ def test_papermill_runs_the_paired_ipynb(tiny_home, tmp_path):
         "Paper, Table 2")[0]
 
 
-def test_book_builds_and_rebuild_reuses_results(tiny_home, tmp_path):
-    repo = tmp_path / "repo"
-    for d in ("book", "notebooks"):
-        shutil.copytree(REPO / d, repo / d, ignore=shutil.ignore_patterns("_build", "generated"))
-    env = {**os.environ,
-           "AVDD_BOOK_PARAMETERS": json.dumps({"home": str(tiny_home), "synth_scale": TINY_SCALE})}
-    cmd = [str(BIN / "jupyter-book"), "build", str(repo / "book"), "-W", "-n", "--keep-going"]
-    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+@dataclass
+class BuiltBook:
+    """A book built once per test session in a copy of book/ and notebooks/."""
+
+    repo: Path  # the copy's root (book/, notebooks/)
+    cmd: list[str]  # the build command, to rebuild
+    env: dict[str, str]  # its environment (tiny benchmark parameters)
+    run: subprocess.CompletedProcess  # the first build
+
+    @property
+    def html(self) -> Path:
+        return self.repo / "book/_build/html"
+
+
+_BUILT: list[BuiltBook] = []  # one build per process, shared by test_book*.py modules
+
+
+def shared_book(tiny_home: Path, tmp_path_factory) -> BuiltBook:
+    """Build the book (minutes) the first time it is asked for; later callers get the same
+    build. A plain function with a module-level memo rather than only a fixture, because a
+    fixture imported into another test module would get its own cache and build again."""
+    if not _BUILT:
+        repo = tmp_path_factory.mktemp("book-repo")
+        for d in ("book", "notebooks"):
+            shutil.copytree(REPO / d, repo / d,
+                            ignore=shutil.ignore_patterns("_build", "generated"))
+        env = {**os.environ,
+               "AVDD_BOOK_PARAMETERS": json.dumps({"home": str(tiny_home),
+                                                   "synth_scale": TINY_SCALE})}
+        cmd = [str(BIN / "jupyter-book"), "build", str(repo / "book"), "-W", "-n", "--keep-going"]
+        run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        _BUILT.append(BuiltBook(repo, cmd, env, run))
+    return _BUILT[0]
+
+
+@pytest.fixture(scope="session")
+def built_book(tiny_home, tmp_path_factory) -> BuiltBook:
+    return shared_book(tiny_home, tmp_path_factory)
+
+
+def test_book_builds(built_book):
+    run = built_book.run
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    page = repo / "book/_build/html/generated/table2_linear_probing.html"
-    html = page.read_text()
+    html = (built_book.html / "generated/table2_linear_probing.html").read_text()
     assert "Table 2" in html and "synthetic" in html and "Paper, Table 2" in html
-    executed = repo / "book/generated/table2_linear_probing.ipynb"
+
+
+def test_rebuild_reuses_results(built_book):
+    assert built_book.run.returncode == 0, "the first build failed (see test_book_builds)"
+    executed = built_book.repo / "book/generated/table2_linear_probing.ipynb"
     stamp = executed.stat().st_mtime_ns
-    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    rerun = subprocess.run(built_book.cmd, env=built_book.env, capture_output=True, text=True,
+                           timeout=900)
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     assert executed.stat().st_mtime_ns == stamp, "an unchanged notebook was re-executed"

@@ -133,6 +133,13 @@ def cmd_backbones(args: argparse.Namespace) -> int:
         except TypeError as e:
             print(f"{name:24s} (needs arguments: {e})")
             continue
+        except Exception as e:  # noqa: BLE001 - a listing must not stop at one backbone
+            # transformers refuses from_pretrained under the meta device: such a backbone has
+            # its weights here and loads them when used.
+            why = ("pretrained weights found; loaded when used" if "meta" in str(e)
+                   else f"cannot be built here: {type(e).__name__}: {e}")
+            print(f"{name:24s} ({why})"[:160])
+            continue
         print(f"{name:24s} {b.modality:13s} {b.weights:12s} D={b.dim:<5d} {b.fps:g} Hz")
     return 0
 

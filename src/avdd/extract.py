@@ -440,7 +440,7 @@ def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: st
                           weights=bb.weights, backbone=cfg, dataset=dataset, split=split)
         stores[name] = FeatureStore(
             store_dir(profile, bb, dataset, split, precision), rank=shard.rank, dim=bb.dim,
-            fps=bb.fps, backbone=name, config=cfg, provenance=prov)
+            fps=bb.fps, backbone=bb.name, config=cfg, provenance=prov)
     done = {n: s.done_ids() for n, s in stores.items()}
     tasks = []
     for item in items:

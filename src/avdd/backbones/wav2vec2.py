@@ -6,6 +6,13 @@ into 25 Hz vectors of ``2 * hidden`` dims (3840 for XLS-R 2B), an odd last frame
 loads through ``AutoModel``; the feature extractor's per-utterance normalisation is applied
 when its config asks for it (``do_normalize``).
 
+``layer=k`` takes the encoder's hidden state ``k`` instead (a reviewer's multi-layer
+question): 0 = the projected CNN features plus the convolutional position embedding (the
+Transformer's input), k = 1..L the output of Transformer layer k; ``None`` / -1 / L is the
+default last layer (for these pre-LN models ``hidden_states[L]`` is ``last_hidden_state``, with
+the final LayerNorm). Intermediate states (0 < k < L) are the raw residual stream, before any
+LayerNorm. The per-frame L2 normalisation of every head makes their scale irrelevant.
+
 Registry names:
 - ``wav2vec2``: pretrained, ``model=`` hub name or local directory.
 - ``wav2vec2-random``: the same architecture (config only) with seeded random weights.
@@ -40,6 +47,19 @@ def tiny_config() -> Any:
                           num_conv_pos_embedding_groups=4)
 
 
+def _resolve_layer(layer: int | None, n_layers: int) -> int | None:
+    """``layer`` as an index 0..L-1 into ``hidden_states``, or ``None`` for the last layer
+    (given as ``None``, -1 or L: all three are ``last_hidden_state``)."""
+    if layer is None:
+        return None
+    layer = int(layer)
+    if not -(n_layers + 1) <= layer <= n_layers:
+        raise ValueError(f"layer={layer}: this model has hidden states 0..{n_layers} "
+                         "(0 = Transformer input, k = output of layer k)")
+    layer %= n_layers + 1
+    return None if layer == n_layers else layer
+
+
 @register("wav2vec2")
 class Wav2Vec2(Backbone):
     """Pretrained Wav2Vec2-style encoder → ``(ceil(T50 / 2), 2 * hidden)`` at 25 Hz."""
@@ -47,7 +67,8 @@ class Wav2Vec2(Backbone):
     modality = "audio"
     weights = "pretrained"
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, name: str = "wav2vec2") -> None:
+    def __init__(self, model: str = DEFAULT_MODEL, *, layer: int | None = None,
+                 name: str = "wav2vec2") -> None:
         from transformers import AutoFeatureExtractor, AutoModel
 
         self.source = str(model)
@@ -55,12 +76,13 @@ class Wav2Vec2(Backbone):
         net = from_pretrained(AutoModel.from_pretrained, self.source, "Wav2Vec2 model")
         extractor = from_pretrained(AutoFeatureExtractor.from_pretrained, self.source,
                                     "Wav2Vec2 feature extractor")
-        self._setup(net, bool(getattr(extractor, "do_normalize", True)))
+        self._setup(net, bool(getattr(extractor, "do_normalize", True)), layer)
 
-    def _setup(self, net: torch.nn.Module, normalize: bool) -> None:
+    def _setup(self, net: torch.nn.Module, normalize: bool, layer: int | None = None) -> None:
         self.net = frozen(net)
         self.normalize = normalize
         self.hidden = int(net.config.hidden_size)
+        self.layer = _resolve_layer(layer, int(net.config.num_hidden_layers))
         self.dim = 2 * self.hidden
         self.fps = SAMPLE_RATE / 320 / 2  # conv stack hop 320 samples = 50 Hz, paired → 25 Hz
 
@@ -68,7 +90,9 @@ class Wav2Vec2(Backbone):
         return {"name": self.name, "version": self.version,
                 "model": self.source, "weights": self.weights,
                 "hidden": self.hidden, "dim": self.dim, "fps": self.fps,
-                "normalize": self.normalize, "pairing": "concat-50Hz-pairs-dup-odd-last"}
+                "normalize": self.normalize, "pairing": "concat-50Hz-pairs-dup-odd-last",
+                # Only a non-default layer is recorded: last-layer stores keep their old keys.
+                **({} if self.layer is None else {"layer": self.layer})}
 
     def _prepare(self, audio: np.ndarray) -> np.ndarray:
         """``(N,)`` float 16 kHz → the model input (padded to one frame, normalised)."""
@@ -83,7 +107,10 @@ class Wav2Vec2(Backbone):
         """``B`` prepared inputs of one length → ``(B, T50, hidden)`` float32."""
         x = torch.from_numpy(np.stack(inputs)).to(self.device)
         with torch.inference_mode():
-            return self.net(x).last_hidden_state.float().cpu().numpy()
+            if self.layer is None:
+                return self.net(x).last_hidden_state.float().cpu().numpy()
+            out = self.net(x, output_hidden_states=True)
+            return out.hidden_states[self.layer].float().cpu().numpy()
 
     def frames50(self, audio: np.ndarray) -> np.ndarray:
         """``(N,)`` float 16 kHz → ``(T50, hidden)`` float32, T50 = ⌊(N − 400) / 320⌋ + 1
@@ -117,15 +144,34 @@ class Wav2Vec2Random(RandomInit, Wav2Vec2):
     weights = "random"
 
     def __init__(self, model: str = DEFAULT_MODEL, *, seed: int = 0, config: Any = None,
-                 name: str = "wav2vec2-random") -> None:
+                 layer: int | None = None, name: str = "wav2vec2-random") -> None:
         from transformers import AutoConfig, AutoModel
 
         _, net = self._random_net(model, config, seed, name, AutoConfig.from_pretrained,
                                   AutoModel.from_config, "Wav2Vec2 config")
-        self._setup(net, normalize=True)
+        self._setup(net, normalize=True, layer=layer)
 
 
 @register("wav2vec2-tiny-random")
-def wav2vec2_tiny_random(*, seed: int = 0) -> Wav2Vec2Random:
-    """Tiny random Wav2Vec2 (hidden 32 → 64-d at 25 Hz): fast on CPU."""
-    return Wav2Vec2Random(config=tiny_config(), seed=seed, name="wav2vec2-tiny-random")
+def wav2vec2_tiny_random(*, seed: int = 0, layer: int | None = None) -> Wav2Vec2Random:
+    """Tiny random Wav2Vec2 (hidden 32 → 64-d at 25 Hz): fast on CPU. ``layer`` 0..2."""
+    return Wav2Vec2Random(config=tiny_config(), seed=seed, layer=layer,
+                          name="wav2vec2-tiny-random")
+
+
+def layer_specs(spec: str, layers: list[int]) -> list[str]:
+    """Registry specs of ``spec``'s backbone at each hidden state in ``layers``.
+
+    The default (last) layer is returned as ``spec`` itself, not ``spec:layer=L``: both have
+    one configuration and so one feature store, and the store records the spec it was created
+    with, so the same features must always be asked for by the same name.
+    """
+    from .base import get_backbone
+
+    default = get_backbone(spec).config()
+    sep = "," if ":" in spec else ":"
+    out = []
+    for k in layers:
+        with_layer = f"{spec}{sep}layer={int(k)}"
+        out.append(spec if get_backbone(with_layer).config() == default else with_layer)
+    return out

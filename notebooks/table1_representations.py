@@ -1,0 +1,118 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Table 1: the representations
+#
+# **Question.** What exactly is being compared? Fourteen frozen representations that differ in
+# input (audio, mouth region, face, full frame), in how much time one feature vector sees, in
+# what they were pretrained on, and in size.
+#
+# **Method.** The descriptive columns are facts about each model (from the paper and the
+# upstream code, kept in one typed table, `avdd.representations.REPRESENTATIONS`). The numbers
+# are *computed*: every full-size architecture is instantiated on PyTorch's `meta` device
+# (shapes without memory) and its feature dimension, frame rate and parameter count are read
+# from it. Random-init variants share the pretrained models' shapes, so no checkpoint is
+# needed.
+
+# %% tags=["parameters", "remove-cell"]
+# papermill parameters: the only inputs of this notebook.
+profile = "demo"  # "demo" or "paper": only labels the stand-ins (Table 1 uses no data)
+home = None  # demo: folder for generated data and caches (None: $AVDD_HOME or ./.avdd)
+synth_seed = 0  # demo: seed of the synthetic benchmark
+synth_scale = 1.0  # demo: size multiplier of the synthetic benchmark
+data_roots = None  # paper: {"av1m": "...", ...}
+cache_dir = None  # paper: where features and results are cached
+# the demo's stand-ins, listed with their real (tiny) parameter counts
+backbones = [
+    "logmel", "wav2vec2-tiny-random", "avhubert-a-tiny-random",
+    "mouth-pixels", "clip-tiny-random", "videomae-tiny-random", "fsfm-tiny-random",
+    "avhubert-v-tiny-random", "braven-v-tiny-random", "autoavsr-vsr-tiny-random",
+    "avhubert-av-tiny-random",
+]
+
+# %% tags=["remove-cell"]
+import matplotlib.pyplot as plt
+from matplotlib.patches import Patch
+from IPython.display import Markdown, display
+
+from avdd import study
+from avdd.report import data_notice, provenance_markdown
+from avdd.representations import SOURCE_NOTE, demo_table, representation_table
+
+prof = study.make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+                          data_roots=data_roots, cache_dir=cache_dir)
+table = representation_table()
+demo = demo_table(backbones)
+
+# %% [markdown]
+# ## The paper's representations
+# Modality is what the linear probe sees. *Context* is how much of the clip one output frame
+# depends on: Transformers over the whole clip, VideoMAE over its 16-frame chunk, CLIP and FSFM
+# over one frame. Parameters are those of the instantiated network (for AV-HuBERT (A) and (V),
+# the whole audio-visual network, which runs with the other modality zeroed).
+
+# %% tags=["remove-input"]
+shown = table[["modality", "input", "context", "pretraining_modality", "pretraining_data",
+               "supervision", "dim", "fps", "params_M"]].rename(columns={
+                   "pretraining_modality": "pretrained on", "pretraining_data": "pretraining data",
+                   "dim": "feature dim", "fps": "frame rate (Hz)", "params_M": "parameters (M)"})
+display(shown.style.format({"parameters (M)": "{:,.1f}", "frame rate (Hz)": "{:g}"})
+        .set_caption("Table 1: representations (dimension, rate and size computed from the "
+                     "instantiated architectures)"))
+mismatch = table[~table["dim_matches"]]
+display(Markdown(
+    "Every computed feature dimension equals the one the paper states."
+    if mismatch.empty else
+    "**Computed dimension differs from the paper's** for: "
+    + ", ".join(f"{i} ({r.dim} vs {r.paper_dim})" for i, r in mismatch.iterrows())))
+display(Markdown(f"*Sources.* {SOURCE_NOTE}"))
+
+# %% [markdown]
+# ## Size at a glance
+# Parameter counts of the instantiated networks, coloured by the modality the probe sees.
+
+# %% tags=["remove-input"]
+fig, ax = plt.subplots(figsize=(7, 4.4))
+colours = {"audio": "C0", "visual": "C1", "audio-visual": "C2"}
+ax.barh(table.index[::-1], table["params_M"][::-1],
+        color=[colours[m] for m in table["modality"][::-1]])
+ax.set_xscale("log")
+ax.set_xlim(10, 5000)
+ax.set_xlabel("parameters (millions, log scale)")
+ax.legend(handles=[Patch(color=c, label=m) for m, c in colours.items()], fontsize=8,
+          loc="upper right")
+ax.set_title("Instantiated full-size architectures", fontsize=10)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## The demo's stand-ins
+# The demo profile runs the same code paths on tiny random-weight versions of these
+# architectures and on two handcrafted features. Their parameter counts come from real
+# instantiation.
+
+# %% tags=["remove-input"]
+if prof.synthetic:
+    display(Markdown(data_notice(prof, backbones)))
+display(demo.rename(columns={"dim": "feature dim", "fps": "frame rate (Hz)"})
+        .style.format({"params": "{:,d}", "frame rate (Hz)": "{:g}"})
+        .set_caption("Demo backbones (handcrafted or tiny random weights)"))
+
+# %% [markdown]
+# ## Provenance
+
+# %% tags=["remove-input"]
+display(Markdown(provenance_markdown(prof, backbones, architectures="meta-device instances")))
