@@ -32,7 +32,7 @@
 profile = "demo"  # "demo" or "paper": only labels the stand-ins (Table 1 uses no data)
 home = None  # demo: folder for generated data and caches (None: $AVDD_HOME or ./.avdd)
 synth_seed = 0  # demo: seed of the synthetic benchmark
-synth_scale = 1.0  # demo: size multiplier of the synthetic benchmark
+synth_scale = 0.5  # demo: size multiplier of the synthetic benchmark (avdd.config.DEMO_SCALE)
 data_roots = None  # paper: {"av1m": "...", ...}
 cache_dir = None  # paper: where features and results are cached
 # the demo's stand-ins, listed with their real (tiny) parameter counts

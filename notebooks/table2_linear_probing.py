@@ -31,7 +31,7 @@
 profile = "demo"  # "demo" (synthetic benchmark) or "paper" (real datasets)
 home = None  # demo: folder for generated data and caches (None: $AVDD_HOME or ./.avdd)
 synth_seed = 0  # demo: seed of the synthetic benchmark
-synth_scale = 1.0  # demo: size multiplier of the synthetic benchmark
+synth_scale = 0.5  # demo: size multiplier of the synthetic benchmark (avdd.config.DEMO_SCALE)
 data_roots = None  # paper: {"av1m": "...", "favc": "...", "avlips": "...", "dfe": "..."}
 cache_dir = None  # paper: where features and results are cached
 # backbones: registry names (`avdd backbones`), or "NAME:key=value", e.g. "wav2vec2:model=DIR"

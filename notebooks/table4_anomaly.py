@@ -37,7 +37,7 @@
 profile = "demo"  # "demo" (synthetic benchmark) or "paper" (real datasets)
 home = None  # demo: folder for generated data and caches (None: $AVDD_HOME or ./.avdd)
 synth_seed = 0  # demo: seed of the synthetic benchmark
-synth_scale = 1.0  # demo: size multiplier of the synthetic benchmark
+synth_scale = 0.5  # demo: size multiplier of the synthetic benchmark (avdd.config.DEMO_SCALE)
 data_roots = None  # paper: {"av1m": "...", "favc": "...", ...}
 cache_dir = None  # paper: where features and results are cached
 # rows: {label: [spec] or [visual spec, audio spec]}; None = the profile's default rows
@@ -46,10 +46,10 @@ rows = None
 # Detector sizes: None = the paper's (NTP d 512, 4 layers; sync MLP 1024-512-256-128, lr
 # 1e-5). The demo passes smaller models and a larger sync learning rate: with a few hundred
 # real videos the paper's lr 1e-5 barely moves in the book's time budget.
-ntp_params = {"d_model": 64, "n_layers": 2, "n_heads": 4, "dim_feedforward": 128,
-              "max_epochs": 30, "patience": 5}
-sync_params = {"hidden": 256, "widths": [128, 64], "lr": 1e-3, "max_epochs": 30,
-               "patience": 5, "batch_frames": 1024}
+ntp_params = {"d_model": 32, "n_layers": 1, "n_heads": 2, "dim_feedforward": 64,
+              "max_epochs": 10, "patience": 3}
+sync_params = {"hidden": 128, "widths": [64, 32], "lr": 1e-3, "max_epochs": 10,
+               "patience": 3, "batch_frames": 1024}
 seed = 43  # detector and probe seed
 n_bootstrap = 1000  # bootstrap resamples for the 95 % intervals
 workers = 2  # decode/feature processes for extraction

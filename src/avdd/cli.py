@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import DATASETS, DEMO_BACKBONES, EXTRA_DATASETS, SPLITS
+from .config import DATASETS, DEMO_BACKBONES, DEMO_SCALE, EXTRA_DATASETS, SPLITS
 from .distributed import current_shard
 
 
@@ -28,7 +28,8 @@ def _profile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--home", type=Path, default=None,
                    help="demo: folder for generated data and caches (default $AVDD_HOME or ./.avdd)")
     p.add_argument("--synth-seed", type=int, default=0, help="demo: synthetic benchmark seed")
-    p.add_argument("--synth-scale", type=float, default=1.0, help="demo: synthetic size factor")
+    p.add_argument("--synth-scale", type=float, default=DEMO_SCALE,
+                   help=f"demo: synthetic size factor (default {DEMO_SCALE})")
     p.add_argument("--data-root", action="append", default=[], metavar="DATASET=DIR",
                    help="paper profile: a dataset root in its official layout (repeatable)")
     p.add_argument("--cache-dir", type=Path, default=None,

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from .backbones import get_backbone
-from .config import DATASETS, SPLITS, Profile, demo_profile, paper_profile
+from .config import DATASETS, DEMO_SCALE, SPLITS, Profile, demo_profile, paper_profile
 from .extract import extract_many, features_ready, store_dir
 from .metrics import evaluate
 from .probe import LinearProbe
@@ -25,7 +25,7 @@ from .store import FeatureSet
 
 
 def make_profile(profile: str = "demo", *, home: str | Path | None = None, synth_seed: int = 0,
-                 synth_scale: float = 1.0, data_roots: dict[str, str] | None = None,
+                 synth_scale: float = DEMO_SCALE, data_roots: dict[str, str] | None = None,
                  cache_dir: str | Path | None = None) -> Profile:
     """Build a profile from notebook parameters (all plain values, as papermill passes them)."""
     if profile == "demo":
