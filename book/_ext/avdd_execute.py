@@ -6,8 +6,11 @@ Configured in ``_config.yml`` under ``sphinx.config``:
 - ``avdd_parameters``: papermill parameters for every notebook (the demo profile by default).
 
 ``AVDD_BOOK_PARAMETERS`` (a JSON object) overrides parameters without editing the config,
-e.g. a tiny synthetic scale in tests. Relative ``home`` paths are resolved against the
-repository root (the book folder's parent).
+e.g. a tiny synthetic scale in tests or the paper profile (``avdd book --params FILE``). Its
+optional ``notebooks`` entry maps a notebook name to parameters for that notebook only (the
+notebooks name their backbones differently: ``backbones``, ``rows``, ``representations``,
+``backbone``). Relative ``home`` paths are resolved against the repository root (the book
+folder's parent).
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ def _execute(app, config) -> None:
     repo = book.parent
     params = dict(config.avdd_parameters or {})
     params.update(json.loads(os.environ.get("AVDD_BOOK_PARAMETERS", "{}")))
+    per_notebook = params.pop("notebooks", None) or {}
     if params.get("home"):
         params["home"] = str((repo / params["home"]).resolve())
     for name in config.avdd_notebooks:
         execute_stale(repo / "notebooks" / f"{name}.py", book / "generated" / f"{name}.ipynb",
-                      params, cwd=repo)
+                      {**params, **per_notebook.get(name, {})}, cwd=repo)
 
 
 def setup(app):

@@ -145,6 +145,33 @@ def cmd_backbones(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_book(args: argparse.Namespace) -> int:
+    import json
+    import subprocess
+
+    book = Path(args.book)
+    if not (book / "_config.yml").is_file():
+        raise FileNotFoundError(f"{book / '_config.yml'} not found: pass --book PATH/TO/book "
+                                "(the book/ folder of an avdd checkout)")
+    params: dict = {}
+    if args.params:
+        text = Path(args.params).read_text()
+        if Path(args.params).suffix in (".yaml", ".yml"):
+            import yaml  # comes with jupyter-book
+
+            params = yaml.safe_load(text) or {}
+        else:
+            params = json.loads(text)
+        if not isinstance(params, dict):
+            raise ValueError(f"{args.params}: expected a mapping of notebook parameters")
+    env = {**os.environ, "AVDD_BOOK_PARAMETERS": json.dumps(params)}
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book), "-W", "-n",
+           "--keep-going"]
+    print(("profile: " + str(params.get("profile", "demo"))) + "; " + " ".join(cmd))
+    return subprocess.run(cmd, env=env).returncode
+
+
 def cmd_convert_checkpoint(args: argparse.Namespace) -> int:
     from .backbones.avhubert import convert_checkpoint
 
@@ -267,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--heads", type=int, default=None,
                    help="attention heads (not stored in the weights; default hidden/64)")
     c.set_defaults(func=cmd_convert_checkpoint)
+
+    k = sub.add_parser("book", help="execute stale notebooks and build the book "
+                                    "(demo profile, or the parameters of --params)")
+    k.add_argument("--book", default="book", help="the book/ folder (default ./book)")
+    k.add_argument("--params", type=Path, default=None,
+                   help="YAML/JSON notebook parameters, e.g. profiles/paper.example.yaml")
+    k.set_defaults(func=cmd_book)
 
     b = sub.add_parser("backbones", help="list registered backbones")
     b.set_defaults(func=cmd_backbones)

@@ -1,0 +1,54 @@
+"""`avdd book --params FILE`: global and per-notebook parameters reach papermill."""
+
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_extension_merges_per_notebook_parameters(monkeypatch, tmp_path):
+    sys.path.insert(0, str(REPO / "book" / "_ext"))
+    try:
+        import avdd_execute
+    finally:
+        sys.path.pop(0)
+    calls = {}
+    monkeypatch.setattr(avdd_execute, "execute_stale",
+                        lambda nb, out, params, cwd: calls.__setitem__(Path(nb).stem, params))
+    monkeypatch.setenv("AVDD_BOOK_PARAMETERS", json.dumps({
+        "profile": "paper", "backbones": ["clip"],
+        "notebooks": {"fig4_spatial": {"backbone": "clip", "dataset": "exddv"}}}))
+    book = tmp_path / "book"
+    book.mkdir()
+    config = SimpleNamespace(avdd_parameters={"profile": "demo", "home": ".avdd"},
+                             avdd_notebooks=["table2_linear_probing", "fig4_spatial"])
+    avdd_execute._execute(SimpleNamespace(srcdir=str(book)), config)
+    assert calls["table2_linear_probing"] == {"profile": "paper", "backbones": ["clip"],
+                                              "home": str((tmp_path / ".avdd").resolve())}
+    assert calls["fig4_spatial"]["dataset"] == "exddv"
+    assert "notebooks" not in calls["fig4_spatial"]
+
+
+def test_paper_example_profile_parses_and_names_every_notebook_it_configures():
+    import yaml
+
+    params = yaml.safe_load((REPO / "profiles" / "paper.example.yaml").read_text())
+    assert params["profile"] == "paper" and len(params["backbones"]) == 14
+    config = yaml.safe_load((REPO / "book" / "_config.yml").read_text())
+    known = set(config["sphinx"]["config"]["avdd_notebooks"])
+    assert set(params["notebooks"]) <= known
+
+
+def test_book_command_errors_clearly(tmp_path, capsys):
+    from avdd.cli import main
+
+    assert main(["book", "--book", str(tmp_path / "nope")]) == 2
+    assert "_config.yml" in capsys.readouterr().err
+    bad = tmp_path / "p.json"
+    bad.write_text("[1, 2]")
+    assert main(["book", "--book", str(REPO / "book"), "--params", str(bad)]) == 2
+    assert "mapping" in capsys.readouterr().err
