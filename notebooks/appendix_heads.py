@@ -137,6 +137,7 @@ display(epochs.style.set_caption("Transformer head: best epoch (0-based) per tra
 ap = study.table2_matrix(grid, value="ap")
 display(ap.style.format(precision=1, na_rep="–")
         .background_gradient(cmap="RdYlGn", vmin=40, vmax=100)
+        .highlight_null(color="white")
         .set_caption(("Synthetic benchmark" if prof.synthetic else "Real data")
                      + ": average precision (%) of the linear probes"))
 chance = grid.drop_duplicates("column").set_index("column")

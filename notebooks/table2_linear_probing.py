@@ -98,7 +98,8 @@ def grey_audio(styler, frame):
 display(legend)
 display(grey_audio(shown.style.format(precision=1, na_rep="–")
                    .background_gradient(cmap="RdYlGn", vmin=40, vmax=100,
-                                        subset=[c for c in ours.columns]), shown)
+                                        subset=[c for c in ours.columns])
+                   .highlight_null(color="white"), shown)
         .set_caption(("Synthetic benchmark" if prof.synthetic else "Real data")
                      + ": ROC-AUC (%) of linear probes (audio rows greyed for AVLips, DFE)"))
 

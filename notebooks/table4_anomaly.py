@@ -92,6 +92,7 @@ wide.index.name = None
 what = pd.Series({k: " + ".join(v) for k, v in rows.items()}, name="backbones")
 display(wide.style.format(precision=1, na_rep="–")
         .background_gradient(cmap="RdYlGn", vmin=40, vmax=100, axis=None)
+        .highlight_null(color="white")  # no sync for single representations
         .set_caption(("Synthetic benchmark" if prof.synthetic else "Real data")
                      + ": ROC-AUC (%); detectors trained on AV1M(-like) real videos"))
 display(what.to_frame())
@@ -118,6 +119,7 @@ ref.columns = pd.MultiIndex.from_tuples([(NAMES[c.split("_")[0]], NAMES[c.split(
 ref.index.name = None
 display(ref.style.format(precision=1, na_rep="–")
         .background_gradient(cmap="RdYlGn", vmin=40, vmax=100, axis=None)
+        .highlight_null(color="white")
         .set_caption("Paper, Table 4: ROC-AUC (%) (real data, pretrained backbones)"))
 
 # %% [markdown]

@@ -88,16 +88,18 @@ def fusion_table(table: pd.DataFrame, labels: np.ndarray, *, n_bootstrap: int = 
     boot_r = np.empty((n_bootstrap, k, k))
     for r in range(n_bootstrap):
         s, f = aucs(_stratified_indices(y, rng))
-        boot_f[r], boot_r[r] = f, 100 * (f - s[:, None]) / s[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            boot_f[r], boot_r[r] = f, 100 * (f - s[:, None]) / s[:, None]
     rows = []
     for i, a in enumerate(names):
         for j, b in enumerate(names):
             rows.append({
                 "row": a, "col": b, "auc_row": 100 * single[i], "auc_fused": 100 * fused[i, j],
                 "rel_improvement": 100 * (fused[i, j] - single[i]) / single[i],
-                "auc_fused_low": 100 * np.percentile(boot_f[:, i, j], 2.5),
-                "auc_fused_high": 100 * np.percentile(boot_f[:, i, j], 97.5),
-                "rel_low": np.percentile(boot_r[:, i, j], 2.5),
-                "rel_high": np.percentile(boot_r[:, i, j], 97.5),
+                # nan-aware: a replicate whose row AUC is 0 has no relative improvement
+                "auc_fused_low": 100 * np.nanpercentile(boot_f[:, i, j], 2.5),
+                "auc_fused_high": 100 * np.nanpercentile(boot_f[:, i, j], 97.5),
+                "rel_low": np.nanpercentile(boot_r[:, i, j], 2.5),
+                "rel_high": np.nanpercentile(boot_r[:, i, j], 97.5),
             })
     return pd.DataFrame(rows)
