@@ -152,7 +152,7 @@ for m, curve in curves.items():
 ours = pd.DataFrame(rows).T.rename(columns={m: f"ours: {NAMES[m]}" for m in NAMES})
 ours.loc[list(rows)[:2], "ours: patch probe"] = np.nan  # baselines do not depend on the map
 side = pd.concat([paper["mae"].rename("paper"), ours], axis=1)
-display(side.round(3).rename_axis("click error (fraction of frame)"))
+display(side.rename_axis("click error (fraction of frame)").style.format(precision=3, na_rep="–"))
 flat = int((tables["gradcam"].map_max <= 0).sum())
 display(Markdown(
     f"Grad-CAM maps with no positive cell (argmax undefined, first cell taken): {flat} of "
