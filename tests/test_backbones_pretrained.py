@@ -228,3 +228,21 @@ def test_random_init_is_deterministic_by_seed(name):
     assert a.config() == b.config() and a.config() != c.config()
     assert json.loads(json.dumps(a.config()))["seed"] == 1  # JSON-able cache key
     assert a.weights == "random"
+
+
+def test_fsfm_face_crops_use_the_landmark_pass_when_there_is_no_face_box():
+    import dataclasses
+
+    from avdd.backbones.fsfm import face_crops
+    from avdd.lipread.align import MouthRois
+    from avdd.roi import Roi
+
+    video = np.zeros((2, 64, 64, 3), np.uint8)
+    video[:, 8:24, 40:56] = 255  # a white "face" in the top right corner
+    boxes = np.tile(np.array([[40, 8, 56, 24]], np.float32), (2, 1))
+    mouth = MouthRois(frames=np.zeros((2, 96, 96), np.uint8), face_boxes=boxes, fallback=False,
+                      landmark_source="test")
+    crops = face_crops(video, Roi(mouth=mouth), 16, scale=1.0)
+    assert crops.mean() > 200  # the crop is the white box, not the whole (mostly black) frame
+    assert face_crops(video, Roi(mouth=dataclasses.replace(mouth, fallback=True)), 16).mean() < 100
+    assert face_crops(video, None, 16).mean() < 100

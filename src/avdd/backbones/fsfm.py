@@ -124,12 +124,21 @@ def infer_config(state: dict[str, torch.Tensor], heads: int | None = None) -> An
 
 def face_crops(video: np.ndarray, roi: Roi | None, size: int,
                scale: float = BOX_SCALE) -> np.ndarray:
-    """``(T, H, W, 3)`` uint8 → ``(T, size, size, 3)`` uint8 face crops (whole frames without
-    ``roi.face_box``)."""
+    """``(T, H, W, 3)`` uint8 → ``(T, size, size, 3)`` uint8 face crops.
+
+    Boxes: ``roi.face_box`` (the synthetic benchmark's face boxes), else the face boxes of the
+    landmark pass that also makes the mouth ROIs (``roi.mouth.face_boxes``: the landmarks'
+    bounding box, tighter than a detector box — an approximation of the paper's detector box
+    × 1.3), else whole frames.
+    """
     from PIL import Image
 
     t, h, w, _ = video.shape
-    boxes = None if roi is None or roi.face_box is None else np.asarray(roi.face_box, float)
+    boxes = None
+    if roi is not None and roi.face_box is not None:
+        boxes = np.asarray(roi.face_box, float)
+    elif roi is not None and roi.mouth is not None and not roi.mouth.fallback:
+        boxes = np.asarray(roi.mouth.face_boxes, float)
     out = np.empty((t, size, size, 3), np.uint8)
     for i in range(t):
         img = Image.fromarray(video[i])
@@ -149,6 +158,9 @@ class FSFM(Backbone):
 
     modality = "visual"
     weights = "pretrained"
+    # Face boxes come from the same landmark pass as the lip models' mouth ROIs (cached once
+    # per video by the runner) when the data carry no face boxes of their own.
+    uses_mouth_roi = True
 
     def __init__(self, checkpoint: str | Path, *, heads: int | None = None,
                  mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD,
