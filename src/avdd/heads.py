@@ -22,7 +22,6 @@ videos with padding masks (:mod:`avdd.anomaly._data`); early stopping on mean va
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import time
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from .anomaly._data import Aligned, iterate, length_batches, pad
+from .anomaly._data import Aligned, EarlyStopping, iterate, length_batches, pad
 from .anomaly.ntp import sinusoidal_positions
 from .backbones import get_backbone
 from .config import Profile
@@ -147,28 +146,18 @@ class TransformerHead(ClassifierMixin, BaseEstimator):
                            self.dim_feedforward, self.dropout)
             opt = torch.optim.Adam(net.parameters(), lr=self.lr)
             rng = np.random.default_rng(self.random_state)
-            self.history_, best = [], (math.inf, -1, None)
+            stop = EarlyStopping(self.patience, has_val=vdata is not None, verbose=self.verbose)
             for epoch in range(self.max_epochs):
                 t0 = time.perf_counter()
                 train_loss = self._train_epoch(net, opt, data, rng)
                 val_loss = math.nan if vdata is None else float(
                     _losses(torch.from_numpy(self._scores(net, vdata)),
                             torch.from_numpy(vdata.labels).float()).mean())
-                self.history_.append({"epoch": epoch, "train_loss": train_loss,
-                                      "val_loss": val_loss,
-                                      "seconds": time.perf_counter() - t0})
-                if self.verbose:
-                    print(f"epoch {epoch:3d}  train {train_loss:.4f}  val {val_loss:.4f}",
-                          flush=True)
-                if vdata is None or val_loss < best[0]:
-                    best = (val_loss, epoch,
-                            None if vdata is None else copy.deepcopy(net.state_dict()))
-                elif epoch - best[1] >= self.patience:
+                if stop.update(net, epoch, train_loss, val_loss, time.perf_counter() - t0):
                     break
-        if best[2] is not None:
-            net.load_state_dict(best[2])
-        self.module_ = net.eval()
-        self.best_epoch_ = best[1]
+        self.history_ = stop.history
+        self.module_ = stop.restore(net)
+        self.best_epoch_ = stop.best_epoch
         self.n_features_in_ = data.dim
         self.classes_ = np.array([0, 1])
         return self

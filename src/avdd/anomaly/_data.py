@@ -13,6 +13,8 @@ however large the store is (see :meth:`avdd.featureset.FeatureSet.release`).
 
 from __future__ import annotations
 
+import copy
+import math
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -21,7 +23,7 @@ import torch.nn.functional as F
 
 from avdd.featureset import FeatureSet
 
-__all__ = ["Aligned", "length_batches", "iterate", "pad"]
+__all__ = ["Aligned", "EarlyStopping", "length_batches", "iterate", "pad"]
 
 NORM_EPS = 1e-12  # as torch.nn.functional.normalize: all-zero frames stay zero
 
@@ -130,3 +132,37 @@ def pad(frames: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.nn.utils.rnn.pad_sequence(frames, batch_first=True)
     valid = torch.arange(x.shape[1])[None, :] < lengths[:, None]
     return x, valid
+
+
+class EarlyStopping:
+    """Epoch bookkeeping shared by the trained heads: history, best-validation weights,
+    patience.
+
+    Call :meth:`update` once per epoch; it returns True when training should stop. Without
+    validation data every epoch is "best" and the last weights are kept (no copies made).
+    """
+
+    def __init__(self, patience: int, *, has_val: bool, verbose: bool = False):
+        self.patience, self.has_val, self.verbose = patience, has_val, verbose
+        self.history: list[dict] = []
+        self.best_loss, self.best_epoch, self.best_state = math.inf, -1, None
+
+    def update(self, net: torch.nn.Module, epoch: int, train_loss: float, val_loss: float,
+               seconds: float, **extra) -> bool:
+        self.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                             **extra, "seconds": seconds})
+        if self.verbose:
+            more = "".join(f"  {k} {v:.2e}" for k, v in extra.items())
+            print(f"epoch {epoch:3d}  train {train_loss:.6f}  val {val_loss:.6f}{more}  "
+                  f"{seconds:.1f}s", flush=True)
+        if not self.has_val or val_loss < self.best_loss:
+            self.best_loss, self.best_epoch = val_loss, epoch
+            self.best_state = copy.deepcopy(net.state_dict()) if self.has_val else None
+            return False
+        return epoch - self.best_epoch >= self.patience
+
+    def restore(self, net: torch.nn.Module) -> torch.nn.Module:
+        """Load the best-validation weights (if any) and put the network in eval mode."""
+        if self.best_state is not None:
+            net.load_state_dict(self.best_state)
+        return net.eval()

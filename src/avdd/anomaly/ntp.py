@@ -23,7 +23,6 @@ the shorter one and concatenated, so D = D_1 + D_2 (see :class:`avdd.anomaly._da
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from typing import Sequence
@@ -34,7 +33,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from avdd.anomaly._data import Aligned, iterate, length_batches, pad
+from avdd.anomaly._data import Aligned, EarlyStopping, iterate, length_batches, pad
 from avdd.featureset import FeatureSet
 
 __all__ = ["NextTokenPredictor", "sinusoidal_positions"]
@@ -153,25 +152,17 @@ class NextTokenPredictor(BaseEstimator):
             opt = torch.optim.Adam(net.parameters(), lr=self.lr)
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(self.max_epochs, 1))
             rng = np.random.default_rng(self.random_state)
-            self.history_, best = [], (math.inf, -1, None)
+            stop = EarlyStopping(self.patience, has_val=vdata is not None, verbose=self.verbose)
             for epoch in range(self.max_epochs):
                 t0, lr = time.perf_counter(), opt.param_groups[0]["lr"]
                 train_loss = self._train_epoch(net, opt, data, rng)
                 sched.step()
                 val_loss = math.nan if vdata is None else self._mean_error(net, vdata)
-                self.history_.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                                      "lr": lr, "seconds": time.perf_counter() - t0})
-                if self.verbose:
-                    print(f"epoch {epoch:3d}  train {train_loss:.6f}  val {val_loss:.6f}  lr {lr:.2e}  "
-                          f"{self.history_[-1]['seconds']:.1f}s", flush=True)
-                if vdata is None or val_loss < best[0]:
-                    best = (val_loss, epoch, copy.deepcopy(net.state_dict()) if vdata is not None else None)
-                elif epoch - best[1] >= self.patience:
+                if stop.update(net, epoch, train_loss, val_loss, time.perf_counter() - t0, lr=lr):
                     break
-        if best[2] is not None:
-            net.load_state_dict(best[2])
-        self.module_ = net.eval()
-        self.best_epoch_ = best[1]
+        self.history_ = stop.history
+        self.module_ = stop.restore(net)
+        self.best_epoch_ = stop.best_epoch
         self.dims_, self.n_features_in_, self.n_train_ = data.dims, data.dim, len(data)
         return self
 

@@ -35,7 +35,6 @@ of each frame (exactly the same function, see :meth:`_SyncNet.window_logits`).
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 
@@ -46,7 +45,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from avdd.anomaly._data import Aligned, iterate
+from avdd.anomaly._data import Aligned, EarlyStopping, iterate
 from avdd.featureset import FeatureSet
 
 __all__ = ["SyncDetector"]
@@ -193,7 +192,7 @@ class SyncDetector(BaseEstimator):
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=self.lr_factor,
                                                                patience=self.lr_patience)
             rng = np.random.default_rng(self.random_state)
-            self.history_, best = [], (math.inf, -1, None)
+            stop = EarlyStopping(self.patience, has_val=vdata is not None, verbose=self.verbose)
             for epoch in range(self.max_epochs):
                 t0, lr = time.perf_counter(), opt.param_groups[0]["lr"]
                 net.train()
@@ -208,19 +207,11 @@ class SyncDetector(BaseEstimator):
                 train_loss = total / count
                 val_loss = math.nan if vdata is None else self._mean_loss(net, vdata)
                 sched.step(train_loss if vdata is None else val_loss)
-                self.history_.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                                      "lr": lr, "seconds": time.perf_counter() - t0})
-                if self.verbose:
-                    print(f"epoch {epoch:3d}  train {train_loss:.4f}  val {val_loss:.4f}  lr {lr:.1e}  "
-                          f"{self.history_[-1]['seconds']:.1f}s", flush=True)
-                if vdata is None or val_loss < best[0]:
-                    best = (val_loss, epoch, copy.deepcopy(net.state_dict()) if vdata is not None else None)
-                elif epoch - best[1] >= self.patience:
+                if stop.update(net, epoch, train_loss, val_loss, time.perf_counter() - t0, lr=lr):
                     break
-        if best[2] is not None:
-            net.load_state_dict(best[2])
-        self.module_ = net.eval()
-        self.best_epoch_ = best[1]
+        self.history_ = stop.history
+        self.module_ = stop.restore(net)
+        self.best_epoch_ = stop.best_epoch
         self.dims_, self.n_features_in_, self.n_train_ = data.dims, data.dim, len(data)
         return self
 
