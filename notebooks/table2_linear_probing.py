@@ -50,6 +50,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from avdd import study
+from avdd.report import data_notice, provenance_markdown
 from avdd.results import TABLE2_COLUMNS, reference
 
 prof = study.make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
@@ -60,17 +61,7 @@ ours = study.table2_matrix(grid).round(1)
 paper = reference("table2_linear_probing_auc")
 
 # %% tags=["remove-input"]
-if prof.synthetic:
-    display(Markdown(
-        "```{warning}\n"
-        "**These are not reproductions of the paper's numbers.** They come from the "
-        f"*synthetic* audio-visual benchmark (seed {prof.synth_seed}, scale {prof.synth_scale:g})"
-        " and from backbones with handcrafted or random weights "
-        f"({', '.join(f'`{b}`' for b in backbones)}). They exercise the full pipeline; "
-        "the paper's numbers (real datasets, pretrained backbones) are shown beside them.\n```"))
-else:
-    display(Markdown(f"Real datasets ({', '.join(prof.data_roots)}), backbones: "
-                     f"{', '.join(backbones)}."))
+display(Markdown(data_notice(prof, backbones)))
 
 # %% [markdown]
 # ## Our Table 2
@@ -165,14 +156,4 @@ plt.show()
 # ## Provenance
 
 # %% tags=["remove-input"]
-from avdd.results import provenance  # noqa: E402
-
-prov = provenance(profile=prof.name, synthetic=prof.synthetic, backbones=backbones, seed=seed)
-display(Markdown("\n".join([
-    f"- data: **{'synthetic benchmark' if prof.synthetic else 'real datasets'}**",
-    "- weights: " + ", ".join(f"`{b}` = {w}" for b, w in modality["weights"].items()),
-    f"- probe seed: {seed}; git: `{prov['git_sha'][:10]}`"
-    + (" (uncommitted changes)" if prov["git_dirty"] else ""),
-    "- versions: " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items()
-                               if k != "platform"),
-])))
+display(Markdown(provenance_markdown(prof, backbones, seed=seed)))
