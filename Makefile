@@ -6,30 +6,36 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: book test setup sync clean-book
+.PHONY: book test test-fast setup sync clean-book
 
-# Install once per change of pyproject.toml. torch is pinned (==2.13.0) in pyproject.toml so
-# that pip takes the CPU build; an unpinned torch pulls a multi-GB CUDA build.
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+# Install once per change of pyproject.toml, one stamp per extra: the book needs `.[book]`,
+# the tests `.[dev]` (the book's packages plus pytest and the landmark detectors the tests
+# exercise). torch is pinned (==2.13.0) in pyproject.toml so that pip takes the CPU build; an
+# unpinned torch pulls a multi-GB CUDA build.
+$(VENV)/.installed-%: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[$*]"
 	touch $@
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed-dev
 
 # Main job: build the book on the demo profile. Generates the synthetic benchmark and extracts
 # features on first use (cached under .avdd/), executes stale notebooks with papermill, renders.
-book: setup
+book: $(VENV)/.installed-book
 	$(BIN)/jupyter-book build book/ -W -n --keep-going
 	@echo "book: open book/_build/html/index.html"
 
-# Tests. pytest exits 5 when it collected nothing; that must not pass.
-test: setup
+# Tests, all of them (what CI runs). pytest exits 5 when it collected nothing; that must not pass.
+test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
+# The development tier: everything but the end-to-end tests marked slow.
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -m "not slow"
+
 # Re-pair notebooks after editing either file of a pair.
-sync: setup
+sync: $(VENV)/.installed-book
 	$(BIN)/jupytext --sync notebooks/*.py
 
 clean-book:

@@ -28,3 +28,21 @@ def tiny_profile(tiny_home, tmp_path):
 
     return replace(make_profile("demo", home=tiny_home, synth_scale=TINY_SCALE),
                    cache_dir=tmp_path / "cache")
+
+
+def in_ci() -> bool:
+    """Whether this is the CI run (``.ci/run`` sets ``CI=true``), where everything must run."""
+    import os
+
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+def require(available: bool, reason: str) -> None:
+    """Skip the calling test when ``available`` is false, with ``reason``; in CI fail it
+    instead: CI installs everything the tests need, so a missing piece there is a bug of the
+    CI setup, not a reason to test less."""
+    if available:
+        return
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: .ci/run must install it)", pytrace=False)
+    pytest.skip(reason)

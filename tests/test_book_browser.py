@@ -9,7 +9,8 @@ shared with tests/test_book.py, each page's DOM (after scripts ran) is dumped by
   at least as many tables as it has HTML table outputs;
 - no page shows an error output (a traceback) or an error in a stderr output.
 
-Skipped when no Chromium is installed.
+Skipped when no Chromium is installed, except in CI (``CI=true``), where that fails: ``.ci/run``
+installs Debian's ``chromium``.
 """
 
 from __future__ import annotations
@@ -24,13 +25,18 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
+from conftest import require
 from test_book import BuiltBook, shared_book
 
 BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))),
                None)
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(BROWSER is None, reason="no chromium/google-chrome on PATH")]
-bs4 = pytest.importorskip("bs4")
+pytestmark = pytest.mark.slow
+bs4 = pytest.importorskip("bs4")  # installed with jupyter-book (its theme needs it)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browser() -> None:  # module scope: checked before the book fixtures below are built
+    require(BROWSER is not None, "no chromium/google-chrome on PATH (apt-get install chromium)")
 
 ERROR_WORD = re.compile(r"\b\w*(Error|Exception)\b")
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from conftest import require
 
 from avdd.datasets import load_items
 from avdd.distributed import Shard, current_shard, merge_store
@@ -84,10 +85,11 @@ def test_merge_refuses_a_running_rank_and_recovers_an_interrupted_merge(tiny_pro
     _same_store(before, FeatureSet.open(root))
 
 
-@pytest.mark.skipif(shutil.which("torchrun", path=os.path.dirname(sys.executable)) is None,
-                    reason="torchrun not installed beside this Python")
+@pytest.mark.slow
 def test_torchrun_two_processes_then_avdd_merge(tiny_profile, tmp_path):
     """`torchrun --standalone --nproc_per_node=2 -m avdd extract` + `avdd merge` = one process."""
+    require(shutil.which("torchrun", path=os.path.dirname(sys.executable)) is not None,
+            "torchrun is not installed beside this Python")
     home = tiny_profile.data_roots["favc"].parents[2]
     args = ["--home", str(home), "--synth-scale", str(tiny_profile.synth_scale),
             "--dataset", "avlips", "--split", "test", "--backbone", "logmel",

@@ -4,6 +4,7 @@ from pathlib import Path
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from avdd.datasets import load_items
 from avdd.extract import extract, extract_many
@@ -25,14 +26,66 @@ def test_extract_resumes_without_recomputing(tiny_profile):
     assert abs(len(fs[0]) - len(item.annotation["mouth_centre"])) <= 1
 
 
-def test_parallel_equals_serial(tiny_profile, tmp_path):
-    a = extract_many(tiny_profile, ["logmel"], [("avlips", "test")], workers=1, progress=False)
-    other = replace(tiny_profile, cache_dir=tmp_path / "other")
-    b = extract_many(other, ["logmel"], [("avlips", "test")], workers=2, progress=False)
-    fa, fb = FeatureSet.open(a[0].store), FeatureSet.open(b[0].store)
+# Backbones whose features changed with the thread count before every path ran on one thread
+# (numpy matmul in logmel, torch kernels in the transformers): the determinism canaries.
+DETERMINISM = ["logmel", "wav2vec2-tiny-random", "clip-tiny-random"]
+
+
+def _same_features(a: Path, b: Path) -> None:
+    fa, fb = FeatureSet.open(a), FeatureSet.open(b)
     assert sorted(fa.ids) == sorted(fb.ids)
+    pos = {vid: i for i, vid in enumerate(fb.ids)}
     for i, vid in enumerate(fa.ids):
-        np.testing.assert_array_equal(fa[i], fb[list(fb.ids).index(vid)])
+        np.testing.assert_array_equal(fa[i], fb[pos[vid]], err_msg=f"{a.name}: {vid}")
+
+
+def test_every_path_gives_bit_identical_features(tiny_profile, tmp_path):
+    """Worker count, the device path and the caller's thread settings do not change a bit."""
+    import torch
+
+    runs = {"w1": dict(workers=1), "w2": dict(workers=2),
+            "cpu": dict(device="cpu", workers=0), "cpu-w2": dict(device="cpu", workers=2)}
+    stores = {}
+    threads = torch.get_num_threads()
+    for name, kwargs in runs.items():
+        prof = replace(tiny_profile, cache_dir=tmp_path / name)
+        torch.set_num_threads(2)  # the caller's pool must not leak into the features
+        try:
+            reports = extract_many(prof, DETERMINISM, [("avlips", "test")], progress=False,
+                                   **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+        assert torch.get_num_threads() == threads  # and the caller's setting is given back
+        stores[name] = {r.backbone: r.store for r in reports}
+    for name in runs:
+        for b in DETERMINISM:
+            _same_features(stores["w1"][b], stores[name][b])
+
+
+def test_resuming_with_another_worker_count_equals_one_run(tiny_profile, tmp_path):
+    whole = extract_many(replace(tiny_profile, cache_dir=tmp_path / "whole"), DETERMINISM,
+                         [("avlips", "test")], workers=1, progress=False)
+    part = replace(tiny_profile, cache_dir=tmp_path / "part")
+    extract_many(part, DETERMINISM, [("avlips", "test")], workers=1, limit=3, progress=False)
+    resumed = extract_many(part, DETERMINISM, [("avlips", "test")], workers=2, progress=False)
+    assert [r.already_done for r in resumed] == [3] * len(DETERMINISM)
+    for a, b in zip(whole, resumed):
+        _same_features(a.store, b.store)
+
+
+def test_a_store_never_mixes_batched_and_single_forward_passes(tiny_profile):
+    import pytest
+
+    extract_many(tiny_profile, ["wav2vec2-tiny-random"], [("avlips", "test")], limit=2,
+                 progress=False)
+    with pytest.raises(ValueError, match="batched"):
+        extract_many(tiny_profile, ["wav2vec2-tiny-random"], [("avlips", "test")],
+                     device="cpu", batch_size=4, progress=False)
+    # A backbone that never batches computes the same either way: its store resumes.
+    extract_many(tiny_profile, ["logmel"], [("avlips", "test")], limit=2, progress=False)
+    r = extract_many(tiny_profile, ["logmel"], [("avlips", "test")], device="cpu",
+                     batch_size=4, progress=False)
+    assert r[0].already_done == 2
 
 
 def test_bad_media_is_recorded_and_the_run_goes_on(tiny_profile, tmp_path):
@@ -54,6 +107,7 @@ def test_bad_media_is_recorded_and_the_run_goes_on(tiny_profile, tmp_path):
     assert [(r.already_done, r.failed) for r in again] == [(len(items) - 2, 2)] * 2
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_equals_an_uninterrupted_run(tiny_profile, tmp_path):
     """Kill the runner with SIGKILL mid-way; a rerun completes the store, identical to a run
     that was never interrupted (no video lost, duplicated or corrupted)."""

@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import require
 
 from avdd.lipread import (AlignConfig, MouthRois, RoiCache, SyntheticLandmarks, avhubert_audio,
                           get_landmark_source, interpolate_landmarks, leading_silence_seconds, lip_inputs,
@@ -164,7 +165,9 @@ def test_landmark_shape_mismatch_is_an_error():
 @pytest.mark.parametrize("n", [1, 399, 400, 401, 560, 16000, 16001, 40123])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_logfbank_matches_python_speech_features(n, dtype):
-    psf = pytest.importorskip("python_speech_features")
+    require(importlib.util.find_spec("python_speech_features") is not None,
+            "python_speech_features is not installed (pip install -e '.[dev]')")
+    import python_speech_features as psf
     x = (np.random.default_rng(n).standard_normal(n) * 0.1).astype(dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -330,9 +333,10 @@ def test_roi_defaults_unchanged():
 
 # -- dlib (optional) ----------------------------------------------------------------------------
 def test_dlib_source_on_a_synthetic_face():
-    pytest.importorskip("dlib")
-    if importlib.util.find_spec("face_recognition_models") is None:  # its import needs pkg_resources
-        pytest.skip("face_recognition_models (dlib's 68-point model) is not installed")
+    require(importlib.util.find_spec("dlib") is not None, "dlib is not installed (.[dlib])")
+    # Found, not imported: its import needs pkg_resources, gone from new setuptools.
+    require(importlib.util.find_spec("face_recognition_models") is not None,
+            "face_recognition_models (dlib's 68-point model) is not installed (.[dlib])")
     from avdd.synth.common import sample_identity, speak
     from avdd.synth.config import SynthConfig
     from avdd.synth.video import quantise
@@ -355,7 +359,8 @@ def test_dlib_source_on_a_synthetic_face():
 
 # -- mediapipe (optional) -----------------------------------------------------------------------
 def test_mediapipe_source_on_a_synthetic_face():
-    pytest.importorskip("mediapipe")
+    require(importlib.util.find_spec("mediapipe") is not None,
+            "mediapipe is not installed (.[mediapipe])")
     from avdd.synth.face import render, sample_appearance, sample_mover
     from avdd.synth.video import quantise
 

@@ -128,7 +128,8 @@ def merge_store(root: str | os.PathLike, order: Sequence[str] | None = None) -> 
     prov = {**info.get("provenance", {}),
             "merged_from_ranks": len(list(root.glob("index-*.jsonl")))}
     with FeatureStore(tmp, dim=info["dim"], fps=info["fps"], backbone=info.get("backbone"),
-                      config=info.get("config"), provenance=prov) as out:
+                      config=info.get("config"), provenance=prov,
+                      compute=info.get("compute")) as out:
         for i in sequence:
             label = int(fs.labels[i])
             out.append(fs.ids[i], fs[i], label=None if label < 0 else label, **fs.meta(i))

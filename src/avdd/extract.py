@@ -7,12 +7,12 @@ and parallel over decode worker processes. Each clip is decoded once for all bac
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import json
 import multiprocessing as mp
-import os
 import time
 import traceback
 from collections.abc import Sequence
@@ -80,19 +80,60 @@ def store_config(backbone: Backbone, precision: str = "fp32") -> dict[str, Any]:
     return cfg if precision == "fp32" else {**cfg, "precision": precision}
 
 
-def _init_worker(names: Sequence[str], *, single_thread: bool = True,
-                 precision: str = "fp32", roi_root: Path | None = None) -> None:
-    # Backbones are built once per worker process, not pickled per task.
-    if single_thread:
-        import torch
-        from threadpoolctl import threadpool_limits
+@contextlib.contextmanager
+def one_thread():
+    """Run the enclosed code on one intra-op thread, in torch and in every BLAS/OpenMP pool.
 
-        torch.set_num_threads(1)
-        threadpool_limits(1)
+    Every extraction path (pool workers, the in-process run, the ``device`` path, ``avdd
+    score``) featurises under it, so features are bit-identical whatever the worker count,
+    rank count, path or machine load: a float reduction split over two threads sums in
+    another order than on one, and stored fp16 features then differ by one step (measured:
+    logmel and wav2vec2-tiny-random, ``workers=1`` at 2 threads vs ``workers=2`` at 1).
+    Parallelism comes from processes over videos instead.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def compute_signature(backbone: Backbone, device: str | None, batch_size: int) -> dict:
+    """What, besides the backbone's config, decides a feature's last bits: the device type
+    (CUDA kernels are not CPU kernels) and whether clips share a forward pass (a batched
+    convolution or matmul blocks its sums differently from a single clip: measured on
+    wav2vec2-tiny-random, 2.4e-6 apart). Worker count, rank count and machine load do not
+    enter (every path computes on one thread: :func:`one_thread`)."""
+    import torch
+
+    batches = type(backbone).batch_key is not Backbone.batch_key  # the family can batch
+    return {"device": torch.device(device).type if device else "cpu",
+            "batched": bool(batches and batch_size > 1)}
+
+
+def _init_worker(names: Sequence[str], *, precision: str = "fp32",
+                 roi_root: Path | None = None) -> None:
+    # Backbones are built once per worker process, not pickled per task.
     _WORKER_PRECISION[0] = precision
     _WORKER_ROI_ROOT[0] = roi_root
     for name in names:
         _WORKER_BACKBONES[name] = get_backbone(name)
+
+
+def _init_pool_worker(names: Sequence[str], **kwargs: Any) -> None:
+    # A pool worker lives for the pool only: its thread limit is set for good (the
+    # context manager of one_thread would undo it when collected).
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+    _init_worker(names, **kwargs)
 
 
 def _decode(item: Item, needs: dict[str, tuple[bool, bool]]) -> dict[str, Any]:
@@ -389,36 +430,31 @@ def extract_many(
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if device is not None:
-        import torch
-
         bbs = {n: get_backbone(n).to(device) for n in backbones}
         run = _loader_featurise(bbs, max(0, workers), max(1, batch_size), precision,
                                 roi_root)
-        # The decode workers need their cores: an OpenMP pool spanning every core in this
-        # process spin-waits against them (measured on 2 cores: 4x slower end to end).
-        threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, min(threads, (os.cpu_count() or 1) - max(0, workers))))
-        try:
+        # One thread here as in the pool workers (the same kernels, so the same features;
+        # it also leaves the decode workers their cores: an OpenMP pool spanning every core
+        # spin-waits against them, measured 4x slower end to end on 2 cores).
+        with one_thread():
+            return [r for ds, sp in jobs
+                    for r in _run_job(profile, backbones, ds, sp, limit, run, progress, shard,
+                                      precision, device, max(1, batch_size))]
+    if workers <= 1:
+        with one_thread():
+            _init_worker(list(backbones), precision=precision, roi_root=roi_root)
+
+            def run(tasks):
+                return map(_featurise, tasks)
+
             return [r for ds, sp in jobs
                     for r in _run_job(profile, backbones, ds, sp, limit, run, progress, shard,
                                       precision)]
-        finally:
-            torch.set_num_threads(threads)
-    if workers <= 1:
-        _init_worker(list(backbones), single_thread=False, precision=precision,
-                     roi_root=roi_root)
-
-        def run(tasks):
-            return map(_featurise, tasks)
-
-        return [r for ds, sp in jobs
-                for r in _run_job(profile, backbones, ds, sp, limit, run, progress, shard,
-                                  precision)]
     # fork (Linux): workers start in milliseconds and scripts need no `if __name__ ==
     # "__main__"` guard (spawn re-imports the caller's main module). Workers pin themselves
     # to one BLAS/torch thread, so a thread pool inherited from the parent is not used.
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    init = functools.partial(_init_worker, precision=precision, roi_root=roi_root)
+    init = functools.partial(_init_pool_worker, precision=precision, roi_root=roi_root)
     with ctx.Pool(workers, initializer=init, initargs=(list(backbones),)) as pool:
         def run(tasks):
             return pool.imap(_featurise, tasks, chunksize=2)
@@ -430,7 +466,8 @@ def extract_many(
 
 def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: str,
              limit: int | None, run, progress: bool, shard: Shard,
-             precision: str) -> list[ExtractReport]:
+             precision: str, device: str | None = None,
+             batch_size: int = 1) -> list[ExtractReport]:
     items = shard.take(load_items(profile, dataset, split)[:limit])
     models = {n: get_backbone(n) for n in backbones}
     stores: dict[str, FeatureStore] = {}
@@ -440,7 +477,8 @@ def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: st
                           weights=bb.weights, backbone=cfg, dataset=dataset, split=split)
         stores[name] = FeatureStore(
             store_dir(profile, bb, dataset, split, precision), rank=shard.rank, dim=bb.dim,
-            fps=bb.fps, backbone=bb.name, config=cfg, provenance=prov)
+            fps=bb.fps, backbone=bb.name, config=cfg, provenance=prov,
+            compute=compute_signature(bb, device, batch_size))
     done = {n: s.done_ids() for n, s in stores.items()}
     tasks = []
     for item in items:

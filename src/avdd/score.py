@@ -146,7 +146,10 @@ def _features(clip: Clip, scorer: Scorer) -> np.ndarray:
         from .lipread.inputs import compute_rois
 
         roi = Roi(mouth=compute_rois(clip, None, bb.landmarks))
-    feats = np.asarray(bb(clip, roi), np.float32)
+    from .extract import one_thread
+
+    with one_thread():  # the kernels of extraction, so a score matches the stored features
+        feats = np.asarray(bb(clip, roi), np.float32)
     if feats.ndim != 2 or feats.shape[1] != bb.dim or len(feats) == 0:
         raise ScoreError(f"{clip.path}: {scorer.spec} returned features {feats.shape}, "
                          f"expected (T>0, {bb.dim}); the clip may be too short")

@@ -2,7 +2,7 @@
 
 One directory per (backbone, dataset, split)::
 
-    store.json            dim, fps, dtype, backbone, config, provenance (written once)
+    store.json            dim, fps, dtype, backbone, config, compute, provenance (written once)
     shard-RRRRR.bin       concatenated fp16 frames written by rank RRRRR (no header)
     index-RRRRR.jsonl     one line per committed video: id, shard, offset (bytes), length
                           (frames), label, meta (any JSON-able dict, e.g. fake segments)
@@ -58,6 +58,10 @@ class FeatureStore:
         backbone, config: backbone name and its config dict; checked against ``store.json``
             when given, so two configs never share a directory.
         provenance: JSON-able dict (git SHA, package versions, ...) recorded at creation.
+        compute: how the features are computed where that changes their last bits (device
+            type, batched forward passes; see :func:`avdd.extract.compute_signature`). Recorded
+            at creation; a writer passing another one is refused, so one store never mixes
+            features of two kinds of kernels.
         durable: fsync the shard before each index line and the index after it (~0.4 ms per
             append measured here, negligible next to a backbone forward). With False, data is
             only flushed to the OS: it survives a process crash but not a power loss.
@@ -73,13 +77,14 @@ class FeatureStore:
         backbone: str | None = None,
         config: dict | None = None,
         provenance: dict | None = None,
+        compute: dict | None = None,
         durable: bool = True,
     ):
         self.root = Path(root)
         self.rank = int(rank)
         self.durable = durable
         self.root.mkdir(parents=True, exist_ok=True)
-        self.info = self._open_or_create(dim, fps, backbone, config, provenance)
+        self.info = self._open_or_create(dim, fps, backbone, config, provenance, compute)
         self.dim = int(self.info["dim"])
         self.fps = float(self.info["fps"])
         self.shard_path = self.root / f"shard-{self.rank:05d}.bin"
@@ -90,7 +95,7 @@ class FeatureStore:
         self._end = 0  # byte offset where the next record starts
 
     # -- store.json ------------------------------------------------------------------------
-    def _open_or_create(self, dim, fps, backbone, config, provenance) -> dict:
+    def _open_or_create(self, dim, fps, backbone, config, provenance, compute) -> dict:
         path = self.root / "store.json"
         if not path.exists():
             if dim is None or fps is None:
@@ -99,7 +104,8 @@ class FeatureStore:
                 )
             info = {
                 "format": STORE_FORMAT, "dtype": "float16", "dim": int(dim), "fps": float(fps),
-                "backbone": backbone, "config": config or {}, "provenance": provenance or {},
+                "backbone": backbone, "config": config or {}, "compute": compute,
+                "provenance": provenance or {},
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             }
             tmp = self.root / f".store.json.{os.getpid()}.tmp"
@@ -127,6 +133,13 @@ class FeatureStore:
                     f"{path} was written with {key}={info.get(key)!r} but {value!r} was passed; "
                     "use a separate directory per backbone/config"
                 )
+        recorded = info.get("compute")
+        if compute is not None and recorded is not None and recorded != compute:
+            raise ValueError(
+                f"{path} was extracted with {recorded} but this run computes with {compute}: "
+                "the two give features that differ in their last bits and must not share a "
+                "store; resume with the same --device/--batch-size, or extract into another "
+                "--cache-dir")
         return info
 
     # -- writing ---------------------------------------------------------------------------
