@@ -4,7 +4,7 @@
     python benchmarks/anomaly_speed.py --quick     # 2,000 videos, fewer batches: ~2 min
     python benchmarks/anomaly_speed.py --videos 10000 --threads 2   # an idle machine: 2 threads
 
-Synthetic stores (written through avdd.store, all videos real, lengths uniform in
+Synthetic stores (written through avdd.features.store, all videos real, lengths uniform in
 [--min-len, --max-len] frames, ~100 by default; frames are windows of one block of Gaussian
 noise, so they are written at disk speed and carry no signal):
 
@@ -51,8 +51,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avdd.anomaly import NextTokenPredictor, SyncDetector
-from avdd.store import FeatureSet, FeatureStore
+from avdd.features.store import FeatureSet, FeatureStore
+from avdd.heads.ntp import NextTokenPredictor
+from avdd.heads.sync import SyncDetector
 
 FPS = 25.0
 POOL_FRAMES = 32768  # shared noise block (64 MB at D = 1024)

@@ -8,7 +8,7 @@ Part 1 (per backbone, one process, one thread per op as in a pool worker): for t
 ``--videos`` clips of the synthetic AV1M-like test split, time the decode (PyAV, only the
 streams the backbone needs) and the model call separately.
 
-Part 2 (runner): the whole split through :func:`avdd.extract.extract` on the two execution
+Part 2 (runner): the whole split through :func:`avdd.features.extract.extract` on the two execution
 paths, in fresh cache folders — CPU worker pool (``device=None``) and models-in-process with
 DataLoader decode workers (``device=...``) — videos/s end to end.
 
@@ -33,7 +33,7 @@ import numpy as np
 def _bench_backbone(name: str, items, device: str | None) -> dict:
     from avdd.backbones import get_backbone
     from avdd.media import read_clip
-    from avdd.roi import Roi
+    from avdd.roi.regions import Roi
 
     bb = get_backbone(name)
     if device:
@@ -65,7 +65,7 @@ def _sync(device: str | None) -> None:
 
 
 def part_runner(profile, names, workers: int, device: str, batch: int) -> list[dict]:
-    from avdd.extract import extract
+    from avdd.features.extract import extract
 
     rows = []
     for label, kw in (("CPU pool", {"workers": workers}),
@@ -135,9 +135,9 @@ def main() -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
-    from avdd.config import DEMO_BACKBONES
+    from avdd.config import DEMO_BACKBONES, make_profile
     from avdd.datasets import load_items
-    from avdd.study import ensure_data, make_profile
+    from avdd.features.prepare import ensure_data
 
     pd.set_option("display.width", 160)
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, "

@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import official_baseline as official  # noqa: E402
 from synthetic_features import SynthConfig, build_store, export_npy  # noqa: E402
 
-from avdd.metrics import evaluate  # noqa: E402
-from avdd.probe import LinearProbe  # noqa: E402
-from avdd.store import FeatureSet  # noqa: E402
+from avdd.analysis.metrics import evaluate  # noqa: E402
+from avdd.features.store import FeatureSet  # noqa: E402
+from avdd.heads.probe import LinearProbe  # noqa: E402
 
 AV1M = {"train": 22972, "val": 2527}  # the paper's AV1M probe split (SPEC.md)
 B_SPLIT = {"train": 0.70, "val": 0.15}  # (b): the rest is test
@@ -154,7 +154,7 @@ def official_fit_b(files: dict, labels: dict, dim: int) -> dict:
 def warm_kernels() -> dict:
     """Fit and score a tiny set, so that LinearProbe's numba kernels are compiled and cached on
     disk (numba's cache=True) before anything is timed: the compile is paid once per machine
-    (and again whenever probe.py changes), not per fit. Returns its seconds."""
+    (and again whenever heads/probe_kernels.py changes), not per fit. Returns its seconds."""
     rng = np.random.default_rng(0)
     fs = FeatureSet.from_arrays([rng.standard_normal((5, 16)) for _ in range(4)], [0, 1, 0, 1])
     t0 = time.perf_counter()

@@ -10,7 +10,7 @@ annotations. Rows:
   extras are): landmarks of every frame (detectors on the first ``--detector-frames`` frames
   of each clip only, to stay within ~2 minutes);
 * ``align + crop``: interpolation, smoothing, similarity, warp and 96 x 96 crop, from given
-  landmarks (``avdd.lipread.mouth_rois``);
+  landmarks (``avdd.roi.align.mouth_rois``);
 * ``lip_inputs (avhubert)``: the whole entry point from a decoded clip with synthetic landmarks
   (ROIs + 88 x 88 normalisation + filterbank audio), per video frame.
 
@@ -30,13 +30,15 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from avdd.lipread import get_landmark_source, lip_inputs, mouth_rois  # noqa: E402
+from avdd.backbones.layers.lip_inputs import lip_inputs
 from avdd.media import Clip  # noqa: E402
-from avdd.roi import Roi  # noqa: E402
+from avdd.roi.align import mouth_rois
+from avdd.roi.landmarks import get_landmark_source  # noqa: E402
+from avdd.roi.regions import Roi  # noqa: E402
 from avdd.synth.common import sample_identity, speak  # noqa: E402
 from avdd.synth.config import SynthConfig  # noqa: E402
-from avdd.synth.video import add_grain, quantise  # noqa: E402
 from avdd.synth.tts import random_words  # noqa: E402
+from avdd.synth.video import add_grain, quantise  # noqa: E402
 
 
 def make_clips(n: int, size: int, seconds: float, seed: int) -> list[tuple[Clip, Roi]]:

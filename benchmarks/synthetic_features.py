@@ -1,4 +1,4 @@
-"""Synthetic feature stores for the probe benchmarks (written through avdd.store itself).
+"""Synthetic feature stores for the probe benchmarks (written through avdd.features.store itself).
 
 Two kinds of videos, lengths uniform in [100, 350] frames (AV1M-like), labels alternating:
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avdd.store import FeatureSet, FeatureStore
+from avdd.features.store import FeatureSet, FeatureStore
 
 FPS = 25.0
 POOL_FRAMES = 32768  # shared noise block for "pool" stores (64 MB at D = 1024)

@@ -21,7 +21,7 @@
 #
 # 1. **Would a temporal head do better?** The probe scores every frame on its own. The paper's
 #    appendix compares it with a Transformer head but does not publish its architecture. Ours
-#    (`avdd.heads.TransformerHead`, *our choice*): frames L2-normalised as for the probe →
+#    (`avdd.heads.transformer.TransformerHead`, *our choice*): frames L2-normalised as for the probe →
 #    Linear(D→64) + sinusoidal positions → one pre-LN Transformer layer (4 heads, FF 128,
 #    dropout 0.1, padding masks) → one logit per frame → **log-sum-exp over time**, the
 #    probe's pooling, so the two heads differ only in whether frames see each other. Same loss
@@ -62,26 +62,31 @@ workers = 2  # decode/feature processes for extraction
 
 # %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import Markdown, display
 
-from avdd import study
+from avdd.analysis.appendix import head_grid
+from avdd.analysis.linear_probing import (
+    OOD_COLUMNS,
+    TABLE2_COLUMNS,
+    linear_probe_grid,
+    table2_matrix,
+)
 from avdd.backbones.wav2vec2 import layer_specs
-from avdd.heads import head_grid
-from avdd.report import data_notice, provenance_markdown
-from avdd.results import OOD_COLUMNS, TABLE2_COLUMNS
+from avdd.config import make_profile
+from avdd.features.prepare import prepare
+from avdd.report.notices import data_notice, provenance_markdown
 
-prof = study.make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                           data_roots=data_roots, cache_dir=cache_dir)
 # the default (last) layer keeps its plain name: it is the same feature store as Table 2's
 per_layer_specs = layer_specs(layer_backbone, layers)
 everything = list(dict.fromkeys(backbones + head_backbones + per_layer_specs))
-study.prepare(prof, everything, workers=workers, progress=False)
-grid = study.linear_probe_grid(prof, backbones, seed=seed, n_bootstrap=n_bootstrap)
-probe_sub = study.linear_probe_grid(prof, head_backbones, seed=seed, n_bootstrap=n_bootstrap)
+prepare(prof, everything, workers=workers, progress=False)
+grid = linear_probe_grid(prof, backbones, seed=seed, n_bootstrap=n_bootstrap)
+probe_sub = linear_probe_grid(prof, head_backbones, seed=seed, n_bootstrap=n_bootstrap)
 heads = head_grid(prof, head_backbones, seed=seed, head_params=head_params,
                   n_bootstrap=n_bootstrap)
-layer_grid = study.linear_probe_grid(prof, per_layer_specs, seed=seed, n_bootstrap=n_bootstrap)
+layer_grid = linear_probe_grid(prof, per_layer_specs, seed=seed, n_bootstrap=n_bootstrap)
 IN_DOMAIN = [c for c, tr, te in TABLE2_COLUMNS if tr == te]
 
 # %% tags=["remove-input"]
@@ -134,7 +139,7 @@ display(epochs.style.set_caption("Transformer head: best epoch (0-based) per tra
 # fake fraction of each test set, the AP of a random detector.
 
 # %% tags=["remove-input"]
-ap = study.table2_matrix(grid, value="ap")
+ap = table2_matrix(grid, value="ap")
 display(ap.style.format(precision=1, na_rep="–")
         .background_gradient(cmap="RdYlGn", vmin=40, vmax=100)
         .highlight_null(color="white")
@@ -156,7 +161,7 @@ display(Markdown(
 # states are nearly the same features; the question is meaningful for pretrained weights.
 
 # %% tags=["remove-input"]
-per_layer = study.table2_matrix(layer_grid)
+per_layer = table2_matrix(layer_grid)
 per_layer.index = [f"layer {k}" for k in layers]
 per_layer.insert(0, "in-domain", per_layer[IN_DOMAIN].mean(axis=1))
 per_layer.insert(1, "out-of-domain (J)", per_layer[list(OOD_COLUMNS)].mean(axis=1))

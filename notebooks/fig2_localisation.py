@@ -65,14 +65,15 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from avdd import study
-from avdd.report import data_notice, provenance_markdown
-from avdd.results import reference
-from avdd.temporal import localisation_table
+from avdd.analysis.temporal import localisation_table
+from avdd.config import make_profile
+from avdd.features.prepare import prepare
+from avdd.report.notices import data_notice, provenance_markdown
+from avdd.report.reference import reference
 
-prof = study.make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                           data_roots=data_roots, cache_dir=cache_dir)
-study.prepare(prof, backbones, sorted({train, test}), workers=workers, progress=False)
+prepare(prof, backbones, sorted({train, test}), workers=workers, progress=False)
 ours = localisation_table(prof, backbones, train=train, test=test, seed=seed,
                           n_bootstrap=n_bootstrap)
 paper = reference("fig2_classification_vs_localization_auc")

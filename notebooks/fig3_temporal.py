@@ -61,17 +61,19 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from avdd import study, temporal
+from avdd.analysis import temporal, timeline
+from avdd.config import make_profile
+from avdd.features.prepare import prepare
 from avdd.media import read_clip
-from avdd.report import data_notice, provenance_markdown
-from avdd.temporal_plot import plot_timeline
+from avdd.report.notices import data_notice, provenance_markdown
+from avdd.report.plots import plot_timeline
 
-prof = study.make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                           data_roots=data_roots, cache_dir=cache_dir)
 silence_specs = temporal.silence_specs(silence_backbones)
 backbones = list(dict.fromkeys([*representations.values(), *silence_specs]))
-study.prepare(prof, backbones, sorted({train, test}), workers=workers, progress=False)
-timelines = {label: temporal.timeline(prof, spec, train=train, test=test, seed=seed)
+prepare(prof, backbones, sorted({train, test}), workers=workers, progress=False)
+timelines = {label: timeline.timeline(prof, spec, train=train, test=test, seed=seed)
              for label, spec in representations.items()}
 silence = temporal.leading_silence_table(prof, silence_backbones, train=train, test=test,
                                          seed=seed, n_bootstrap=n_bootstrap)
@@ -93,7 +95,7 @@ for label, tl in timelines.items():
     fig = plot_timeline(
         tl.times, tl.scores, segments=tl.fake_segments,
         spectrogram_audio=read_clip(tl.path, video=False).audio if audio else None,
-        frames=temporal.frames_around(tl.path, tl.peak_time, offsets_s=frame_offsets)
+        frames=timeline.frames_around(tl.path, tl.peak_time, offsets_s=frame_offsets)
         if visual else None,
         title=f"{label} ({tl.backbone}, {tl.fps:g} Hz): {tl.video_id}")
     display(fig)

@@ -65,15 +65,18 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from avdd import spatial, study
+from avdd.analysis import spatial
+from avdd.analysis.linear_probing import trained_probe
 from avdd.backbones import get_backbone
-from avdd.report import data_notice, provenance_markdown
-from avdd.results import reference
+from avdd.config import make_profile
+from avdd.features.prepare import prepare
+from avdd.report.notices import data_notice, provenance_markdown
+from avdd.report.reference import reference
 
-prof = study.make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                           data_roots=data_roots, cache_dir=cache_dir)
 train_set = dataset if train is None else train
-study.prepare(prof, [backbone], list(dict.fromkeys([train_set, dataset])), workers=workers,
+prepare(prof, [backbone], list(dict.fromkeys([train_set, dataset])), workers=workers,
               progress=False)
 NAMES = {"gradcam": "Grad-CAM", "patch": "patch probe"}
 tables = {m: spatial.spatial_table(prof, backbone, dataset, train=train_set, split=split,
@@ -171,7 +174,7 @@ display(Markdown(
 # %% tags=["remove-input"]
 best = (clicks.sort_values(["score", "frame_score"], ascending=False)
         .drop_duplicates("video_id").head(n_examples))
-probe = study.trained_probe(prof, backbone, train_set, seed=seed)
+probe = trained_probe(prof, backbone, train_set, seed=seed)
 fig, axes = plt.subplots(2, max(len(best), 1), figsize=(2.3 * max(len(best), 1), 5),
                          squeeze=False)
 for k, row in enumerate(best.itertuples()):

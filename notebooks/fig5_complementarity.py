@@ -57,15 +57,17 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from avdd import study
-from avdd.report import data_notice, provenance_markdown
-from avdd.results import reference
+from avdd.analysis.fusion import complementarity
+from avdd.config import make_profile
+from avdd.features.prepare import prepare
+from avdd.report.notices import data_notice, provenance_markdown
+from avdd.report.reference import reference
 
-prof = study.make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                           data_roots=data_roots, cache_dir=cache_dir)
 backbones = list(representations.values())
-study.prepare(prof, backbones, [train, test], workers=workers, progress=False)
-res = study.complementarity(prof, representations, train=train, test=test, seed=seed,
+prepare(prof, backbones, [train, test], workers=workers, progress=False)
+res = complementarity(prof, representations, train=train, test=test, seed=seed,
                             n_bootstrap=n_bootstrap)
 fusion = res["fusion"]
 labels = list(representations)

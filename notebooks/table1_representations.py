@@ -21,7 +21,7 @@
 # what they were pretrained on, and in size.
 #
 # **Method.** The descriptive columns are facts about each model (from the paper and the
-# upstream code, kept in one typed table, `avdd.representations.REPRESENTATIONS`). The numbers
+# upstream code, kept in one typed table, `avdd.analysis.representations.REPRESENTATIONS`). The numbers
 # are *computed*: every full-size architecture is instantiated on PyTorch's `meta` device
 # (shapes without memory) and its feature dimension, frame rate and parameter count are read
 # from it. Random-init variants share the pretrained models' shapes, so no checkpoint is
@@ -45,14 +45,14 @@ backbones = [
 
 # %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
-from matplotlib.patches import Patch
 from IPython.display import Markdown, display
+from matplotlib.patches import Patch
 
-from avdd import study
-from avdd.report import data_notice, provenance_markdown
-from avdd.representations import SOURCE_NOTE, demo_table, representation_table
+from avdd.analysis.representations import SOURCE_NOTE, demo_table, representation_table
+from avdd.config import make_profile
+from avdd.report.notices import data_notice, provenance_markdown
 
-prof = study.make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                           data_roots=data_roots, cache_dir=cache_dir)
 table = representation_table()
 demo = demo_table(backbones)

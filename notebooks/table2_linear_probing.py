@@ -49,15 +49,17 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from avdd import study
-from avdd.report import data_notice, provenance_markdown
-from avdd.results import TABLE2_COLUMNS, reference
+from avdd.analysis.linear_probing import TABLE2_COLUMNS, linear_probe_grid, table2_matrix
+from avdd.config import make_profile
+from avdd.features.prepare import prepare
+from avdd.report.notices import data_notice, provenance_markdown
+from avdd.report.reference import reference
 
-prof = study.make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                           data_roots=data_roots, cache_dir=cache_dir)
-study.prepare(prof, backbones, workers=workers, progress=False)
-grid = study.linear_probe_grid(prof, backbones, seed=seed)
-ours = study.table2_matrix(grid).round(1)
+prepare(prof, backbones, workers=workers, progress=False)
+grid = linear_probe_grid(prof, backbones, seed=seed)
+ours = table2_matrix(grid).round(1)
 paper = reference("table2_linear_probing_auc")
 
 # %% tags=["remove-input"]

@@ -50,20 +50,21 @@ workers = 2  # decode/feature processes for extraction
 
 # %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import Markdown, display
 
-from avdd import study
-from avdd.report import data_notice, provenance_markdown
-from avdd.results import reference
-from avdd.sota import TABLE3_COLUMNS, select_best, sota_table, validation_table
+from avdd.analysis.linear_probing import linear_probe_grid
+from avdd.analysis.sota import TABLE3_COLUMNS, select_best, sota_table, validation_table
+from avdd.config import make_profile
+from avdd.features.prepare import prepare
+from avdd.report.notices import data_notice, provenance_markdown
+from avdd.report.reference import reference
 
-prof = study.make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                           data_roots=data_roots, cache_dir=cache_dir)
-study.prepare(prof, backbones, workers=workers, progress=False)
+prepare(prof, backbones, workers=workers, progress=False)
 val = validation_table(prof, backbones, train="av1m", seed=seed)
 chosen = select_best(val)
-grid = study.linear_probe_grid(prof, backbones, seed=seed)
+grid = linear_probe_grid(prof, backbones, seed=seed)
 ours = sota_table(grid, chosen)
 paper = reference("table3_sota_auc").set_index("method")
 

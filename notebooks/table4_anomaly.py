@@ -41,7 +41,7 @@ synth_scale = 0.5  # demo: size multiplier of the synthetic benchmark (avdd.conf
 data_roots = None  # paper: {"av1m": "...", "favc": "...", ...}
 cache_dir = None  # paper: where features and results are cached
 # rows: {label: [spec] or [visual spec, audio spec]}; None = the profile's default rows
-# (avdd.anomaly_study.DEMO_ROWS / PAPER_ROWS; the paper's need ":checkpoint=..." specs).
+# (avdd.analysis.anomaly.DEMO_ROWS / PAPER_ROWS; the paper's need ":checkpoint=..." specs).
 rows = None
 # Detector sizes: None = the paper's (NTP d 512, 4 layers; sync MLP 1024-512-256-128, lr
 # 1e-5). The demo passes smaller models and a larger sync learning rate: with a few hundred
@@ -59,18 +59,19 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from avdd import study
-from avdd.anomaly_study import DEMO_ROWS, PAPER_ROWS, anomaly_table
-from avdd.report import data_notice, provenance_markdown
-from avdd.results import reference
+from avdd.analysis.anomaly import DEMO_ROWS, PAPER_ROWS, anomaly_table
+from avdd.config import make_profile
+from avdd.features.prepare import prepare
+from avdd.report.notices import data_notice, provenance_markdown
+from avdd.report.reference import reference
 
-prof = study.make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                           data_roots=data_roots, cache_dir=cache_dir)
 rows = {k: tuple(v) for k, v in (rows or (DEMO_ROWS if prof.synthetic else PAPER_ROWS)).items()}
 if sync_params and "widths" in sync_params:
     sync_params = {**sync_params, "widths": tuple(sync_params["widths"])}
 backbones = list(dict.fromkeys(b for specs in rows.values() for b in specs))
-study.prepare(prof, backbones, ["av1m", "favc"], workers=workers, progress=False)
+prepare(prof, backbones, ["av1m", "favc"], workers=workers, progress=False)
 result = anomaly_table(prof, rows, ntp_params=ntp_params, sync_params=sync_params, seed=seed,
                        n_bootstrap=n_bootstrap)
 table, pretext = result["table"], result["pretext"]

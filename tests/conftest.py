@@ -12,7 +12,8 @@ TINY_SCALE = 0.05  # ~5 % of the default counts: every domain and split still ha
 @pytest.fixture(scope="session")
 def tiny_home(tmp_path_factory) -> Path:
     """An ``AVDD_HOME`` holding the tiny synthetic benchmark (generated once per session)."""
-    from avdd.study import ensure_data, make_profile
+    from avdd.config import make_profile
+    from avdd.features.prepare import ensure_data
 
     home = tmp_path_factory.mktemp("avdd-home")
     ensure_data(make_profile("demo", home=home, synth_scale=TINY_SCALE), workers=2)
@@ -24,7 +25,7 @@ def tiny_profile(tiny_home, tmp_path):
     """The tiny benchmark with a fresh, empty cache for this test."""
     from dataclasses import replace
 
-    from avdd.study import make_profile
+    from avdd.config import make_profile
 
     return replace(make_profile("demo", home=tiny_home, synth_scale=TINY_SCALE),
                    cache_dir=tmp_path / "cache")

@@ -8,10 +8,11 @@ import torch
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
-from avdd.anomaly import (NextTokenPredictor, SyncDetector, fake_frame_mask, ntp_pretext_report,
-                          sync_pretext_report)
-from avdd.anomaly._data import Aligned
-from avdd.featureset import FeatureSet
+from avdd.features.featureset import FeatureSet
+from avdd.heads.ntp import NextTokenPredictor
+from avdd.heads.pretext import fake_frame_mask, ntp_pretext_report, sync_pretext_report
+from avdd.heads.sequences import Aligned
+from avdd.heads.sync import SyncDetector
 
 TINY_NTP = dict(d_model=32, n_layers=2, n_heads=2, dim_feedforward=64, dropout=0.0)
 TINY_SYNC = dict(hidden=64, widths=(64, 32, 16), tau=8)
@@ -257,7 +258,7 @@ def test_sync_window_logits_match_pairwise(sync_model):
 
 def test_sync_network_matches_upstream_layout():
     """Parameter names and shapes of bit-ml/AVH-Align's FusionModel (its checkpoint's keys)."""
-    from avdd.anomaly.sync import _SyncNet
+    from avdd.heads.sync import _SyncNet
 
     shapes = {k: tuple(v.shape) for k, v in _SyncNet(1024, 1024).state_dict().items()}
     want = {"visual_proj.weight": (512, 1024), "visual_proj.bias": (512,),

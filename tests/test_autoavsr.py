@@ -11,11 +11,11 @@ import torch
 
 from avdd.backbones import autoavsr
 from avdd.backbones.base import available, get_backbone
-from avdd.backbones.fsfm import CheckpointError
+from avdd.backbones.checkpoints import CheckpointError
 from avdd.backbones.hub import WeightsNotFound
-from avdd.lipread.relpos import LN_EPS
+from avdd.backbones.layers.relpos import LN_EPS
 from avdd.media import Clip
-from avdd.roi import Roi
+from avdd.roi.regions import Roi
 
 EMPTY_VIDEO = np.zeros((0, 0, 0, 3), np.uint8)
 SHORT = {"video": "vsr", "audio": "asr", "av": "av"}
@@ -207,8 +207,8 @@ def test_loader_wrong_model_and_missing_file(tmp_path):
 # --- end to end through lip_inputs ----------------------------------------------------------
 
 def test_call_end_to_end():
-    pytest.importorskip("avdd.lipread.inputs", reason="avdd.lipread.inputs not available")
-    from avdd.lipread.inputs import lip_inputs
+    pytest.importorskip("avdd.backbones.layers.lip_inputs", reason="avdd.backbones.layers.lip_inputs not available")
+    from avdd.backbones.layers.lip_inputs import lip_inputs
 
     t = 6
     rng = np.random.default_rng(0)

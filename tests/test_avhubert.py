@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from avdd.backbones import avhubert
+from avdd.backbones import avhubert, checkpoints
 from avdd.backbones.base import available, get_backbone
+from avdd.backbones.checkpoints import CheckpointError, RefusedGlobal, UntrustedCheckpoint
 from avdd.backbones.hub import WeightsNotFound
-from avdd.lipread import checkpoints
-from avdd.lipread.checkpoints import CheckpointError, RefusedGlobal, UntrustedCheckpoint
 from avdd.media import Clip
-from avdd.roi import Roi
+from avdd.roi.regions import Roi
 
 T = 9  # frames in the test inputs (odd, against the even pos-conv kernel)
 
@@ -101,7 +100,7 @@ def test_seeded_random_init(inputs):
 
 
 def test_call_uses_lip_inputs():
-    pytest.importorskip("avdd.lipread.inputs")
+    pytest.importorskip("avdd.backbones.layers.lip_inputs")
     rng = np.random.default_rng(0)
     t = 12
     clip = Clip(video=rng.integers(0, 256, (t, 128, 128, 3), dtype=np.uint8),

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 
 from avdd.backbones import available, get_backbone
-from avdd.backbones.handcrafted import mel_filterbank, pair_frames
+from avdd.backbones.handcrafted import mel_filterbank
+from avdd.backbones.layers.frames import pair_frames
 from avdd.media import Clip
-from avdd.roi import Roi, mouth_crops
+from avdd.roi.regions import Roi, mouth_crops
 
 
 def make_clip(seconds=1.0, size=64, audio=True):

@@ -18,7 +18,7 @@ from avdd.backbones import wav2vec2 as wav2vec2_family  # noqa: F401
 from avdd.backbones.base import get_backbone
 from avdd.backbones.hub import WeightsNotFound
 from avdd.media import Clip
-from avdd.roi import Roi
+from avdd.roi.regions import Roi
 
 EMPTY_VIDEO = np.zeros((0, 0, 0, 3), np.uint8)
 
@@ -234,8 +234,7 @@ def test_fsfm_face_crops_use_the_landmark_pass_when_there_is_no_face_box():
     import dataclasses
 
     from avdd.backbones.fsfm import face_crops
-    from avdd.lipread.align import MouthRois
-    from avdd.roi import Roi
+    from avdd.roi.regions import MouthRois, Roi
 
     video = np.zeros((2, 64, 64, 3), np.uint8)
     video[:, 8:24, 40:56] = 255  # a white "face" in the top right corner

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY_SCALE
 
 REPO = Path(__file__).resolve().parents[1]

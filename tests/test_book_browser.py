@@ -24,7 +24,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-
 from conftest import require
 from test_book import BuiltBook, shared_book
 

@@ -14,12 +14,17 @@ import torch
 
 from avdd.backbones import braven
 from avdd.backbones.base import available, get_backbone
-from avdd.backbones.fsfm import CheckpointError
+from avdd.backbones.checkpoints import CheckpointError
 from avdd.backbones.hub import WeightsNotFound
-from avdd.lipread.relpos import LN_EPS, RelPositionalEncoding, RelPositionMultiHeadedAttention, \
-    rel_position_table, rel_shift
+from avdd.backbones.layers.relpos import (
+    LN_EPS,
+    RelPositionalEncoding,
+    RelPositionMultiHeadedAttention,
+    rel_position_table,
+    rel_shift,
+)
 from avdd.media import Clip
-from avdd.roi import Roi
+from avdd.roi.regions import Roi
 
 EMPTY_VIDEO = np.zeros((0, 0, 0, 3), np.uint8)
 DROPPED_JUNK = {"decoder.embed.0.weight": torch.zeros(5, 4),  # the ASR heads a release file holds
@@ -239,8 +244,8 @@ def synthetic_clip(t: int, seed: int = 0) -> tuple[Clip, Roi]:
 
 
 def test_call_end_to_end():
-    pytest.importorskip("avdd.lipread.inputs", reason="avdd.lipread.inputs not available")
-    from avdd.lipread.inputs import lip_inputs
+    pytest.importorskip("avdd.backbones.layers.lip_inputs", reason="avdd.backbones.layers.lip_inputs not available")
+    from avdd.backbones.layers.lip_inputs import lip_inputs
 
     clip, roi = synthetic_clip(6)
     bb = braven.braven_v_tiny_random()

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from avdd.checkdata import check_av1m_metadata, check_dataset
 from avdd.cli import main
 from avdd.config import Profile
 from avdd.datasets import DatasetError, load_items
+from avdd.datasets.check import check_av1m_metadata, check_dataset
 from avdd.media import write_clip
 
 GOOD = {"file": "id1/v1/00001/real.mp4", "original": None, "split": "val", "modify_type": "real",
@@ -130,3 +130,10 @@ def test_synthetic_root_passes(tiny_profile, capsys):
     assert main(["check-data", str(root), "--dataset", "avlips", "--sample", "2"]) == 0
     out = capsys.readouterr().out
     assert f"split lists: {root / 'splits'}" in out and "OK" in out
+
+
+def test_a_root_without_split_lists_falls_back_to_the_shipped_paper_lists(tmp_path):
+    from avdd.datasets import check
+
+    shipped = check._splits_dir(tmp_path, "av1m", None)
+    assert (shipped / "train_labels.csv").is_file(), shipped

@@ -5,8 +5,6 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 
 

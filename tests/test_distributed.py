@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from conftest import require
 
-from avdd.datasets import load_items
-from avdd.distributed import Shard, current_shard, merge_store
-from avdd.extract import extract, store_dir
 from avdd.backbones import get_backbone
-from avdd.store import FeatureSet, FeatureStore
+from avdd.datasets import load_items
+from avdd.features.distributed import Shard, current_shard, merge_store
+from avdd.features.extract import extract, store_dir
+from avdd.features.store import FeatureSet, FeatureStore
 
 
 def _same_store(a: FeatureSet, b: FeatureSet, *, ordered: bool = True, atol: float = 0.0):
@@ -107,7 +107,7 @@ def test_torchrun_two_processes_then_avdd_merge(tiny_profile, tmp_path):
                    capture_output=True)
     subprocess.run([sys.executable, "-m", "avdd", "merge", *args],
                    check=True, env=env, timeout=120, capture_output=True)
-    from avdd.study import make_profile
+    from avdd.config import make_profile
 
     prof = make_profile("demo", home=fresh, synth_scale=tiny_profile.synth_scale)
     single = replace(prof, cache_dir=tmp_path / "single")

@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 
-from avdd.checkdata import check_dataset
 from avdd.config import DATASETS, Profile, demo_profile
 from avdd.datasets import DatasetError, load_items
+from avdd.datasets.check import check_dataset
 
 HEADER = "id,username,movie_name,text,dataset,manipulation,click_locations,difficulty,split\n"
 ROWS = [

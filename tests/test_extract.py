@@ -1,14 +1,14 @@
 import json
 import shutil
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from avdd.datasets import load_items
-from avdd.extract import extract, extract_many
-from avdd.store import FeatureSet
+from avdd.features.extract import extract, extract_many
+from avdd.features.store import FeatureSet
 
 BACKBONES = ["logmel", "mouth-pixels"]
 
@@ -119,8 +119,8 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tiny_profile, tmp_path):
 
     script = (
         "import sys, dataclasses, pathlib\n"
-        "from avdd.study import make_profile\n"
-        "from avdd.extract import extract\n"
+        "from avdd.config import make_profile\n"
+        "from avdd.features.extract import extract\n"
         "p = make_profile('demo', home=sys.argv[1], synth_scale=float(sys.argv[2]))\n"
         "p = dataclasses.replace(p, cache_dir=pathlib.Path(sys.argv[3]))\n"
         "extract(p, ['logmel', 'clip-tiny-random'], 'favc', 'train', progress=False)\n"
@@ -215,7 +215,7 @@ def test_spec_strings_key_their_own_stores(tiny_profile):
 def test_lip_models_share_one_cached_mouth_roi(tiny_profile, tmp_path):
     from avdd.backbones import get_backbone
     from avdd.media import read_clip
-    from avdd.roi import Roi
+    from avdd.roi.regions import Roi
 
     prof = replace(tiny_profile, cache_dir=tmp_path)
     names = ["avhubert-v-tiny-random", "avhubert-av-tiny-random", "avhubert-a-tiny-random"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from avdd.lipread.frontends import AudioResNet1d, VideoResNet
+from avdd.backbones.layers.resnet import AudioResNet1d, VideoResNet
 
 BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 

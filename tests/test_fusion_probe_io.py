@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from avdd.featureset import FeatureSet
-from avdd.fusion import align_scores, correlation_matrix, fusion_table, late_fusion
-from avdd.probe import LinearProbe
-from avdd.probe_io import load_probe, probe_metadata, save_probe
+from avdd.analysis.fusion import align_scores, correlation_matrix, fusion_table, late_fusion
+from avdd.features.featureset import FeatureSet
+from avdd.heads.probe import LinearProbe
+from avdd.heads.probe_io import load_probe, probe_metadata, save_probe
 
 
 def _toy(n=40, d=8, seed=0):

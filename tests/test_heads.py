@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-from avdd.featureset import FeatureSet
-from avdd.heads import TransformerHead
-from avdd.probe import LinearProbe
-from avdd.sota import TABLE3_COLUMNS, select_best, sota_table
+from avdd.analysis.sota import TABLE3_COLUMNS, select_best, sota_table
+from avdd.features.featureset import FeatureSet
+from avdd.heads.probe import LinearProbe
+from avdd.heads.transformer import TransformerHead
 
 
 def order_data(n: int, seed: int, T: int = 10, D: int = 8) -> FeatureSet:

@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from avdd.backbones import get_backbone, hub
-from avdd.backbones.hub import (SHIPPED_CONFIGS, WeightsNotFound, resolve_config,
-                                shipped_config)
+from avdd.backbones.hub import SHIPPED_CONFIGS, WeightsNotFound, resolve_config, shipped_config
 
 # registry name, hub name, feature dim, frame rate, published parameter count, tolerance.
 # XLS-R 2B: 2.16 B (Wav2Vec2Model); CLIP ViT-L/14 vision tower + projection: 303 M;

@@ -10,17 +10,29 @@ import numpy as np
 import pytest
 from conftest import require
 
-from avdd.lipread import (AlignConfig, MouthRois, RoiCache, SyntheticLandmarks, avhubert_audio,
-                          get_landmark_source, interpolate_landmarks, leading_silence_seconds, lip_inputs,
-                          logfbank, mean_face, mouth_rois, smooth_landmarks, template_landmarks,
-                          trim_leading_silence, utterance_norm, video_input)
-from avdd.lipread import align as align_mod
-from avdd.lipread import cache as cache_mod
-from avdd.lipread import landmarks as lm_mod
-from avdd.lipread.image import to_grey
-from avdd.lipread.landmarks import MEDIAPIPE_TO_DLIB68
+from avdd.backbones.layers.audio import (
+    avhubert_audio,
+    leading_silence_seconds,
+    logfbank,
+    trim_leading_silence,
+    utterance_norm,
+)
+from avdd.backbones.layers.lip_inputs import lip_inputs, video_input
 from avdd.media import Clip
-from avdd.roi import Roi
+from avdd.roi import align as align_mod
+from avdd.roi import landmarks as lm_mod
+from avdd.roi import mouth as cache_mod
+from avdd.roi.align import AlignConfig, interpolate_landmarks, mouth_rois, smooth_landmarks
+from avdd.roi.image import to_grey
+from avdd.roi.landmarks import (
+    MEDIAPIPE_TO_DLIB68,
+    SyntheticLandmarks,
+    get_landmark_source,
+    mean_face,
+    template_landmarks,
+)
+from avdd.roi.mouth import RoiCache
+from avdd.roi.regions import MouthRois, Roi
 
 SIZE = 128
 

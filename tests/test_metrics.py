@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from avdd.metrics import bootstrap_auc, evaluate
+from avdd.analysis.metrics import bootstrap_auc, evaluate
 
 
 def scores_for(labels, seed=0, signal=1.0):

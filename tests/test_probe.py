@@ -9,9 +9,10 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
 
-import avdd.probe as probe_module
-from avdd.probe import LinearProbe, _Adam, batch_gradient, plan_epoch, video_losses
-from avdd.store import FeatureSet, FeatureStore
+import avdd.heads.probe_kernels as kernels
+from avdd.features.store import FeatureSet, FeatureStore
+from avdd.heads.probe import LinearProbe, _Adam, batch_gradient, plan_epoch
+from avdd.heads.scoring import video_losses
 
 
 def random_set(n=12, dim=24, seed=0, max_len=30) -> FeatureSet:
@@ -60,7 +61,7 @@ def naive_loss(lin, fs, idx) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(torch.cat((-s, s), 1), torch.as_tensor(fs.labels[idx]))
 
 
-needs_numba = pytest.mark.skipif(probe_module.numba is None, reason="numba not installed: only the NumPy path")
+needs_numba = pytest.mark.skipif(kernels.numba is None, reason="numba not installed: only the NumPy path")
 ENGINES = [False, pytest.param(True, marks=needs_numba)]  # batch_gradient(compiled=...)
 
 
@@ -290,7 +291,7 @@ def test_compiled_adam_is_the_numpy_adam_bit_for_bit():
     for t in range(1, 301):
         g = (rng.standard_normal(50) * rng.uniform(1e-3, 10)).astype(np.float32)
         ref.step(g)
-        probe_module._nb_adam(ours, g, m, v, t, 1e-3, 0.9, 0.999, 1e-8)
+        kernels.nb_adam(ours, g, m, v, t, 1e-3, 0.9, 0.999, 1e-8)
     np.testing.assert_array_equal(ours, ref.params)
     np.testing.assert_array_equal(m, ref.m)
 
@@ -299,10 +300,10 @@ def test_compiled_adam_is_the_numpy_adam_bit_for_bit():
 @pytest.mark.parametrize("converter", ["arith", "hardware"])
 def test_fp16_conversion_in_kernels_is_exact(converter):
     """Every fp16 value (subnormals, +-0, +-inf, NaN) converts to the same float32 as NumPy."""
-    if converter == "hardware" and not probe_module._F16_HARDWARE:
+    if converter == "hardware" and not kernels.F16_HARDWARE:
         pytest.skip("no hardware fp16 conversion on this CPU")
-    numba = probe_module.numba
-    half = probe_module._half_arith if converter == "arith" else probe_module._half_hardware
+    numba = kernels.numba
+    half = kernels.half_arith if converter == "arith" else kernels.half_hardware
 
     @numba.njit
     def convert(bits, out):
@@ -325,15 +326,15 @@ def test_numba_disabled_or_missing_takes_the_numpy_path(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("compiled kernel called")
 
-    for name in ("_nb_train_pool", "_nb_scan", "_nb_batch"):
-        monkeypatch.setattr(probe_module, name, fail, raising=False)
+    for name in ("nb_train_pool", "nb_scan", "nb_batch"):
+        monkeypatch.setattr(kernels, name, fail)
     monkeypatch.setenv("AVDD_NO_NUMBA", "1")
     probe = LinearProbe(max_epochs=2).fit(fs, fs)
     assert probe.engine_ == "numpy"
     probe.decision_function(fs)
     batch_gradient(fs, [0, 1], probe.coef_, probe.intercept_)
     monkeypatch.delenv("AVDD_NO_NUMBA")
-    monkeypatch.setattr(probe_module, "numba", None)
+    monkeypatch.setattr(kernels, "numba", None)
     assert LinearProbe(max_epochs=1).fit(fs).engine_ == "numpy"
     probe.frame_logits(fs)
     with pytest.raises(ImportError, match="numba"):

@@ -5,12 +5,18 @@ from __future__ import annotations
 import os
 import time
 
-from avdd.representations import (REPRESENTATIONS, Representation, build, count_parameters,
-                                   demo_table, representation_table)
+from avdd.analysis.representations import (
+    REPRESENTATIONS,
+    Representation,
+    build,
+    count_parameters,
+    demo_table,
+    representation_table,
+)
 
 
 def test_facts_table_is_typed_and_covers_the_paper_rows():
-    from avdd.results import reference
+    from avdd.report.reference import reference
 
     assert all(isinstance(r, Representation) for r in REPRESENTATIONS)
     paper = reference("table2_linear_probing_auc")

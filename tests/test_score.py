@@ -12,12 +12,12 @@ import torch
 from avdd.backbones import get_backbone
 from avdd.cli import main
 from avdd.datasets import load_items
-from avdd.featureset import FeatureSet
+from avdd.features.featureset import FeatureSet
+from avdd.heads.probe import LinearProbe
+from avdd.heads.probe_io import import_official_probe, load_probe, save_probe
 from avdd.media import read_clip, write_clip
-from avdd.probe import LinearProbe
-from avdd.probe_io import import_official_probe, load_probe, save_probe
+from avdd.report.plots import plot_timeline
 from avdd.score import fake_ranges
-from avdd.temporal_plot import plot_timeline
 
 
 @pytest.fixture

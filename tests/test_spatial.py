@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
-from avdd import spatial
+from avdd.analysis import spatial
 from avdd.backbones.clip import CLIPFramesRandom, processor_for
+from avdd.heads.probe import LinearProbe
 from avdd.media import Clip
-from avdd.probe import LinearProbe
 
 GRID, PATCH, SIZE = 4, 14, 56  # the tiny CLIP: 56² input, 14-px patches
 
@@ -193,9 +193,9 @@ def test_spatial_table_on_tiny_profile(tiny_profile, tmp_path):
     is trained here)."""
     from dataclasses import replace
 
-    from avdd import study
-    from avdd.extract import extract_many
-    from avdd.probe_io import save_probe
+    from avdd.analysis.linear_probing import probe_path
+    from avdd.features.extract import extract_many
+    from avdd.heads.probe_io import save_probe
 
     split = pd.read_csv(tiny_profile.splits_dir("favc") / "test_labels.csv")
     (tmp_path / "splits").mkdir()
@@ -205,7 +205,7 @@ def test_spatial_table_on_tiny_profile(tiny_profile, tmp_path):
     bb = "clip-tiny-random"
     list(extract_many(tiny_profile, [bb], [("favc", "test")], workers=1, progress=False))
     w = np.random.default_rng(1).normal(size=16).astype(np.float32)
-    save_probe(_probe(w, 0.1), study.probe_path(tiny_profile, bb, "favc"),
+    save_probe(_probe(w, 0.1), probe_path(tiny_profile, bb, "favc"),
                probe_params=LinearProbe(random_state=43).get_params())
     df = spatial.spatial_table(tiny_profile, bb, "favc", max_frames_per_video=2)
     assert df.video_id.nunique() == 2  # the fakes only

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from avdd.store import FeatureSet, FeatureStore
+from avdd.features.store import FeatureSet, FeatureStore
 
 DIM = 16
 

@@ -2,8 +2,10 @@
 
 import numpy as np
 
-from avdd import study
-from avdd.anomaly_study import anomaly_table
+from avdd.analysis.anomaly import anomaly_table
+from avdd.analysis.fusion import complementarity
+from avdd.analysis.linear_probing import probe_path, probe_scores, trained_probe
+from avdd.features.prepare import feature_set, prepare
 
 CHEAP = ["logmel", "mouth-pixels", "wav2vec2-tiny-random"]
 SMALL_NTP = {"d_model": 16, "n_layers": 1, "n_heads": 2, "dim_feedforward": 32, "max_epochs": 3}
@@ -11,28 +13,28 @@ SMALL_SYNC = {"hidden": 16, "widths": (16,), "lr": 1e-3, "max_epochs": 3}
 
 
 def test_probes_are_cached_and_scores_reproducible(tiny_profile):
-    study.prepare(tiny_profile, ["logmel"], ["av1m", "favc"], progress=False)
-    a = study.probe_scores(tiny_profile, "logmel", "av1m", "favc")
-    path = study.probe_path(tiny_profile, "logmel", "av1m")
+    prepare(tiny_profile, ["logmel"], ["av1m", "favc"], progress=False)
+    a = probe_scores(tiny_profile, "logmel", "av1m", "favc")
+    path = probe_path(tiny_profile, "logmel", "av1m")
     assert path.is_file()
     stamp = path.stat().st_mtime_ns
-    b = study.probe_scores(tiny_profile, "logmel", "av1m", "favc")
+    b = probe_scores(tiny_profile, "logmel", "av1m", "favc")
     assert path.stat().st_mtime_ns == stamp  # loaded, not retrained
     np.testing.assert_array_equal(a["score"], b["score"])
-    retrained = study.trained_probe(tiny_profile, "logmel", "av1m", force=True)
-    fs = study.feature_set(tiny_profile, "logmel", "favc", "test")
+    retrained = trained_probe(tiny_profile, "logmel", "av1m", force=True)
+    fs = feature_set(tiny_profile, "logmel", "favc", "test")
     np.testing.assert_allclose(retrained.decision_function(fs), a["score"], rtol=1e-6)
 
 
 def test_complementarity_and_anomaly_tables(tiny_profile):
-    study.prepare(tiny_profile, CHEAP, ["av1m", "favc"], progress=False)
-    out = study.complementarity(tiny_profile, {"LM": "logmel", "MP": "mouth-pixels",
+    prepare(tiny_profile, CHEAP, ["av1m", "favc"], progress=False)
+    out = complementarity(tiny_profile, {"LM": "logmel", "MP": "mouth-pixels",
                                                "W": "wav2vec2-tiny-random"}, n_bootstrap=20)
     assert list(out["pearson"].index) == ["LM", "MP", "W"]
     assert np.allclose(np.diag(out["pearson"]), 100)
     fusion = out["fusion"]
     assert len(fusion) == 9 and (fusion.auc_fused_low <= fusion.auc_fused_high).all()
-    again = study.complementarity(tiny_profile, {"LM": "logmel", "MP": "mouth-pixels",
+    again = complementarity(tiny_profile, {"LM": "logmel", "MP": "mouth-pixels",
                                                  "W": "wav2vec2-tiny-random"}, n_bootstrap=20)
     assert again["fusion"].equals(fusion)
     rows = {"LM": ("logmel",), "MP + LM": ("mouth-pixels", "logmel")}

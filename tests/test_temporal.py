@@ -6,9 +6,15 @@ import math
 import numpy as np
 import pytest
 
-from avdd import study, temporal
-from avdd.temporal import (drop_leading_silence, frame_labels, leading_silence_check,
-                           localisation_auc, silence_frames)
+from avdd.analysis import temporal, timeline
+from avdd.analysis.temporal import (
+    drop_leading_silence,
+    frame_labels,
+    leading_silence_check,
+    localisation_auc,
+    silence_frames,
+)
+from avdd.features.prepare import prepare
 
 
 def test_frame_labels_floor_both_ends_inclusive():
@@ -110,7 +116,7 @@ def test_trim_spec():
 
 
 def test_localisation_table_tiny(tiny_profile):
-    study.prepare(tiny_profile, ["logmel"], ["av1m"], progress=False)
+    prepare(tiny_profile, ["logmel"], ["av1m"], progress=False)
     df = temporal.localisation_table(tiny_profile, ["logmel"], n_bootstrap=20)
     row = df.iloc[0]
     assert row.backbone == "logmel" and row.modality == "audio" and row.fps == 25.0
@@ -124,6 +130,6 @@ def test_localisation_table_tiny(tiny_profile):
     # cached: the same table without recomputation
     again = temporal.localisation_table(tiny_profile, ["logmel"], n_bootstrap=20)
     assert again.equals(df)
-    tl = temporal.timeline(tiny_profile, "logmel")
+    tl = timeline.timeline(tiny_profile, "logmel")
     assert tl.labels.sum() > 0 and tl.scores.shape == tl.times.shape
     assert tl.video_score >= tl.scores.max()

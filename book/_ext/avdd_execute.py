@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-from avdd.book import execute_stale
+from avdd.report.book import execute_stale
 
 
 def _execute(app, config) -> None:

@@ -20,8 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-from .config import DATASETS, DEMO_BACKBONES, DEMO_SCALE, EXTRA_DATASETS, SPLITS
-from .distributed import current_shard
+from avdd.config import DATASETS, DEMO_BACKBONES, DEMO_SCALE, EXTRA_DATASETS, SPLITS
+from avdd.features.distributed import current_shard
 
 
 def _profile_args(p: argparse.ArgumentParser) -> None:
@@ -38,7 +38,7 @@ def _profile_args(p: argparse.ArgumentParser) -> None:
 
 
 def _profile(args: argparse.Namespace):
-    from .study import make_profile
+    from avdd.config import make_profile
 
     if args.data_root:
         roots = dict(item.split("=", 1) for item in args.data_root)
@@ -48,7 +48,7 @@ def _profile(args: argparse.Namespace):
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .synth import SynthConfig, generate
+    from avdd.synth import SynthConfig, generate
 
     out = generate(args.out, SynthConfig(seed=args.seed, scale=args.scale), workers=args.workers)
     print(f"synthetic benchmark in {out}")
@@ -56,8 +56,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from .extract import extract
-    from .study import ensure_data
+    from avdd.features.extract import extract
+    from avdd.features.prepare import ensure_data
 
     prof = _profile(args)
     ensure_data(prof, workers=args.workers)
@@ -82,10 +82,10 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from .backbones import get_backbone
-    from .datasets import load_items
-    from .distributed import merge_store
-    from .extract import store_dir
+    from avdd.backbones import get_backbone
+    from avdd.datasets import load_items
+    from avdd.features.distributed import merge_store
+    from avdd.features.extract import store_dir
 
     prof = _profile(args)
     splits = [args.split] if args.split else list(SPLITS[args.dataset])
@@ -103,21 +103,21 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_table2(args: argparse.Namespace) -> int:
-    from . import study
+    from avdd.analysis.linear_probing import linear_probe_grid, table2_matrix
+    from avdd.features.prepare import prepare
 
     prof = _profile(args)
     backbones = args.backbone or list(DEMO_BACKBONES)
-    study.prepare(prof, backbones, workers=args.workers)
-    grid = study.linear_probe_grid(prof, backbones, seed=args.seed, force=args.force)
+    prepare(prof, backbones, workers=args.workers)
+    grid = linear_probe_grid(prof, backbones, seed=args.seed, force=args.force)
     print(("SYNTHETIC DATA, handcrafted/random backbones — not the paper's numbers\n"
-           if prof.synthetic else "") + study.table2_matrix(grid).round(1).to_string())
+           if prof.synthetic else "") + table2_matrix(grid).round(1).to_string())
     return 0
 
 
 def cmd_backbones(args: argparse.Namespace) -> int:
-    from .backbones import available, get_backbone
-
-    from .backbones.hub import WeightsNotFound
+    from avdd.backbones import available, get_backbone
+    from avdd.backbones.hub import WeightsNotFound
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # listing must not wait on the network
 
@@ -173,7 +173,7 @@ def cmd_book(args: argparse.Namespace) -> int:
 
 
 def cmd_convert_checkpoint(args: argparse.Namespace) -> int:
-    from .backbones.avhubert import convert_checkpoint
+    from avdd.backbones.avhubert import convert_checkpoint
 
     out = convert_checkpoint(args.src, args.dst, trust=args.trust_checkpoint, heads=args.heads)
     print(f"wrote {out}: load it with avhubert-{{a,v,av}}:checkpoint={out} (no unpickling)")
@@ -181,7 +181,7 @@ def cmd_convert_checkpoint(args: argparse.Namespace) -> int:
 
 
 def cmd_check_data(args: argparse.Namespace) -> int:
-    from .checkdata import check_dataset
+    from avdd.datasets.check import check_dataset
 
     report = check_dataset(args.root, args.dataset, splits_dir=args.splits_dir,
                            sample=args.sample, seed=args.seed)
@@ -190,7 +190,7 @@ def cmd_check_data(args: argparse.Namespace) -> int:
 
 
 def cmd_import_probe(args: argparse.Namespace) -> int:
-    from .probe_io import import_official_probe, load_probe
+    from avdd.heads.probe_io import import_official_probe, load_probe
 
     out = import_official_probe(args.ckpt, args.out, args.backbone)
     probe, _ = load_probe(out)
@@ -200,8 +200,8 @@ def cmd_import_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from .backbones.hub import WeightsNotFound
-    from .score import load_scorer, plot_result, score_videos, write_csv, write_json
+    from avdd.backbones.hub import WeightsNotFound
+    from avdd.score import load_scorer, plot_result, score_videos, write_csv, write_json
 
     if not 0.0 < args.threshold < 1.0:
         raise ValueError(f"--threshold {args.threshold} must be a probability in (0, 1)")

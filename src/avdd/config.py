@@ -125,3 +125,16 @@ def paper_profile(data_roots: dict[str, Path | str], cache_dir: Path | str) -> P
         cache_dir=Path(cache_dir).expanduser().resolve(),
         synthetic=False,
     )
+
+
+def make_profile(profile: str = "demo", *, home: str | Path | None = None, synth_seed: int = 0,
+                 synth_scale: float = DEMO_SCALE, data_roots: dict[str, str] | None = None,
+                 cache_dir: str | Path | None = None) -> Profile:
+    """Build a profile from notebook parameters (all plain values, as papermill passes them)."""
+    if profile == "demo":
+        return demo_profile(home, seed=synth_seed, scale=synth_scale)
+    if profile == "paper":
+        if not data_roots or not cache_dir:
+            raise ValueError("the paper profile needs data_roots={dataset: folder} and cache_dir")
+        return paper_profile(data_roots, cache_dir)
+    raise ValueError(f"unknown profile {profile!r}; expected 'demo' or 'paper'")

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .media import Clip, MediaError, read_clip
+from avdd.media import Clip, MediaError, read_clip
 
 __all__ = ["Scorer", "VideoScore", "fake_ranges", "load_scorer", "score_video", "score_videos"]
 
@@ -79,7 +79,7 @@ def _num(x: float) -> float | None:
 class Scorer:
     """A loaded probe and the backbone its metadata names."""
 
-    probe: Any  # avdd.probe.LinearProbe
+    probe: Any  # avdd.heads.probe.LinearProbe
     backbone: Any  # avdd.backbones.Backbone
     spec: str
     metadata: dict[str, Any]
@@ -94,8 +94,8 @@ def load_scorer(probe_path: str | Path) -> Scorer:
             metadata, or its dimension differs from the backbone's.
         avdd.backbones.hub.WeightsNotFound: the backbone's pretrained weights are not here.
     """
-    from .backbones import get_backbone
-    from .probe_io import load_probe
+    from avdd.backbones import get_backbone
+    from avdd.heads.probe_io import load_probe
 
     probe_path = Path(probe_path)
     if not probe_path.is_file():
@@ -138,15 +138,15 @@ def _decode(path: Path, scorer: Scorer) -> Clip:
 
 
 def _features(clip: Clip, scorer: Scorer) -> np.ndarray:
-    from .roi import Roi
+    from avdd.roi.regions import Roi
 
     bb, roi = scorer.backbone, None
     if bb.uses_mouth_roi and bb.needs_video:
         # Lip models read a mouth ROI; without dataset annotations it comes from landmarks.
-        from .lipread.inputs import compute_rois
+        from avdd.roi.mouth import compute_rois
 
         roi = Roi(mouth=compute_rois(clip, None, bb.landmarks))
-    from .extract import one_thread
+    from avdd.features.threads import one_thread
 
     with one_thread():  # the kernels of extraction, so a score matches the stored features
         feats = np.asarray(bb(clip, roi), np.float32)
@@ -163,7 +163,7 @@ def score_video(path: str | Path, scorer: Scorer, *, threshold: float = 0.5,
     Returns:
         ``(result, clip)``; the decoded clip is returned for plotting.
     """
-    from .featureset import FeatureSet
+    from avdd.features.featureset import FeatureSet
 
     path = Path(path)
     clip = clip if clip is not None else _decode(path, scorer)
@@ -204,9 +204,9 @@ def score_videos(paths: list[str | Path], scorer: Scorer, *, threshold: float = 
 
 
 def plot_result(result: VideoScore, clip: Clip, scorer: Scorer):
-    """The :func:`avdd.temporal_plot.plot_timeline` figure of one scored video: log-mel
+    """The :func:`avdd.report.plots.plot_timeline` figure of one scored video: log-mel
     spectrogram for audio models, frames 0.5 s before, at and after the peak for the others."""
-    from .temporal_plot import plot_timeline
+    from avdd.report.plots import plot_timeline
 
     audio = clip.audio if scorer.backbone.modality == "audio" and clip.audio.size else None
     frames = None

@@ -4,8 +4,16 @@ Importing a family module registers its backbones; the heavy libraries (transfor
 imported only when a backbone is built.
 """
 
-from . import (  # noqa: F401  (registration)
-    autoavsr, avhubert, braven, clip, fsfm, handcrafted, videomae, wav2vec2)
-from .base import Backbone, available, get_backbone, register
+from avdd.backbones import (  # noqa: F401  (registration)
+    autoavsr,
+    avhubert,
+    braven,
+    clip,
+    fsfm,
+    handcrafted,
+    videomae,
+    wav2vec2,
+)
+from avdd.backbones.base import Backbone, available, get_backbone, register
 
 __all__ = ["Backbone", "available", "get_backbone", "register"]

@@ -1,7 +1,7 @@
 """Auto-AVSR conformer encoders (VSR, ASR and audio-visual), one vector per frame, 25 Hz.
 
 Architecture (``mpc001/auto_avsr``; read): front-end → ``proj_encoder`` Linear(512→d) →
-``encoder``: :class:`~avdd.lipread.relpos.RelPositionalEncoding` (``x·√d``, no parameters)
+``encoder``: :class:`~avdd.backbones.layers.relpos.RelPositionalEncoding` (``x·√d``, no parameters)
 → N conformer blocks → ``after_norm`` LayerNorm(eps 1e-12). Each block (macaron, pre-norm,
 LayerNorms eps 1e-12)::
 
@@ -13,7 +13,7 @@ LayerNorms eps 1e-12)::
     x = norm_final(x)
 
 Front-ends are the Swish video ResNet-18 and the raw-audio 1-D ResNet-18 (512-d, 25 Hz;
-:mod:`avdd.lipread.frontends`). Feature = encoder output after ``after_norm``, ``(T, d)``.
+:mod:`avdd.backbones.layers.resnet`). Feature = encoder output after ``after_norm``, ``(T, d)``.
 
 Audio-visual model (only in the repository's ``v1.0.0`` release, ``e2e_asr_conformer_av.py``;
 read): video ``encoder`` and audio ``aux_encoder`` (each as above), then ``fusion`` =
@@ -29,7 +29,7 @@ the same under ``aux_encoder.``, plus ``fusion.*``). The two are the same comput
 loader accepts both. ``decoder.*``, ``ctc.*`` and ``proj_decoder.*`` are dropped. The
 conv-module names keep upstream's typo ``pointwise_cov1``/``pointwise_cov2``.
 
-Inputs (:func:`avdd.lipread.inputs.lip_inputs`): video as BRAVEn (88×88 grey, (0.421,
+Inputs (:func:`avdd.backbones.layers.lip_inputs.lip_inputs`): video as BRAVEn (88×88 grey, (0.421,
 0.165)); audio = the waveform layer-normalised over the whole utterance (eps 1e-8), as
 Auto-AVSR's ``AudioTransform`` does.
 
@@ -41,6 +41,10 @@ release adds ``avsr_trlrwlrs2lrs3vox2avsp_base.pth``). Plain state dicts, read w
 Registry names: ``autoavsr-{vsr,asr,av}`` (``checkpoint=`` path), ``autoavsr-{vsr,asr}-random``
 (d 768, seeded), ``autoavsr-{vsr,asr,av}-tiny-random`` (d 32, 2 blocks, kernel 3, ResNet
 widths /8).
+
+Why one module: one backbone family per file (STYLE.md). The Conformer encoder, its two
+upstream key layouts and the registered names are one family's code; the shared pieces live in
+:mod:`avdd.backbones.layers` and :mod:`avdd.backbones.checkpoints`.
 """
 
 from __future__ import annotations
@@ -53,14 +57,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..lipread.relpos import FeedForward, RelPositionalEncoding, RelPositionMultiHeadedAttention, \
-    Swish, layer_norm
-from ..media import Clip
-from ..roi import Roi
-from .base import Backbone, register
-from .braven import FPS, SAMPLES_PER_FRAME, load_checked, make_frontend, read_state_dict
-from .fsfm import CheckpointError
-from .hub import frozen, seeded
+from avdd.backbones.base import Backbone, register
+from avdd.backbones.checkpoints import CheckpointError, load_checked, read_state_dict
+from avdd.backbones.hub import frozen, seeded
+from avdd.backbones.layers.audio import FPS, HOP
+from avdd.backbones.layers.relpos import (
+    FeedForward,
+    RelPositionalEncoding,
+    RelPositionMultiHeadedAttention,
+    Swish,
+    layer_norm,
+)
+from avdd.backbones.layers.resnet import make_frontend
+from avdd.media import Clip
+from avdd.roi.regions import Roi
 
 MODALITIES = ("video", "audio", "av")
 ZOO = "https://github.com/mpc001/auto_avsr (README model zoo; the AV model is in release v1.0.0)"
@@ -340,7 +350,7 @@ class AutoAVSR(Backbone):
         """
         frames = [len(video)] if self.needs_video else []
         if self.needs_audio:
-            frames.append(len(audio) // SAMPLES_PER_FRAME)
+            frames.append(len(audio) // HOP)
         t = min(frames)
         if t == 0:
             return np.zeros((0, self.dim), np.float32)
@@ -349,14 +359,14 @@ class AutoAVSR(Backbone):
         if self.needs_video:
             inputs.append(torch.from_numpy(np.ascontiguousarray(video[:t], np.float32))[None, None])
         if self.needs_audio:
-            a = np.ascontiguousarray(audio[: t * SAMPLES_PER_FRAME], np.float32)
+            a = np.ascontiguousarray(audio[: t * HOP], np.float32)
             inputs.append(torch.from_numpy(a)[None])
         with torch.inference_mode():
             out = self.net(*(x.to(dev) for x in inputs))
         return out[0].float().cpu().numpy()
 
     def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
-        from ..lipread.inputs import lip_inputs
+        from avdd.backbones.layers.lip_inputs import lip_inputs
 
         inp = lip_inputs(clip, roi, audio=self.audio_input, need_video=self.needs_video,
                          need_audio=self.needs_audio, trim_silence=self.trim_silence)

@@ -21,18 +21,23 @@ has no dropout at all (inference only). Feature = the final-LN output, ``(T, E)`
 Inferred: attention heads are not stored in the weights; a checkpoint gets ``E / 64`` (Large:
 16, Base: 12) unless ``heads=`` is given or a converted file records them.
 
-Checkpoints: fairseq ``.pt`` via :mod:`avdd.lipread.checkpoints` (``trust_checkpoint=True`` for
+Checkpoints: fairseq ``.pt`` via :mod:`avdd.backbones.checkpoints` (``trust_checkpoint=True`` for
 files that pickle fairseq objects, as the released ones do), or a ``.safetensors`` file written
 by :func:`convert_checkpoint`. Keys: the pretraining layout, or the fine-tuned one under
 ``encoder.w2v_model.``; the decoder, ``mask_emb``, ``label_embs_concat`` and ``final_proj`` are
 dropped; ``weight_g/weight_v`` and ``parametrizations.weight.original0/1`` both load.
 
-Inputs (:func:`avdd.lipread.inputs.lip_inputs`, ``audio="avhubert"``): the 88×88 grey mouth ROI
+Inputs (:func:`avdd.backbones.layers.lip_inputs.lip_inputs`, ``audio="avhubert"``): the 88×88 grey mouth ROI
 normalised with (0.421, 0.165), and log filterbanks stacked to ``(T, 104)`` with per-frame
 layer norm.
 
 Registry names: ``avhubert-{a,v,av}`` (``checkpoint=`` path), ``avhubert-{a,v}-random`` (Large,
 seeded), ``avhubert-{a,v,av}-tiny-random`` (E 32, 2 layers, ResNet widths /8).
+
+Why one module: one backbone family per file (STYLE.md). The encoder, the three input
+variants, both checkpoint routes and the registered names are one family's code; its shared
+pieces (front-ends, checkpoint reading, lip inputs) already live in :mod:`avdd.backbones.layers`
+and :mod:`avdd.backbones.checkpoints`.
 """
 
 from __future__ import annotations
@@ -51,13 +56,13 @@ from torch import Tensor, nn
 
 # The module, not its names: lipread.checkpoints imports this package (for CheckpointError), so
 # whichever of the two is imported first, the other may still be initialising.
-from ..lipread import checkpoints
-from ..lipread.frontends import VideoResNet
-from ..media import Clip
-from ..roi import Roi
-from .base import Backbone, register
-from .fsfm import CheckpointError
-from .hub import WeightsNotFound, frozen, seeded
+from avdd.backbones import checkpoints
+from avdd.backbones.base import Backbone, register
+from avdd.backbones.checkpoints import CheckpointError
+from avdd.backbones.hub import WeightsNotFound, frozen, seeded
+from avdd.backbones.layers.resnet import VideoResNet
+from avdd.media import Clip
+from avdd.roi.regions import Roi
 
 FPS = 25.0
 AVHUBERT_FILE = "self_large_vox_433h.pt"
@@ -418,7 +423,7 @@ class AVHubert(Backbone):
         return out[0].float().cpu().numpy()
 
     def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
-        from ..lipread.inputs import lip_inputs
+        from avdd.backbones.layers.lip_inputs import lip_inputs
 
         inp = lip_inputs(clip, roi, audio=self.audio_input, need_video=self.needs_video,
                          need_audio=self.needs_audio, landmarks=self.landmarks,

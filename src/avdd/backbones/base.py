@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..media import Clip
-from ..roi import Roi
+from avdd.media import Clip
+from avdd.roi.regions import Roi
 
 
 class Backbone(ABC):

@@ -1,7 +1,7 @@
 """BRAVEn / RAVEn encoders (the paper's BRAVEn rows), one vector per frame, 25 Hz.
 
 Architecture (``ahaliassos/raven``, configs ``resnet_transformer_{base,large}.yaml``; read):
-front-end → ``embed`` = Linear(512→d) + :class:`~avdd.lipread.relpos.RelPositionalEncoding`
+front-end → ``embed`` = Linear(512→d) + :class:`~avdd.backbones.layers.relpos.RelPositionalEncoding`
 → N pre-norm blocks → ``after_norm`` LayerNorm(eps 1e-12). Each block::
 
     x = x + gamma_mha · MHA(norm_mha(x))        # rel-pos attention, LayerNorm pre-norm
@@ -9,11 +9,11 @@ front-end → ``embed`` = Linear(512→d) + :class:`~avdd.lipread.relpos.RelPosi
 
 with LayerScale vectors ``gamma_*`` (init 0.1), no macaron FFN, no conv module and no
 per-block final norm (``post_norm: False``). Front-ends: video = Swish 3-D stem + ResNet-18
-(:class:`~avdd.lipread.frontends.VideoResNet`), audio = raw-waveform 1-D ResNet-18
-(:class:`~avdd.lipread.frontends.AudioResNet1d`); both 512-d at 25 Hz. The feature is the
+(:class:`~avdd.backbones.layers.resnet.VideoResNet`), audio = raw-waveform 1-D ResNet-18
+(:class:`~avdd.backbones.layers.resnet.AudioResNet1d`); both 512-d at 25 Hz. The feature is the
 encoder output after ``after_norm``, ``(T, d)`` (1024 for Large).
 
-Inputs (:func:`avdd.lipread.inputs.lip_inputs`): the 88×88 grey mouth crop normalised with
+Inputs (:func:`avdd.backbones.layers.lip_inputs.lip_inputs`): the 88×88 grey mouth crop normalised with
 (0.421, 0.165); audio raw 16 kHz, no normalisation (RAVEn's audio transform is the identity).
 
 Checkpoints: the released ``.pth`` files are plain state dicts of the ASR model (``encoder.*``,
@@ -37,7 +37,6 @@ Auto-AVSR loader, whose release files are ESPnet state dicts of the same kind.
 
 from __future__ import annotations
 
-import pickle
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,22 +46,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..lipread.frontends import AudioResNet1d, VideoResNet
-from ..lipread.relpos import FeedForward, RelPositionalEncoding, RelPositionMultiHeadedAttention, \
-    layer_norm
-from ..media import Clip
-from ..roi import Roi
-from .base import Backbone, register
-from .fsfm import CheckpointError
-from .hub import WeightsNotFound, frozen, seeded
+from avdd.backbones.base import Backbone, register
+from avdd.backbones.checkpoints import CheckpointError, load_checked, read_state_dict
+from avdd.backbones.hub import frozen, seeded
+from avdd.backbones.layers.audio import FPS, HOP
+from avdd.backbones.layers.relpos import (
+    FeedForward,
+    RelPositionalEncoding,
+    RelPositionMultiHeadedAttention,
+    layer_norm,
+)
+from avdd.backbones.layers.resnet import make_frontend
+from avdd.media import Clip
+from avdd.roi.regions import Roi
 
-FPS = 25.0
-SAMPLES_PER_FRAME = 640  # 16 kHz audio / 25 Hz frames
 MODALITIES = ("video", "audio")
 BRAVEN_FILE = "vsr_prelrs3vox2avs_large_ftlrs3vox2avs_selftrain_braven.pth"
 BRAVEN_ZOO = "https://github.com/ahaliassos/raven (README, model zoo)"
-_WRAPPERS = ("state_dict", "model_state_dict", "model")  # Lightning, torch tutorials, fairseq-ish
-_MAX_NAMED = 20  # keys listed in a mismatch message before "... and N more"
 
 
 @dataclass(frozen=True)
@@ -122,13 +122,6 @@ class BRAVEnBlock(nn.Module):
         return x + self.gamma_ff * self.feed_forward(h)
 
 
-def make_frontend(modality: str, width: int) -> nn.Module:
-    """Swish video ResNet-18 or raw-audio 1-D ResNet-18, both ``8·width``-d at 25 Hz."""
-    if modality == "video":
-        return VideoResNet(act="swish", width=width)
-    return AudioResNet1d(width=width)
-
-
 class BRAVEnEncoder(nn.Module):
     """Upstream ``Encoder`` (keys ``frontend.*``, ``embed.0.*``, ``encoders.{i}.*``,
     ``after_norm.*``).
@@ -154,81 +147,6 @@ class BRAVEnEncoder(nn.Module):
 
 
 # --- checkpoints (shared with Auto-AVSR) ----------------------------------------------------
-
-def unwrap_state(obj: Any, source: str) -> dict[str, torch.Tensor]:
-    """A state dict out of a raw or wrapped checkpoint object.
-
-    Descends through ``state_dict`` / ``model_state_dict`` / ``model`` entries, keeps the
-    tensors and strips a ``module.`` (DDP) or ``model.`` (a Lightning module holding the
-    network as ``self.model``) prefix shared by every key.
-    """
-    while isinstance(obj, dict):
-        inner = next((obj[k] for k in _WRAPPERS if isinstance(obj.get(k), dict)), None)
-        if inner is None:
-            break
-        obj = inner
-    state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)} \
-        if isinstance(obj, dict) else {}
-    if not state:
-        raise CheckpointError(f"{source}: no state dict of tensors found (expected a plain "
-                              "state dict or one under 'state_dict'/'model').")
-    stripped = True
-    while stripped:
-        stripped = False
-        for prefix in ("module.", "model."):
-            if all(k.startswith(prefix) for k in state):
-                state = {k[len(prefix):]: v for k, v in state.items()}
-                stripped = True
-    return state
-
-
-def read_state_dict(path: str | Path, what: str, download: str) -> dict[str, torch.Tensor]:
-    """Read an ESPnet-style ``.pth`` without running pickled code, and unwrap it.
-
-    Args:
-        path: the checkpoint file.
-        what: the model, for messages (``"BRAVEn"``).
-        download: where the file comes from, for the missing-file message.
-    Raises:
-        WeightsNotFound: no such file; the message says what to download.
-        CheckpointError: the file pickles more than tensors, or holds no state dict.
-    """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise WeightsNotFound(f"{what}: checkpoint {path} not found. Download {download} "
-                              f"and pass checkpoint=PATH to the backbone.")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        why = next((ln.strip() for ln in str(err).splitlines() if "Unsupported global" in ln),
-                   str(err))
-        raise CheckpointError(
-            f"{path}: refused, it pickles objects beyond tensors (e.g. a Lightning checkpoint's "
-            "hyper-parameters), and loading it would run their code. If you trust the file, "
-            "convert it once in a separate environment: torch.save(torch.load(p, "
-            "weights_only=False)['state_dict'], 'clean.pth'), then pass the clean file."
-            f"\nTorch said: {why}") from err
-    return unwrap_state(obj, str(path))
-
-
-def _named(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_MAX_NAMED])
-    return shown + (f" ... and {len(keys) - _MAX_NAMED} more" if len(keys) > _MAX_NAMED else "")
-
-
-def load_checked(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """``net.load_state_dict(state)``, raising :class:`CheckpointError` that names every
-    missing and unexpected key (BatchNorm ``num_batches_tracked`` may be absent: unused in
-    eval)."""
-    try:
-        result = net.load_state_dict(state, strict=False)
-    except RuntimeError as err:  # shape mismatches
-        raise CheckpointError(f"{source}: weights do not fit the model: {err}") from err
-    missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
-    if missing or result.unexpected_keys:
-        raise CheckpointError(f"{source}: state dict does not match the model; missing keys: "
-                              f"{_named(missing) or 'none'}; unexpected keys: "
-                              f"{_named(list(result.unexpected_keys)) or 'none'}")
 
 
 def encoder_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -317,17 +235,17 @@ class BRAVEn(Backbone):
         """Video ``(T, 88, 88)`` float32 (normalised) or audio ``(N,)`` float32 16 kHz →
         ``(T, dim)`` float32 (audio: ``T = N // 640``)."""
         video = self.cfg.modality == "video"
-        frames = len(x) if video else len(x) // SAMPLES_PER_FRAME
+        frames = len(x) if video else len(x) // HOP
         if frames == 0:
             return np.zeros((0, self.dim), np.float32)
         t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        t = t[None, None] if video else t[None, : frames * SAMPLES_PER_FRAME]
+        t = t[None, None] if video else t[None, : frames * HOP]
         with torch.inference_mode():
             out = self.net(t.to(getattr(self, "device", "cpu")))
         return out[0].float().cpu().numpy()
 
     def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
-        from ..lipread.inputs import lip_inputs
+        from avdd.backbones.layers.lip_inputs import lip_inputs
 
         inp = lip_inputs(clip, roi, audio=self.audio_input, need_video=self.needs_video,
                          need_audio=self.needs_audio, trim_silence=self.trim_silence)

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..media import Clip
-from ..roi import Roi
-from .base import Backbone, register
-from .hub import RandomInit, from_pretrained, frozen, seeded
+from avdd.backbones.base import Backbone, register
+from avdd.backbones.hub import RandomInit, from_pretrained, frozen
+from avdd.media import Clip
+from avdd.roi.regions import Roi
 
 DEFAULT_MODEL = "openai/clip-vit-large-patch14"
 BATCH_FRAMES = 32  # frames per forward pass: bounds memory on long clips, not the result
@@ -79,8 +79,11 @@ class CLIPFrames(Backbone):
                 "image_size": int(self.net.config.image_size),
                 "feature": "image_embeds"}
 
-    def _forward(self, video: np.ndarray) -> Any:
-        """Yield the model outputs of ``(T, H, W, 3)`` uint8 frames, ``batch_frames`` at a time."""
+    def forward_batches(self, video: np.ndarray) -> Any:
+        """Yield the model outputs (``CLIPVisionModelWithProjection`` outputs: ``image_embeds``
+        ``(B, dim)``, ``last_hidden_state`` ``(B, 1 + g², width)``) of ``(T, H, W, 3)`` uint8
+        frames through CLIP's own preprocessing, ``batch_frames`` frames at a time (B); the
+        caller decides on gradients (Grad-CAM needs them)."""
         for i in range(0, len(video), self.batch_frames):
             # channels_last stated: inferring it fails on frames only 3 pixels wide or high
             pixels = self.processor(images=list(video[i:i + self.batch_frames]),
@@ -93,7 +96,7 @@ class CLIPFrames(Backbone):
         if clip.num_frames == 0:
             return np.zeros((0, self.dim), np.float32)
         with torch.inference_mode():
-            out = [o.image_embeds for o in self._forward(clip.video)]
+            out = [o.image_embeds for o in self.forward_batches(clip.video)]
         return torch.cat(out).float().cpu().numpy()
 
     def patch_grid(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
@@ -105,7 +108,7 @@ class CLIPFrames(Backbone):
         vision = self.net.vision_model
         grids = []
         with torch.inference_mode():
-            for o in self._forward(clip.video):
+            for o in self.forward_batches(clip.video):
                 patches = vision.post_layernorm(o.last_hidden_state[:, 1:])
                 tokens = self.net.visual_projection(patches)
                 grids.append(tokens.reshape(len(tokens), self.grid, self.grid, self.dim))

@@ -30,20 +30,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..media import Clip
-from ..roi import Roi
-from .base import Backbone, register
-from .hub import arch_dict, frozen, seeded
+from avdd.backbones.base import Backbone, register
+from avdd.backbones.checkpoints import CheckpointError
+from avdd.backbones.hub import arch_dict, frozen, seeded
+from avdd.media import Clip
+from avdd.roi.regions import Roi
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 BOX_SCALE = 1.3
 BATCH_FRAMES = 32
 SAFE_GLOBALS = [argparse.Namespace]  # what the FSFM release pickles besides tensors
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file cannot be used; the message names the file and the fix."""
 
 
 def vit_config(dim: int = 768, depth: int = 12, heads: int = 12, image_size: int = 224,

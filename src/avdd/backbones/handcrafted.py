@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from ..media import Clip
-from ..roi import Roi, mouth_crops
-from .base import Backbone, register
+from avdd.backbones.base import Backbone, register
+from avdd.backbones.layers.frames import pair_frames
+from avdd.media import Clip
+from avdd.roi.regions import Roi, mouth_crops
 
 
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float,
@@ -42,14 +43,6 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float,
     up = (freqs[None] - lo) / (mid - lo)
     down = (hi - freqs[None]) / (hi - mid)
     return np.maximum(0.0, np.minimum(up, down)).astype(np.float32)
-
-
-def pair_frames(x: np.ndarray) -> np.ndarray:
-    """``(T50, D)`` → ``(ceil(T50 / 2), 2D)``: concatenate consecutive frames; an odd last
-    frame is duplicated (the paper's Wav2Vec2 recipe)."""
-    if len(x) % 2:
-        x = np.concatenate([x, x[-1:]])
-    return x.reshape(len(x) // 2, 2 * x.shape[1])
 
 
 @dataclass(frozen=True)

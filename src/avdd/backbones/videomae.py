@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..media import Clip
-from ..roi import Roi
-from .base import Backbone, register
-from .hub import RandomInit, from_pretrained, frozen, seeded
+from avdd.backbones.base import Backbone, register
+from avdd.backbones.hub import RandomInit, from_pretrained, frozen
+from avdd.media import Clip
+from avdd.roi.regions import Roi
 
 DEFAULT_MODEL = "MCG-NJU/videomae-large"
 BATCH_WINDOWS = 4  # windows per forward pass: bounds memory (16 × 224² frames each)

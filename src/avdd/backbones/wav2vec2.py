@@ -2,7 +2,7 @@
 
 ``last_hidden_state`` (after the final LayerNorm) is 50 Hz; consecutive frames are concatenated
 into 25 Hz vectors of ``2 * hidden`` dims (3840 for XLS-R 2B), an odd last frame duplicated
-(:func:`avdd.backbones.handcrafted.pair_frames`). Any Wav2Vec2 / HuBERT / WavLM checkpoint
+(:func:`avdd.backbones.layers.frames.pair_frames`). Any Wav2Vec2 / HuBERT / WavLM checkpoint
 loads through ``AutoModel``; the feature extractor's per-utterance normalisation is applied
 when its config asks for it (``do_normalize``).
 
@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..media import Clip
-from ..roi import Roi
-from .base import Backbone, register
-from .handcrafted import pair_frames
-from .hub import RandomInit, from_pretrained, frozen, seeded
+from avdd.backbones.base import Backbone, register
+from avdd.backbones.hub import RandomInit, from_pretrained, frozen
+from avdd.backbones.layers.frames import pair_frames
+from avdd.media import Clip
+from avdd.roi.regions import Roi
 
 DEFAULT_MODEL = "facebook/wav2vec2-xls-r-2b"
 SAMPLE_RATE = 16000
@@ -166,7 +166,7 @@ def layer_specs(spec: str, layers: list[int]) -> list[str]:
     one configuration and so one feature store, and the store records the spec it was created
     with, so the same features must always be asked for by the same name.
     """
-    from .base import get_backbone
+    from avdd.backbones.base import get_backbone
 
     default = get_backbone(spec).config()
     sep = "," if ":" in spec else ":"

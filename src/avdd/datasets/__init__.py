@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from ..config import SPLITS, Profile
-from . import av1m, avlips, dfe, exddv, favc
-from .base import DatasetError, Item
+from avdd.config import SPLITS, Profile
+from avdd.datasets import av1m, avlips, dfe, exddv, favc
+from avdd.datasets.base import DatasetError, Item
 
 _ADAPTERS = {"av1m": av1m.load, "favc": favc.load, "avlips": avlips.load, "dfe": dfe.load,
              "exddv": exddv.load}

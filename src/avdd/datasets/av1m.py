@@ -10,7 +10,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .base import DatasetError, Item, read_annotations, read_split_csv, require_root, segments
+from avdd.datasets.base import (
+    DatasetError,
+    Item,
+    read_annotations,
+    read_split_csv,
+    require_root,
+    segments,
+)
 
 #: Which official folder each of the paper's splits is drawn from.
 FOLDER = {"train": "train", "val": "train", "test": "val"}

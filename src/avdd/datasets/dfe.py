@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from .base import DatasetError, Item, read_annotations, read_split_csv, require_root, segments
+from avdd.datasets.base import (
+    DatasetError,
+    Item,
+    read_annotations,
+    read_split_csv,
+    require_root,
+    segments,
+)
 
 
 def _from_metadata(root: Path, split: str) -> pd.DataFrame:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .base import DatasetError, Item, require_root
+from avdd.datasets.base import DatasetError, Item, require_root
 
 ANNOTATIONS = "ExDDV.csv"
 COLUMNS = ("movie_name", "dataset", "manipulation", "click_locations", "split")

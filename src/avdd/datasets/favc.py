@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Item, read_annotations, read_split_csv, require_root, segments
+from avdd.datasets.base import Item, read_annotations, read_split_csv, require_root, segments
 
 
 def load(root: Path, split: str, splits_dir: Path) -> list[Item]:

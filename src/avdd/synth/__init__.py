@@ -11,7 +11,7 @@ speech envelope), :mod:`.audio` / :mod:`.video` (manipulations, artefacts, the "
 :mod:`.avlips`, :mod:`.dfe` (one domain each), :mod:`.config`, :mod:`.generate`.
 """
 
-from .config import DOMAINS, SynthConfig
-from .generate import generate
+from avdd.synth.config import DOMAINS, SynthConfig
+from avdd.synth.generate import generate
 
 __all__ = ["DOMAINS", "SynthConfig", "generate"]

@@ -15,14 +15,31 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import rms_db, set_level, splice, stretch
-from .audio import noise_floor
-from .common import (FPS, HOP, SR, Identity, annotation, clip_rng, clone_voice, merge, mouth_radii, plan_rng,
-                     sample_identity, sample_lead, sentence, speak, split_counts, write, write_splits, youtube_id)
-from .config import SynthConfig
-from .face import mouth_opening, render
-from .tts import Voice, random_words, synthesize
-from .video import add_grain, lipsync_opening, paste, quantise, sample_patch_style
+from avdd.synth.audio import noise_floor, rms_db, set_level, splice, stretch
+from avdd.synth.common import (
+    FPS,
+    HOP,
+    SR,
+    Identity,
+    annotation,
+    clip_rng,
+    clone_voice,
+    merge,
+    mouth_radii,
+    plan_rng,
+    sample_identity,
+    sample_lead,
+    sentence,
+    speak,
+    split_counts,
+    write,
+    write_splits,
+    youtube_id,
+)
+from avdd.synth.config import SynthConfig
+from avdd.synth.face import mouth_opening, render
+from avdd.synth.tts import Voice, random_words, synthesize
+from avdd.synth.video import add_grain, lipsync_opening, paste, quantise, sample_patch_style
 
 MODIFY = {  # file kind -> AV1M modify_type
     "real": "real", "fake_video_fake_audio": "both-modified", "fake_video_real_audio": "visual_modified",

@@ -15,11 +15,22 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (FPS, annotation, clip_rng, mouth_radii, plan_rng, sample_identity, sample_lead, sentence,
-                     speak, write, write_splits)
-from .config import SynthConfig
-from .face import render
-from .video import add_grain, lipsync_opening, paste, quantise, sample_patch_style
+from avdd.synth.common import (
+    FPS,
+    annotation,
+    clip_rng,
+    mouth_radii,
+    plan_rng,
+    sample_identity,
+    sample_lead,
+    sentence,
+    speak,
+    write,
+    write_splits,
+)
+from avdd.synth.config import SynthConfig
+from avdd.synth.face import render
+from avdd.synth.video import add_grain, lipsync_opening, paste, quantise, sample_patch_style
 
 METHODS = ("wav2lip", "talklip", "makeittalk")
 

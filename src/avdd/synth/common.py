@@ -13,10 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import noise_floor, set_level
-from .config import DOMAINS, SynthConfig
-from .face import Appearance, Mover, Render, mouth_opening, render, sample_appearance, sample_mover
-from .tts import Voice, random_words, synthesize
+from avdd.synth.audio import noise_floor, set_level
+from avdd.synth.config import DOMAINS, SynthConfig
+from avdd.synth.face import (
+    Appearance,
+    Mover,
+    Render,
+    mouth_opening,
+    render,
+    sample_appearance,
+    sample_mover,
+)
+from avdd.synth.tts import Voice, random_words, synthesize
 
 FPS = 25  # video frame rate of every synthetic clip (as the real datasets)
 SR = 16000  # audio sample rate (Hz)
@@ -207,7 +215,7 @@ def annotation(path: str, label: int, identity: Identity, voice: Voice, manipula
 def write(path, video: np.ndarray, audio: np.ndarray, cfg: SynthConfig, **options) -> None:
     """Encode one clip (H.264 ``cfg.crf``/``cfg.preset`` unless overridden + AAC 16 kHz).
     One encoder thread: the generator already runs one process per core."""
-    from ..media import write_clip
+    from avdd.media import write_clip
 
     kwargs = {"crf": cfg.crf, "preset": cfg.preset, **options}
     write_clip(path, video, audio, fps=FPS, sample_rate=SR, threads=1, **kwargs)

@@ -14,12 +14,25 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import add_noise, band_limit, noise_floor, pitch_shift
-from .common import (FPS, SR, annotation, clip_rng, merge, plan_rng, sample_identity, sample_lead, sentence,
-                     speak, split_counts, write, write_table)
-from .config import SynthConfig
-from .face import render, sample_mover
-from .video import add_grain, face_warp, frame_blend, quantise, resize
+from avdd.synth.audio import add_noise, band_limit, noise_floor, pitch_shift
+from avdd.synth.common import (
+    FPS,
+    SR,
+    annotation,
+    clip_rng,
+    merge,
+    plan_rng,
+    sample_identity,
+    sample_lead,
+    sentence,
+    speak,
+    split_counts,
+    write,
+    write_table,
+)
+from avdd.synth.config import SynthConfig
+from avdd.synth.face import render, sample_mover
+from avdd.synth.video import add_grain, face_warp, frame_blend, quantise, resize
 
 VISUAL, AUDIO = ("face_warp", "frame_blend"), ("pitch_shift", "audio_time_shift")
 SIZES = (0.75, 0.875, 1.0, 1.125, 1.25)  # output track sizes relative to frame_size (96-160 px by default)

@@ -15,12 +15,29 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (ETHNICITIES, FPS, GENDERS, Identity, annotation, clip_rng, clone_voice, face_radii,
-                     mouth_radii, plan_rng, sample_identity, sample_lead, sentence, speak, split_counts, write,
-                     write_table, youtube_id)
-from .config import SynthConfig
-from .face import Appearance, render
-from .video import add_grain, lipsync_opening, paste, quantise, sample_patch_style
+from avdd.synth.common import (
+    ETHNICITIES,
+    FPS,
+    GENDERS,
+    Identity,
+    annotation,
+    clip_rng,
+    clone_voice,
+    face_radii,
+    mouth_radii,
+    plan_rng,
+    sample_identity,
+    sample_lead,
+    sentence,
+    speak,
+    split_counts,
+    write,
+    write_table,
+    youtube_id,
+)
+from avdd.synth.config import SynthConfig
+from avdd.synth.face import Appearance, render
+from avdd.synth.video import add_grain, lipsync_opening, paste, quantise, sample_patch_style
 
 REAL, FAKE = "RealVideo-RealAudio", "FakeVideo-FakeAudio"
 METHODS = ("faceswap-wav2lip", "fsgan-wav2lip", "wav2lip")

@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import av1m, avlips, dfe, favc
-from .config import DOMAINS, VERSION, SynthConfig
+from avdd.synth import av1m, avlips, dfe, favc
+from avdd.synth.config import DOMAINS, VERSION, SynthConfig
 
 __all__ = ["generate"]
 
@@ -30,7 +30,7 @@ _WORK_ORDER = ("av1m", "favc", "dfe", "avlips")  # costliest tasks first: fewer 
 
 
 def _stamp(cfg: SynthConfig) -> dict:
-    from .. import __version__
+    from avdd import __version__
 
     return {"generator": "avdd.synth", "version": VERSION, "config": cfg.to_json(), "avdd": __version__}
 

@@ -1,0 +1,163 @@
+"""The one entry point the lip-reading backbones call: a clip -> video and audio inputs.
+
+AV-HuBERT, Auto-AVSR and BRAVEn share the mouth crop (:mod:`avdd.roi.align`) and the video
+normalisation (grey / 255, centre crop 88 x 88, (x - 0.421) / 0.165); they differ in audio:
+AV-HuBERT takes stacked log filterbanks (``audio="avhubert"``), Auto-AVSR the raw waveform
+normalised over the utterance (``"utterance_norm"``) and BRAVEn the raw waveform as is
+(``"raw"``, as RAVEn's data pipeline feeds it).
+Both streams are cut to a common number of 25 Hz frames T, as AVH-Align does before its
+forward pass, so every backbone returns one feature row per video frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from avdd.backbones.layers.audio import (
+    FPS,
+    HOP,
+    SAMPLE_RATE,
+    avhubert_audio,
+    trim_leading_silence,
+    utterance_norm,
+)
+from avdd.media import Clip
+from avdd.roi.mouth import compute_rois
+from avdd.roi.regions import MouthRois, Roi
+
+__all__ = ["LipInputs", "lip_inputs", "video_input", "AUDIO_KINDS"]
+
+CROP = 88  # centre crop side (px) of the 96 x 96 mouth ROI
+MEAN, STD = 0.421, 0.165  # grey-level statistics of LRS3 mouth crops (after / 255)
+AUDIO_KINDS = ("avhubert", "raw", "utterance_norm")
+AVHUBERT_DIM = 104  # 26 filters x 4 stacked frames
+
+
+@dataclass(frozen=True, eq=False)
+class LipInputs:
+    """Inputs of a lip backbone for one clip, both cut to T frames at 25 fps.
+
+    Attributes:
+        video: ``(T, 88, 88)`` float32 normalised mouth crops; ``(0, 88, 88)`` when not asked for.
+        audio: kind ``"avhubert"``: ``(T, 104)`` float32; ``"raw"`` / ``"utterance_norm"``:
+            ``(T * 640,)`` float32 at 16 kHz. Empty (0 rows) when not asked for.
+        fps: 25.0.
+        rois: the clip's full-length mouth ROIs (before silence trimming and the common-length
+            cut), or None when video was not asked for.
+        trimmed_frames: leading frames dropped by ``trim_silence`` (0 otherwise).
+    """
+
+    video: np.ndarray
+    audio: np.ndarray
+    fps: float
+    rois: MouthRois | None
+    trimmed_frames: int = 0
+
+    @property
+    def num_frames(self) -> int:
+        """T: the common number of 25 Hz frames."""
+        return int(self.video.shape[0]) if self.video.size else self._audio_frames()
+
+    def _audio_frames(self) -> int:
+        return int(self.audio.shape[0]) if self.audio.ndim == 2 else int(self.audio.shape[0]) // HOP
+
+
+def video_input(frames96: np.ndarray) -> np.ndarray:
+    """``(T, 96, 96)`` uint8 grey mouth crops -> ``(T, 88, 88)`` float32: / 255, centre crop
+    (offset (96 - 88) / 2 = 4 px, AV-HuBERT's CenterCrop), then (x - 0.421) / 0.165."""
+    frames = np.asarray(frames96)
+    if frames.ndim != 3:
+        raise ValueError(f"expected (T, H, W) grey frames, got {frames.shape}")
+    h, w = frames.shape[1:]
+    if h < CROP or w < CROP:
+        raise ValueError(f"frames {h}x{w} are smaller than the {CROP}x{CROP} centre crop")
+    dy, dx = int(round((h - CROP) / 2)), int(round((w - CROP) / 2))
+    crop = frames[:, dy:dy + CROP, dx:dx + CROP].astype(np.float32) / 255.0
+    return ((crop - MEAN) / STD).astype(np.float32)
+
+
+def _check_clip(clip: Clip, need_video: bool, need_audio: bool) -> None:
+    where = clip.path or "clip"
+    if abs(clip.fps - FPS) > 1e-6:
+        raise ValueError(f"{where}: lip models read {FPS:g} fps video, the clip is {clip.fps:g} fps; "
+                         "decode it with avdd.media.read_clip(path, fps=25)")
+    if clip.sample_rate != SAMPLE_RATE:
+        raise ValueError(f"{where}: lip models read {SAMPLE_RATE} Hz audio, the clip is {clip.sample_rate} Hz; "
+                         "decode it with avdd.media.read_clip(path, sample_rate=16000)")
+    if need_video and clip.num_frames == 0:
+        raise ValueError(f"{where}: no video frames; decode the clip with video=True")
+    if need_audio and clip.audio.size == 0:
+        raise ValueError(f"{where}: no audio samples; decode the clip with audio=True")
+
+
+def _audio_features(wave: np.ndarray, kind: str) -> tuple[np.ndarray, int]:
+    """(features, number of 25 Hz frames they cover)."""
+    if kind == "avhubert":
+        feats = avhubert_audio(wave)
+        return feats, len(feats)
+    # A partial last frame counts (it is zero-padded), as AV-HuBERT's stacker pads to 4.
+    return np.asarray(wave, np.float32), math.ceil(len(wave) / HOP)
+
+
+def _cut_audio(feats: np.ndarray, kind: str, t: int) -> np.ndarray:
+    if kind == "avhubert":
+        return feats[:t]
+    wave = np.zeros(t * HOP, np.float32)  # Auto-AVSR's cut_or_pad to len(video) * 640
+    n = min(len(feats), t * HOP)
+    wave[:n] = feats[:n]
+    # Normalise after the cut, as Auto-AVSR's transform runs on the cut waveform.
+    return utterance_norm(wave) if kind == "utterance_norm" else wave
+
+
+def lip_inputs(clip: Clip, roi: Roi | None, *, audio: str = "avhubert", need_video: bool = True,
+               need_audio: bool = True, landmarks: str = "auto", trim_silence: bool = False) -> LipInputs:
+    """Video and audio inputs of a lip backbone, cut to a common length.
+
+    Args:
+        clip: decoded clip (RGB uint8 at 25 fps, mono float32 at 16 kHz).
+        roi: its regions; ``roi.mouth`` (precomputed by :class:`~avdd.roi.mouth.RoiCache`)
+            is used as is, ``roi.landmarks`` skip detection, synthetic annotations feed the
+            ``"auto"`` / ``"synthetic"`` landmark source.
+        audio: ``"avhubert"``, ``"raw"`` or ``"utterance_norm"`` (see :class:`LipInputs`).
+        need_video, need_audio: which streams to prepare (at least one).
+        landmarks: landmark source name for :func:`~avdd.roi.landmarks.get_landmark_source`.
+        trim_silence: drop the leading silence of the audio and the matching video frames
+            (AVH-Align's optional step; :func:`~avdd.backbones.layers.audio.trim_leading_silence`).
+    Returns:
+        :class:`LipInputs` with T = the shorter stream's number of 25 Hz frames (the only
+        stream's, when one is asked for).
+    Raises:
+        ValueError: wrong rates, missing streams, unknown audio kind, or nothing left (T = 0).
+    """
+    if audio not in AUDIO_KINDS:
+        raise ValueError(f"unknown audio kind {audio!r}; expected one of {AUDIO_KINDS}")
+    if not (need_video or need_audio):
+        raise ValueError("nothing to prepare: need_video and need_audio are both False")
+    _check_clip(clip, need_video, need_audio or trim_silence)
+    rois = compute_rois(clip, roi, landmarks) if need_video else None
+    frames = rois.frames if rois is not None else np.zeros((0, 96, 96), np.uint8)
+    wave = np.asarray(clip.audio, np.float32)
+    skipped = 0
+    if trim_silence:
+        # Per-frame arrays are cut after ROI extraction, as upstream crops the whole video first.
+        frames, wave, silence = trim_leading_silence(frames, wave)
+        skipped = int(silence * FPS) + 1 if silence > 0 else 0
+    lengths = []
+    if need_video:
+        lengths.append(len(frames))
+    if need_audio:
+        feats, n_audio = _audio_features(wave, audio)
+        lengths.append(n_audio)
+    t = min(lengths)
+    if t <= 0:
+        raise ValueError(f"{clip.path or 'clip'}: no frame left after "
+                         f"{'trimming the leading silence' if trim_silence else 'aligning the streams'}")
+    video = video_input(frames[:t]) if need_video else np.zeros((0, CROP, CROP), np.float32)
+    if need_audio:
+        audio_out = _cut_audio(feats, audio, t)
+    else:
+        audio_out = np.zeros((0, AVHUBERT_DIM) if audio == "avhubert" else (0,), np.float32)
+    return LipInputs(video=video, audio=audio_out, fps=FPS, rois=rois, trimmed_frames=skipped)

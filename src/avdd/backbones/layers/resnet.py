@@ -1,0 +1,184 @@
+"""Lip-reading front-ends shared by AV-HuBERT, BRAVEn and Auto-AVSR.
+
+All three models put the same ResNet-18 family in front of their transformer, so one
+implementation with their **module names** lets each checkpoint load by key:
+
+- :class:`VideoResNet`: 3-D stem + per-frame 2-D ResNet-18. AV-HuBERT uses PReLU activations
+  (``avhubert/resnet.py``: ``ResEncoder``), BRAVEn/RAVEn and Auto-AVSR use Swish
+  (``espnet/.../conv3d_extractor.py`` / ``frontend/resnet.py``: ``Conv3dResNet``).
+  State-dict keys: ``frontend3D.{0,1,2}.*``, ``trunk.layer{1-4}.{0,1}.{conv1,bn1,relu1,conv2,
+  bn2,relu2}.*`` (``relu*`` hold weights only for PReLU), ``trunk.layer{2-4}.0.downsample.{0,1}.*``.
+- :class:`AudioResNet1d`: raw-waveform 1-D ResNet-18 of BRAVEn/RAVEn and Auto-AVSR
+  (``Conv1dResNet``). Upstream keeps its stem *inside* the trunk, so the keys are
+  ``trunk.{conv1,bn1}.*``, ``trunk.layer{1-4}.*`` (no ``frontend1D``).
+
+Both were read in the upstream sources (av_hubert, ahaliassos/raven, mpc001/auto_avsr); the
+code here is written from those facts, not copied.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+ACTIVATIONS = ("prelu", "swish")
+
+
+def _act(kind: str, channels: int) -> nn.Module:
+    """PReLU with one slope per channel (AV-HuBERT) or Swish = SiLU, parameter-free
+    (ESPnet's ``Swish`` is ``x * sigmoid(x)``)."""
+    if kind == "prelu":
+        return nn.PReLU(num_parameters=channels)
+    if kind == "swish":
+        return nn.SiLU()
+    raise ValueError(f"activation must be one of {ACTIVATIONS}, got {kind!r}")
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block (two 3×3 convs), 2-D or 1-D; upstream attribute names.
+
+    ``relu2`` is applied after the residual sum, as upstream does.
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int, act: str, dims: int) -> None:
+        super().__init__()
+        conv = nn.Conv2d if dims == 2 else nn.Conv1d
+        norm = nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d
+        self.conv1 = conv(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = norm(cout)
+        self.relu1 = _act(act, cout)
+        self.conv2 = conv(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = norm(cout)
+        self.relu2 = _act(act, cout)
+        # Upstream adds a 1×1 conv + BN shortcut whenever the shape changes (layer2-4, block 0).
+        self.downsample = (nn.Sequential(conv(cin, cout, 1, stride, bias=False), norm(cout))
+                           if stride != 1 or cin != cout else None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        residual = x if self.downsample is None else self.downsample(x)
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu2(out + residual)
+
+
+def _layers(width: int, act: str, dims: int) -> list[nn.Sequential]:
+    """The four stages of ResNet-18: [2, 2, 2, 2] blocks, widths w/2w/4w/8w, strides 1/2/2/2."""
+    stages, cin = [], width
+    for i in range(4):
+        cout, stride = width * 2 ** i, 1 if i == 0 else 2
+        stages.append(nn.Sequential(BasicBlock(cin, cout, stride, act, dims),
+                                    BasicBlock(cout, cout, 1, act, dims)))
+        cin = cout
+    return stages
+
+
+class ResNet2d(nn.Module):
+    """Per-frame 2-D ResNet-18 trunk: ``(N, w, H, W)`` → ``(N, 8w)`` (global average pool)."""
+
+    def __init__(self, width: int, act: str) -> None:
+        super().__init__()
+        self.layer1, self.layer2, self.layer3, self.layer4 = _layers(width, act, 2)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.avgpool(x).flatten(1)
+
+
+class VideoResNet(nn.Module):
+    """Mouth-ROI video front-end: ``(B, 1, T, H, W)`` → ``(B, T, 8·width)``.
+
+    Conv3d(1→w, k=(5,7,7), s=(1,2,2), p=(2,3,3)) → BN3d → act → MaxPool3d((1,3,3),(1,2,2),
+    (0,1,1)), then every frame through the 2-D ResNet-18. The temporal kernel 5 with padding 2
+    keeps T unchanged (25 Hz in, 25 Hz out). 88×88 input → 22×22 after the stem → 3×3 at
+    layer4 → pooled.
+
+    Args:
+        act: ``"prelu"`` (AV-HuBERT) or ``"swish"`` (BRAVEn, Auto-AVSR).
+        width: stem/first-stage channels; 64 in every released model (output 512).
+    """
+
+    def __init__(self, *, act: str = "prelu", width: int = 64) -> None:
+        super().__init__()
+        if act not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {act!r}")
+        self.act = act
+        self.width = width
+        self.out_dim = 8 * width
+        self.frontend3D = nn.Sequential(
+            nn.Conv3d(1, width, (5, 7, 7), (1, 2, 2), (2, 3, 3), bias=False),
+            nn.BatchNorm3d(width),
+            _act(act, width),
+            nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)),
+        )
+        self.trunk = ResNet2d(width, act)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, 1, T, H, W)`` float (normalised grey) → ``(B, T, 8·width)``."""
+        if x.ndim != 5 or x.shape[1] != 1:
+            raise ValueError(f"expected (B, 1, T, H, W) video, got {tuple(x.shape)}")
+        b = x.shape[0]
+        x = self.frontend3D(x)  # (B, w, T, H', W')
+        _, c, t, h, w = x.shape
+        x = x.transpose(1, 2).reshape(b * t, c, h, w)  # frames as a batch for the 2-D trunk
+        return self.trunk(x).view(b, t, -1)
+
+
+class ResNet1d(nn.Module):
+    """Raw-audio 1-D ResNet-18 with its stem inside (upstream ``ResNet1D``): ``(B, 1, N)`` →
+    ``(B, 8w, N/640)``.
+
+    Stem Conv1d(1→w, k=80, s=4, p=38) (5 ms kernel, 4 kHz), four stages (strides 1/2/2/2 →
+    ×32 in all), AvgPool1d(20) → one frame per 640 samples = 25 Hz at 16 kHz.
+    """
+
+    def __init__(self, width: int, act: str = "swish") -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(1, width, 80, 4, 38, bias=False)
+        self.bn1 = nn.BatchNorm1d(width)
+        self.relu = _act(act, width)
+        self.layer1, self.layer2, self.layer3, self.layer4 = _layers(width, act, 1)
+        self.avgpool = nn.AvgPool1d(20, 20)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.avgpool(x)
+
+
+class AudioResNet1d(nn.Module):
+    """Raw 16 kHz waveform front-end of BRAVEn/RAVEn and Auto-AVSR: ``(B, N)`` → ``(B, N // 640,
+    8·width)`` at 25 Hz.
+
+    Samples beyond the last whole multiple of 640 (one 25 Hz frame) are dropped first, as
+    upstream does, so the output aligns with the video frames. Swish activations throughout.
+
+    Args:
+        width: stem/first-stage channels; 64 in the released models (output 512).
+    """
+
+    SAMPLES_PER_FRAME = 640  # 16 kHz / 25 Hz
+
+    def __init__(self, *, width: int = 64) -> None:
+        super().__init__()
+        self.width = width
+        self.out_dim = 8 * width
+        self.trunk = ResNet1d(width, "swish")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, N)`` float waveform → ``(B, N // 640, 8·width)``."""
+        if x.ndim != 2:
+            raise ValueError(f"expected (B, N) waveform, got {tuple(x.shape)}")
+        n = x.shape[1] // self.SAMPLES_PER_FRAME * self.SAMPLES_PER_FRAME
+        if n == 0:
+            return x.new_zeros(x.shape[0], 0, self.out_dim)
+        return self.trunk(x[:, None, :n]).transpose(1, 2)
+
+
+__all__ = ["AudioResNet1d", "VideoResNet", "make_frontend"]
+
+
+def make_frontend(modality: str, width: int) -> nn.Module:
+    """Swish video ResNet-18 or raw-audio 1-D ResNet-18, both ``8·width``-d at 25 Hz."""
+    if modality == "video":
+        return VideoResNet(act="swish", width=width)
+    return AudioResNet1d(width=width)

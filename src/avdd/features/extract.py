@@ -1,0 +1,508 @@
+"""Extraction runner: a split's videos → decode once → every requested backbone → feature stores.
+
+Resumable (videos already in a store are skipped), failure-tolerant (a file that cannot be
+decoded or featurised is recorded in ``failures.jsonl`` beside the store and the run goes on)
+and parallel over decode worker processes. Each clip is decoded once for all backbones.
+
+Why one module: the runner's two execution paths (CPU pool, device + decode workers) share
+one task protocol (decode, mouth ROIs, featurise, record) and one job loop that writes the
+stores; apart they would have to agree on private structures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import json
+import multiprocessing as mp
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from avdd.backbones import Backbone, get_backbone
+from avdd.config import Profile
+from avdd.datasets import Item, load_items
+from avdd.features.distributed import Shard, current_shard
+from avdd.features.store import FeatureStore
+from avdd.features.threads import one_thread, pin_process_to_one_thread
+from avdd.media import MediaError, read_clip
+from avdd.provenance import provenance
+from avdd.roi.regions import Roi
+
+
+@dataclass(frozen=True)
+class ExtractReport:
+    """What one run did for one (backbone, dataset, split)."""
+
+    backbone: str
+    store: Path
+    total: int
+    already_done: int
+    extracted: int
+    failed: int
+    failures_log: Path
+
+    def summary(self) -> str:
+        s = (f"{self.backbone}: {self.extracted} extracted, {self.already_done} already done, "
+             f"{self.failed} failed of {self.total} → {self.store}")
+        return s + (f" (failures: {self.failures_log})" if self.failed else "")
+
+
+def backbone_key(backbone: Backbone, precision: str = "fp32") -> str:
+    """Store folder name: the backbone name plus a hash of its configuration, so that features
+    of a changed configuration never mix with old ones."""
+    cfg = json.dumps(store_config(backbone, precision), sort_keys=True, default=str)
+    return f"{backbone.name}-{hashlib.sha256(cfg.encode()).hexdigest()[:8]}"
+
+
+def store_dir(profile: Profile, backbone: Backbone, dataset: str, split: str,
+              precision: str = "fp32") -> Path:
+    return profile.store_dir(backbone_key(backbone, precision), dataset, split)
+
+
+# -- worker side --------------------------------------------------------------------------
+_WORKER_BACKBONES: dict[str, Backbone] = {}
+_WORKER_PRECISION = ["fp32"]
+_WORKER_ROI_ROOT: list[Path | None] = [None]
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def store_config(backbone: Backbone, precision: str = "fp32") -> dict[str, Any]:
+    """What keys a store: the backbone's config, plus the autocast precision when it is not
+    fp32 (bf16 features differ from fp32 ones, so they never share a store)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    cfg = backbone.config()
+    return cfg if precision == "fp32" else {**cfg, "precision": precision}
+
+
+def compute_signature(backbone: Backbone, device: str | None, batch_size: int) -> dict:
+    """What, besides the backbone's config, decides a feature's last bits: the device type
+    (CUDA kernels are not CPU kernels) and whether clips share a forward pass (a batched
+    convolution or matmul blocks its sums differently from a single clip: measured on
+    wav2vec2-tiny-random, 2.4e-6 apart). Worker count, rank count and machine load do not
+    enter (every path computes on one thread: :func:`avdd.features.threads.one_thread`)."""
+    import torch
+
+    batches = type(backbone).batch_key is not Backbone.batch_key  # the family can batch
+    return {"device": torch.device(device).type if device else "cpu",
+            "batched": bool(batches and batch_size > 1)}
+
+
+def _init_worker(names: Sequence[str], *, precision: str = "fp32",
+                 roi_root: Path | None = None) -> None:
+    # Backbones are built once per worker process, not pickled per task.
+    _WORKER_PRECISION[0] = precision
+    _WORKER_ROI_ROOT[0] = roi_root
+    for name in names:
+        _WORKER_BACKBONES[name] = get_backbone(name)
+
+
+def _init_pool_worker(names: Sequence[str], **kwargs: Any) -> None:
+    pin_process_to_one_thread()
+    _init_worker(names, **kwargs)
+
+
+def _decode(item: Item, needs: dict[str, tuple[bool, bool]]) -> dict[str, Any]:
+    """Decode what the backbones need (``needs``: key → (video, audio)). Returns ``{backbone
+    key: clip or error message}``: when the joint decode fails (e.g. no audio track), each
+    modality is retried alone so that a file without audio still serves the visual backbones
+    and vice versa."""
+    video = any(v for v, _ in needs.values())
+    audio = any(a for _, a in needs.values())
+    try:
+        clip = read_clip(item.path, video=video, audio=audio)
+        return dict.fromkeys(needs, clip)
+    except MediaError as e:
+        joint_error = str(e)
+        if not (video and audio):
+            return dict.fromkeys(needs, joint_error)
+    out: dict = {}
+    for need in ((True, False), (False, True)):
+        group = [k for k, n in needs.items() if n == need]
+        if not group:
+            continue
+        try:
+            clip = read_clip(item.path, video=need[0], audio=need[1])
+        except MediaError as e:
+            clip = str(e)
+        out.update(dict.fromkeys(group, clip))
+    # Audio-visual backbones need both streams: the joint decode's error stands for them.
+    return {k: out.get(k, joint_error) for k in needs}
+
+
+@dataclass
+class _Decoded:
+    """One video ready for the backbones: clips (or decode errors) and regions by backbone
+    key."""
+
+    item: Item
+    names: tuple[str, ...]
+    clips: dict[str, Any]  # key → Clip, or the error message (str)
+    rois: dict[str, Roi | None]
+
+
+@dataclass(frozen=True)
+class _Needs:
+    """What the decode step must produce for each backbone key: streams, and for lip
+    models the landmark source of the cached mouth ROI (``None`` = no mouth ROI)."""
+
+    streams: dict[str, tuple[bool, bool]]
+    mouth: dict[str, str | None]
+    roi_root: Path | None  # RoiCache folder (the profile's cache_dir / "roi")
+
+
+def _needs(bbs: dict[str, Backbone], roi_root: Path | None = None) -> _Needs:
+    return _Needs({k: (b.needs_video, b.needs_audio) for k, b in bbs.items()},
+                  {k: b.landmarks if b.uses_mouth_roi and b.needs_video else None
+                   for k, b in bbs.items()}, roi_root)
+
+
+def _mouth_rois(item: Item, clips: dict[str, Any], base: Roi | None, needs: _Needs,
+                names: Sequence[str]) -> tuple[dict[str, Roi | None], dict[str, str]]:
+    """Per backbone key: the Roi to pass (with the cached mouth ROI for lip models), and the
+    errors of lip models whose ROI could not be made. One ROI per landmark source and video,
+    shared by every lip model."""
+    from avdd.roi.mouth import RoiCache
+
+    rois: dict[str, Roi | None] = {}
+    errors: dict[str, str] = {}
+    done: dict[str, Roi | str] = {}
+    for n in names:
+        source = needs.mouth.get(n)
+        clip = clips[n]
+        if source is None or isinstance(clip, str):
+            rois[n] = base
+            continue
+        if source not in done:
+            try:
+                if needs.roi_root is None:
+                    from avdd.roi.mouth import compute_rois
+
+                    done[source] = dataclasses.replace(base or Roi(),
+                                                       mouth=compute_rois(clip, base, source))
+                else:
+                    cache = RoiCache(needs.roi_root, {"landmarks": source})
+                    done[source] = cache.load_or_compute(f"{item.dataset}/{item.video_id}",
+                                                         clip, base, landmarks=source)
+            except Exception as e:  # noqa: BLE001 - recorded against the lip models
+                done[source] = (f"{item.path}: mouth ROI ({source} landmarks): "
+                                f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
+        if isinstance(done[source], str):
+            errors[n] = done[source]
+        else:
+            rois[n] = done[source]
+    return rois, errors
+
+
+def _decode_task(task: tuple[Item, tuple[str, ...]], needs: _Needs) -> _Decoded:
+    item, names = task
+    try:
+        clips = _decode(item, {n: needs.streams[n] for n in names})
+    except Exception as e:  # noqa: BLE001 - any per-file failure is recorded, the run goes on
+        msg = f"{item.path}: {type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
+        clips = dict.fromkeys(names, msg)
+    rois, errors = _mouth_rois(item, clips, Roi.from_annotation(item.annotation), needs, names)
+    clips.update(errors)  # a lip model without its ROI fails like an undecodable file
+    return _Decoded(item, names, clips, rois)
+
+
+def _autocast(device: str, precision: str):
+    
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
+def _checked(b: Backbone, f: np.ndarray) -> np.ndarray:
+    f = np.asarray(f, dtype=np.float32)
+    if f.ndim != 2 or f.shape[1] != b.dim or len(f) == 0:
+        raise ValueError(f"{b.name} returned shape {f.shape}, expected (T>0, {b.dim})")
+    if not np.isfinite(f).all():
+        raise ValueError(f"{b.name} returned non-finite features")
+    return f
+
+
+def _featurise_many(samples: Sequence[_Decoded], bbs: dict[str, Backbone], precision: str
+                    ) -> list[tuple[Item, dict[str, np.ndarray], dict[str, str]]]:
+    """Run every backbone on the decoded videos that need it, grouping clips with equal
+    :meth:`Backbone.batch_key` into one forward pass. A failing batch is retried clip by clip
+    so that the error is recorded against the video that caused it.
+
+    Returns, per sample: ``(item, features by backbone key, error message by backbone key)``.
+    """
+    feats: list[dict[str, np.ndarray]] = [{} for _ in samples]
+    errors: list[dict[str, str]] = [{} for _ in samples]
+    for key, b in bbs.items():
+        groups: dict[Any, list[int]] = {}
+        for i, s in enumerate(samples):
+            if key not in s.names:
+                continue
+            clip = s.clips[key]
+            if isinstance(clip, str):
+                errors[i][key] = clip
+                continue
+            k = b.batch_key(clip)
+            groups.setdefault(("solo", i) if k is None else ("key", k), []).append(i)
+        for idx in groups.values():
+            with _autocast(b.device, precision):
+                if len(idx) > 1:
+                    try:
+                        out = b.batch([samples[i].clips[key] for i in idx],
+                                      [samples[i].rois[key] for i in idx])
+                        for i, f in zip(idx, out, strict=True):
+                            feats[i][key] = _checked(b, f)
+                        continue
+                    except Exception:  # noqa: BLE001 - retried one by one below
+                        pass
+                for i in idx:
+                    try:
+                        feats[i][key] = _checked(b, b(samples[i].clips[key], samples[i].rois[key]))
+                    except Exception as e:  # noqa: BLE001
+                        tb = traceback.format_exc(limit=3)
+                        errors[i][key] = (f"{samples[i].item.path}: {key}: "
+                                          f"{type(e).__name__}: {e}\n{tb}")
+    return [(s.item, f, e) for s, f, e in zip(samples, feats, errors, strict=True)]
+
+
+def _featurise(task: tuple[Item, tuple[str, ...]]
+               ) -> tuple[Item, dict[str, np.ndarray], dict[str, str]]:
+    """Decode one clip and run the backbones it still needs (a pool worker's task).
+
+    Returns ``(item, features by backbone, error message by backbone)``.
+    """
+    bbs = {n: _WORKER_BACKBONES[n] for n in task[1]}  # keyed by spec string, as the stores
+    sample = _decode_task(task, _needs(bbs, _WORKER_ROI_ROOT[0]))
+    return _featurise_many([sample], bbs, _WORKER_PRECISION[0])[0]
+
+
+# -- accelerator path: models in this process, decoding in DataLoader workers ---------------
+class _DecodeDataset:
+    """Map-style dataset of extraction tasks; ``__getitem__`` decodes (in a worker process)."""
+
+    def __init__(self, tasks, needs):
+        self.tasks, self.needs = tasks, needs
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __getitem__(self, i: int) -> _Decoded:
+        return _decode_task(self.tasks[i], self.needs)
+
+
+def _identity(x):
+    return x
+
+
+def _worker_init(_: int) -> None:
+    # Decode workers only decode: one thread each, so they do not fight the main process.
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _loader_featurise(bbs: dict[str, Backbone], workers: int, batch_size: int, precision: str,
+                      roi_root: Path | None = None):
+    """``tasks → iterator of (item, feats, errors)`` in task order, decoding in ``workers``
+    DataLoader processes (prefetching ahead) while the models run here, ``batch_size``
+    videos at a time."""
+    from torch.utils.data import DataLoader
+
+    def run(tasks):
+        ctx = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        loader = DataLoader(
+            _DecodeDataset(tasks, _needs(bbs, roi_root)), batch_size=None, shuffle=False,
+            num_workers=workers, collate_fn=_identity, worker_init_fn=_worker_init,
+            multiprocessing_context=ctx if workers else None,
+            prefetch_factor=max(2, batch_size) if workers else None,
+            persistent_workers=False)
+        buffer: list[_Decoded] = []
+        for sample in loader:
+            buffer.append(sample)
+            if len(buffer) >= batch_size:
+                yield from _featurise_many(buffer, bbs, precision)
+                buffer = []
+        if buffer:
+            yield from _featurise_many(buffer, bbs, precision)
+
+    return run
+
+
+# -- main side ----------------------------------------------------------------------------
+def extract(
+    profile: Profile,
+    backbones: Sequence[str],
+    dataset: str,
+    split: str,
+    *,
+    limit: int | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    **kwargs: Any,
+) -> list[ExtractReport]:
+    """Extract features of one split for several backbones, skipping what is already stored.
+
+    Args:
+        profile: where the data are and where stores go.
+        backbones: registry names.
+        dataset, split: which videos (see :func:`avdd.datasets.load_items`).
+        limit: only the first ``limit`` videos of the split (quick trials).
+        workers: decode/feature processes (1 = in this process).
+        progress: show a progress bar (videos/s and ETA).
+        **kwargs: ``shard``, ``device``, ``precision``, ``batch_size`` of :func:`extract_many`.
+    """
+    return extract_many(profile, backbones, [(dataset, split)], limit=limit, workers=workers,
+                        progress=progress, **kwargs)
+
+
+def extract_many(
+    profile: Profile,
+    backbones: Sequence[str],
+    jobs: Sequence[tuple[str, str]],
+    *,
+    limit: int | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    shard: Shard | None = None,
+    device: str | None = None,
+    precision: str = "fp32",
+    batch_size: int = 1,
+) -> list[ExtractReport]:
+    """:func:`extract` for several ``(dataset, split)`` jobs sharing one worker pool (starting
+    worker processes costs seconds each time).
+
+    Two execution paths:
+
+    * ``device=None`` (CPU): ``workers`` forked processes each decode a video *and* run the
+      backbones on it (one thread each): CPU models parallelise over videos.
+    * ``device="cuda:0"`` (or ``"cpu"``): the models live in this process on ``device``;
+      ``workers`` DataLoader processes decode ahead so the accelerator never waits on the CPU,
+      and ``batch_size`` decoded videos at a time go through the models, clips of equal
+      :meth:`Backbone.batch_key` in one forward pass.
+
+    Args:
+        shard: this process's rank (default: read from ``torchrun``/SLURM variables, see
+            :func:`avdd.features.distributed.current_shard`). Rank r of w takes videos r, r+w, ... of
+            the (limited) split and writes rank r of each store; merge afterwards with
+            :func:`avdd.features.distributed.merge_store` (``avdd merge``).
+        precision: ``"fp32"`` (the paper's) or ``"bf16"`` (torch autocast on the backbones'
+            device; stored under its own store key).
+        batch_size: videos per model step on the ``device`` path.
+    """
+    shard = shard or current_shard()
+    roi_root = profile.cache_dir / "roi"  # mouth ROIs, shared by every lip model and split
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if device is not None:
+        bbs = {n: get_backbone(n).to(device) for n in backbones}
+        run = _loader_featurise(bbs, max(0, workers), max(1, batch_size), precision,
+                                roi_root)
+        # One thread here as in the pool workers (the same kernels, so the same features;
+        # it also leaves the decode workers their cores: an OpenMP pool spanning every core
+        # spin-waits against them, measured 4x slower end to end on 2 cores).
+        with one_thread():
+            return [r for ds, sp in jobs
+                    for r in _run_job(profile, backbones, ds, sp, limit, run, progress, shard,
+                                      precision, device, max(1, batch_size))]
+    if workers <= 1:
+        with one_thread():
+            _init_worker(list(backbones), precision=precision, roi_root=roi_root)
+
+            def run(tasks):
+                return map(_featurise, tasks)
+
+            return [r for ds, sp in jobs
+                    for r in _run_job(profile, backbones, ds, sp, limit, run, progress, shard,
+                                      precision)]
+    # fork (Linux): workers start in milliseconds and scripts need no `if __name__ ==
+    # "__main__"` guard (spawn re-imports the caller's main module). Workers pin themselves
+    # to one BLAS/torch thread, so a thread pool inherited from the parent is not used.
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    init = functools.partial(_init_pool_worker, precision=precision, roi_root=roi_root)
+    with ctx.Pool(workers, initializer=init, initargs=(list(backbones),)) as pool:
+        def run(tasks):
+            return pool.imap(_featurise, tasks, chunksize=2)
+
+        return [r for ds, sp in jobs
+                for r in _run_job(profile, backbones, ds, sp, limit, run, progress, shard,
+                                  precision)]
+
+
+def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: str,
+             limit: int | None, run, progress: bool, shard: Shard,
+             precision: str, device: str | None = None,
+             batch_size: int = 1) -> list[ExtractReport]:
+    items = shard.take(load_items(profile, dataset, split)[:limit])
+    models = {n: get_backbone(n) for n in backbones}
+    stores: dict[str, FeatureStore] = {}
+    for name, bb in models.items():
+        cfg = store_config(bb, precision)
+        prov = provenance(profile=profile.name, synthetic=profile.synthetic,
+                          weights=bb.weights, backbone=cfg, dataset=dataset, split=split)
+        stores[name] = FeatureStore(
+            store_dir(profile, bb, dataset, split, precision), rank=shard.rank, dim=bb.dim,
+            fps=bb.fps, backbone=bb.name, config=cfg, provenance=prov,
+            compute=compute_signature(bb, device, batch_size))
+    done = {n: s.done_ids() for n, s in stores.items()}
+    tasks = []
+    for item in items:
+        todo = tuple(n for n in backbones if item.video_id not in done[n])
+        if todo:
+            tasks.append((item, todo))
+    counts = {n: [0, 0] for n in backbones}  # extracted, failed
+    # One log per rank (ranks would otherwise clobber each other's); a single process keeps
+    # the plain name.
+    log_name = ("failures.jsonl" if shard.world_size == 1
+                else f"failures-{shard.rank:05d}.jsonl")
+    logs = {n: s.root / log_name for n, s in stores.items()}
+    for log in logs.values():
+        log.unlink(missing_ok=True)  # failures of this run only; earlier ones are retried
+    desc = f"extract {dataset}/{split}" + (
+        f" [rank {shard.rank}/{shard.world_size}]" if shard.world_size > 1 else "")
+    bar = tqdm(total=len(tasks), unit="video", disable=not progress, desc=desc)
+    try:
+        for (item, names), (_, feats, errors) in zip(tasks, run(tasks)):
+            bar.update()
+            for n in names:
+                err = errors.get(n)
+                if err:
+                    counts[n][1] += 1
+                    with logs[n].open("a") as fh:
+                        fh.write(json.dumps({"video_id": item.video_id, "path": str(item.path),
+                                             "error": err, "time": time.time()}) + "\n")
+                else:
+                    stores[n].append(item.video_id, feats[n], **item.store_meta())
+                    counts[n][0] += 1
+    finally:
+        bar.close()
+        for s in stores.values():
+            s.close()
+    return [
+        ExtractReport(backbone=n, store=stores[n].root, total=len(items),
+                      already_done=len(items) - sum(1 for _, ns in tasks if n in ns),
+                      extracted=counts[n][0], failed=counts[n][1], failures_log=logs[n])
+        for n in backbones
+    ]
+
+
+def features_ready(profile: Profile, backbone: str, dataset: str, split: str) -> bool:
+    """Whether every video of the split has features (failed videos excluded from the count
+    are *not* ready: rerun :func:`extract`)."""
+    d = store_dir(profile, get_backbone(backbone), dataset, split)
+    if not (d / "store.json").is_file():
+        return False
+    n = len(load_items(profile, dataset, split))
+    return len(FeatureStore(d).done_ids()) >= n
+
+

@@ -1,0 +1,309 @@
+"""Read side of the feature store: :class:`FeatureSet`, a list of (T, D) fp16 videos.
+
+A FeatureSet is either opened from a store directory (all writer ranks merged, shards
+memory-mapped read-only) or built from in-memory arrays (tests, notebooks). Both look the same
+to heads: ``fs[i]`` is a (T, D) fp16 view, ``fs.labels``/``fs.lengths`` are arrays, and
+``subset``/``select`` return cheap views that share the underlying shards.
+
+Memory: mapped pages that have been touched count in the process RSS until unmapped, so bulk
+readers (the probe) call :meth:`FeatureSet.prefetch` before and :meth:`FeatureSet.release`
+after each chunk; the pages stay in the OS page cache, only this process's mapping is dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import mmap
+import os
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    import torch
+
+import numpy as np
+
+__all__ = ["FeatureSet", "Record", "read_index"]
+
+FRAME_DTYPE = np.float16
+_ITEM = np.dtype(FRAME_DTYPE).itemsize
+
+
+@dataclass(frozen=True)
+class Record:
+    """One committed index line: ``length`` frames at byte ``offset`` of rank ``rank``'s shard."""
+
+    video_id: str
+    rank: int
+    offset: int
+    length: int
+    label: int | None = None
+    meta: dict = field(default_factory=dict)
+
+    def end(self, dim: int) -> int:
+        return self.offset + self.length * dim * _ITEM
+
+
+def read_index(index_path: Path, shard_path: Path, rank: int, dim: int) -> tuple[list[Record], int]:
+    """Committed records of one rank, and the byte length of the index prefix holding them.
+
+    Stops at the first line that is partial (no newline: crash mid-write), unparsable, not
+    contiguous with the previous record, or pointing past the end of the shard. Nothing is
+    modified; the writer truncates the index to the returned length.
+    """
+    if not Path(index_path).exists():
+        return [], 0
+    data = Path(index_path).read_bytes()
+    shard_size = os.path.getsize(shard_path) if Path(shard_path).exists() else 0
+    records, pos, end = [], 0, 0
+    while (nl := data.find(b"\n", pos)) >= 0:
+        try:
+            d = json.loads(data[pos:nl])
+            rec = Record(d["id"], rank, int(d["offset"]), int(d["length"]), d.get("label"), d.get("meta") or {})
+        except (ValueError, KeyError, TypeError):
+            break
+        if rec.offset != end or rec.length < 1 or rec.end(dim) > shard_size:
+            break
+        records.append(rec)
+        end, pos = rec.end(dim), nl + 1
+    return records, pos
+
+
+class _Shard:
+    """A flat (F, D) fp16 source: a shard file mapped on first use, or an in-memory array."""
+
+    def __init__(self, dim: int, *, path: Path | None = None, nbytes: int = 0, array: np.ndarray | None = None):
+        self.dim, self.path, self.nbytes = dim, path, nbytes
+        self._array = array  # in-memory sets keep their data here
+        self._mm = self._tensor = None
+        self._norms: np.ndarray | None = None  # per-frame L2 norm cache, NaN = not computed
+        self._lock = threading.Lock()
+
+    def __getstate__(self):  # mappings and locks do not cross processes; reopen lazily there
+        state = self.__dict__.copy()
+        state.update(_mm=None, _tensor=None, _lock=None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    @property
+    def n_frames(self) -> int:
+        return len(self._array) if self._array is not None else self.nbytes // (self.dim * _ITEM)
+
+    def array(self) -> np.ndarray:
+        """(F, D) fp16, read-only."""
+        if self._array is not None:
+            return self._array
+        with self._lock:
+            if self._mm is None and self.nbytes:
+                with open(self.path, "rb") as f:
+                    # Shared read-only mapping: a private writable one would be charged in full
+                    # against the commit limit and fail for stores larger than RAM.
+                    self._mm = mmap.mmap(f.fileno(), self.nbytes, access=mmap.ACCESS_READ)
+        if self._mm is None:
+            return np.empty((0, self.dim), FRAME_DTYPE)
+        return np.frombuffer(self._mm, FRAME_DTYPE).reshape(-1, self.dim)
+
+    def tensor(self) -> "torch.Tensor":
+        """(F, D) fp16 torch view of :meth:`array` (zero copy; never write to it)."""
+        if self._tensor is None:
+            import torch  # here, so that writers and plain readers need not import torch
+
+            with warnings.catch_warnings():  # torch warns once that the mapping is read-only
+                warnings.simplefilter("ignore", UserWarning)
+                self._tensor = torch.from_numpy(self.array())
+        return self._tensor
+
+    def norms(self) -> np.ndarray:
+        with self._lock:
+            if self._norms is None:
+                self._norms = np.full(self.n_frames, np.nan, np.float32)
+        return self._norms
+
+    def advise(self, ranges: np.ndarray, advice: int) -> None:
+        """madvise each [start, end) byte range (page-aligned outward); files only."""
+        if self._mm is None:
+            return
+        page = mmap.PAGESIZE
+        for start, end in ranges:
+            lo = int(start) // page * page
+            hi = min(-(-int(end) // page) * page, self.nbytes)
+            if hi > lo:
+                self._mm.madvise(advice, lo, hi - lo)
+
+
+class FeatureSet:
+    """N videos of (T_i, D) fp16 frames with labels and metadata.
+
+    Build with :meth:`open` (a store directory) or :meth:`from_arrays`. Attributes:
+    ``ids`` (N,) object array of str, ``labels`` (N,) int64 (1 fake, 0 real, -1 unknown),
+    ``lengths`` (N,) int64 frames, ``dim`` D, ``fps`` frames per second, ``info`` the
+    store's ``store.json`` (empty for in-memory sets).
+    """
+
+    def __init__(self, shards: Sequence[_Shard], shard_of: np.ndarray, start: np.ndarray,
+                 lengths: np.ndarray, labels: np.ndarray, ids: np.ndarray, meta: Sequence[dict],
+                 *, dim: int, fps: float, info: dict | None = None):
+        self._shards = list(shards)
+        self._shard_of = np.asarray(shard_of, np.int64)  # (N,) index into _shards
+        self._start = np.asarray(start, np.int64)  # (N,) first frame within its shard
+        self.lengths = np.asarray(lengths, np.int64)
+        self.labels = np.asarray(labels, np.int64)
+        self.ids = np.asarray(ids, dtype=object)
+        self._meta = list(meta)
+        self.dim, self.fps, self.info = int(dim), float(fps), dict(info or {})
+        for a in (self.lengths, self.labels, self.ids):
+            a.flags.writeable = False
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def open(cls, root: str | os.PathLike) -> FeatureSet:
+        """All committed videos of a store directory, rank by rank, in write order."""
+        root = Path(root)
+        if not (root / "store.json").exists():
+            raise FileNotFoundError(f"{root / 'store.json'} not found: not a feature store (see avdd.features.store)")
+        info = json.loads((root / "store.json").read_text())
+        dim = int(info["dim"])
+        shards, rows = [], []
+        for index in sorted(root.glob("index-*.jsonl")):
+            rank = int(index.stem.split("-")[1])
+            shard_path = root / f"shard-{rank:05d}.bin"
+            records, _ = read_index(index, shard_path, rank, dim)
+            if records:
+                rows += [(len(shards), r) for r in records]
+                shards.append(_Shard(dim, path=shard_path, nbytes=records[-1].end(dim)))
+        ids = [r.video_id for _, r in rows]
+        if len(set(ids)) != len(ids):
+            dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
+            raise ValueError(f"{root}: ids stored by more than one rank, e.g. {dup}")
+        return cls(
+            shards, [s for s, _ in rows], [r.offset // (dim * _ITEM) for _, r in rows],
+            [r.length for _, r in rows], [-1 if r.label is None else r.label for _, r in rows],
+            ids, [r.meta for _, r in rows], dim=dim, fps=info["fps"], info=info,
+        )
+
+    @classmethod
+    def from_arrays(cls, arrays: Sequence[np.ndarray], labels: Sequence[int] | None = None, *,
+                    fps: float = 25.0, ids: Sequence[str] | None = None,
+                    meta: Sequence[dict] | None = None) -> FeatureSet:
+        """In-memory set from a list of (T_i, D) arrays (converted to fp16, like the store)."""
+        arrays = [np.asarray(a) for a in arrays]
+        if not arrays or any(a.ndim != 2 or len(a) == 0 or a.shape[1] != arrays[0].shape[1] for a in arrays):
+            raise ValueError("from_arrays needs a non-empty list of (T>=1, D) arrays with one D")
+        lengths = np.array([len(a) for a in arrays])
+        flat = np.concatenate(arrays).astype(FRAME_DTYPE)
+        flat.flags.writeable = False
+        n = len(arrays)
+        return cls(
+            [_Shard(flat.shape[1], array=flat)], np.zeros(n), np.r_[0, np.cumsum(lengths)[:-1]], lengths,
+            np.full(n, -1) if labels is None else labels,
+            [str(i) for i in range(n)] if ids is None else [str(i) for i in ids],
+            [{} for _ in range(n)] if meta is None else meta, dim=flat.shape[1], fps=fps,
+        )
+
+    def subset(self, idx) -> FeatureSet:
+        """Videos ``idx`` (int indices, boolean mask or slice), sharing shards and caches."""
+        idx = np.arange(len(self))[idx] if not isinstance(idx, np.ndarray) or idx.dtype == bool \
+            else np.asarray(idx, np.int64)
+        idx = np.atleast_1d(idx)
+        return FeatureSet(self._shards, self._shard_of[idx], self._start[idx], self.lengths[idx],
+                          self.labels[idx], self.ids[idx], [self._meta[i] for i in idx],
+                          dim=self.dim, fps=self.fps, info=self.info)
+
+    def select(self, ids: Sequence[str]) -> FeatureSet:
+        """Videos with these ids, in this order (KeyError naming the first missing id)."""
+        pos = {v: i for i, v in enumerate(self.ids)}
+        missing = [v for v in ids if v not in pos]
+        if missing:
+            raise KeyError(f"{len(missing)} ids not in this feature set, e.g. {missing[0]!r}")
+        return self.subset(np.array([pos[v] for v in ids], np.int64))
+
+    # -- access ----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        """(T, D) fp16 read-only view (a memory map for stores: copy it to keep it)."""
+        s, a = self._shards[self._shard_of[i]], self._start[i]
+        return s.array()[a:a + self.lengths[i]]
+
+    def tensor(self, i: int) -> "torch.Tensor":
+        """(T, D) fp16 torch view of video i without copying; never write to it."""
+        s, a = self._shards[self._shard_of[i]], self._start[i]
+        return s.tensor()[a:a + self.lengths[i]]
+
+    def meta(self, i: int) -> dict:
+        """Metadata of video i (a copy), e.g. ``{"fake_segments": [[s, e], ...]}``."""
+        return copy.deepcopy(self._meta[i])
+
+    def frame_norms(self, i: int, fp32_frames: np.ndarray | None = None) -> np.ndarray:
+        """(T,) float32 L2 norm of each frame of video i, computed in fp32 once and cached per
+        shard (4 bytes per frame) so later passes skip it. Returns a view of the cache.
+
+        ``fp32_frames``: the caller's fp32 copy of ``self[i]``, if it has one, to compute from
+        (saves re-reading and converting the frames)."""
+        s, a = self._shards[self._shard_of[i]], self._start[i]
+        view = s.norms()[a:a + self.lengths[i]]
+        if np.isnan(view[0]):
+            import torch  # its row norm is ~2x NumPy's einsum here
+
+            x = self.tensor(i).float() if fp32_frames is None else torch.from_numpy(fp32_frames)
+            view[:] = torch.linalg.vector_norm(x, dim=1).numpy()
+        return view
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of fp16 frames in this set."""
+        return int(self.lengths.sum()) * self.dim * _ITEM
+
+    def flat_layout(self) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
+        """Where the frames lie, for compiled kernels that read whole shards instead of
+        per-video views (one Python call per video is what they avoid).
+
+        Returns:
+            ``(shards, shard_of, start)``: the shards as ``(F_s, D)`` fp16 arrays (memory maps
+            are not copied), and per video ``shard_of`` (N,) int64, the index of its shard, and
+            ``start`` (N,) int64, its first frame in that shard.
+        """
+        return tuple(s.array() for s in self._shards), self._shard_of, self._start
+
+    def storage_order(self) -> np.ndarray:
+        """(N,) positions sorted by where the frames lie (shard, offset): sequential reading."""
+        return np.lexsort((self._start, self._shard_of))
+
+    def byte_ranges(self, idx) -> list[tuple[int, np.ndarray]]:
+        """[(shard, (k, 2) merged [start, end) byte ranges)] covering videos ``idx``."""
+        idx = np.atleast_1d(np.asarray(idx, np.int64))
+        out = []
+        row = self.dim * _ITEM
+        for s in np.unique(self._shard_of[idx]):
+            sel = idx[self._shard_of[idx] == s]
+            start = np.sort(self._start[sel] * row)
+            end = np.sort((self._start[sel] + self.lengths[sel]) * row)
+            # Merge touching ranges: one madvise per contiguous run, not per video.
+            brk = np.flatnonzero(start[1:] > end[:-1])
+            out.append((int(s), np.stack([start[np.r_[0, brk + 1]], end[np.r_[brk, len(end) - 1]]], 1)))
+        return out
+
+    def prefetch(self, idx) -> None:
+        """Ask the OS to start reading videos ``idx`` from disk (returns at once)."""
+        for s, ranges in self.byte_ranges(idx):
+            self._shards[s].array()
+            self._shards[s].advise(ranges, mmap.MADV_WILLNEED)
+
+    def release(self, idx) -> None:
+        """Unmap videos ``idx`` from this process (they stay in the page cache), so streaming
+        over a store larger than RAM keeps a small RSS. Views of them stay valid (re-fault)."""
+        for s, ranges in self.byte_ranges(idx):
+            self._shards[s].advise(ranges, mmap.MADV_DONTNEED)
+
+    def __repr__(self) -> str:
+        n_fake = int((self.labels == 1).sum())
+        return (f"FeatureSet(n={len(self)}, fake={n_fake}, dim={self.dim}, fps={self.fps}, "
+                f"frames={int(self.lengths.sum())}, {self.nbytes / 1e9:.2f} GB)")

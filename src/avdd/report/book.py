@@ -1,0 +1,84 @@
+"""Execute the book's notebooks with papermill, only when their output is missing or stale.
+
+``jupyter-book build book/`` calls :func:`execute_stale` through the local Sphinx extension
+``book/_ext/avdd_execute.py``. A notebook is re-executed when its source, its parameters or the
+``avdd`` source code changed since its output was written; otherwise the build reuses it.
+Notebooks themselves reuse the cached synthetic data and features, so a re-execution after a
+plotting change does not re-extract anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/avdd
+
+
+def source_fingerprint() -> str:
+    """Hash of every ``avdd`` Python source file (a library change re-executes notebooks)."""
+    h = hashlib.sha256()
+    for f in sorted(PACKAGE_DIR.rglob("*.py")):
+        h.update(str(f.relative_to(PACKAGE_DIR)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def execution_key(notebook: Path, parameters: dict[str, Any]) -> str:
+    h = hashlib.sha256()
+    h.update(Path(notebook).read_bytes())
+    h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
+    h.update(source_fingerprint().encode())
+    return h.hexdigest()[:16]
+
+
+def _stored_key(output: Path) -> str | None:
+    if not output.is_file():
+        return None
+    try:
+        return json.loads(output.read_text())["metadata"].get("avdd", {}).get("key")
+    except (json.JSONDecodeError, KeyError, UnicodeDecodeError):
+        return None
+
+
+def execute_stale(notebook: Path, output: Path, parameters: dict[str, Any], *,
+                  kernel_name: str = "python3", cwd: Path | None = None) -> bool:
+    """Run ``notebook`` (a jupytext ``.py``) into ``output`` unless an up-to-date run exists.
+
+    Returns True if the notebook was executed. Raises papermill's ``PapermillExecutionError``
+    (naming the failing cell) when a cell fails; a failed run leaves no output file, so the
+    next build retries it.
+    """
+    import jupytext
+    import nbformat
+    import papermill
+
+    notebook, output = Path(notebook), Path(output)
+    key = execution_key(notebook, parameters)
+    if _stored_key(output) == key:
+        log.info("avdd: %s is up to date", output.name)
+        return False
+    output.parent.mkdir(parents=True, exist_ok=True)
+    nb = jupytext.read(notebook)
+    partial = output.with_suffix(".partial.ipynb")
+    try:
+        papermill.execute_notebook(nb, str(partial), parameters=parameters,
+                                   kernel_name=kernel_name, cwd=str(cwd or notebook.parent),
+                                   progress_bar=False)
+    except BaseException:
+        output.unlink(missing_ok=True)
+        raise
+    done = nbformat.read(partial, as_version=4)
+    for cell in done.cells:  # papermill's injected parameters are plumbing, not content
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    done.metadata["avdd"] = {"key": key, "source": notebook.name, "parameters": parameters}
+    nbformat.write(done, output)
+    partial.unlink()
+    return True

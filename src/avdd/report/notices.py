@@ -1,0 +1,46 @@
+"""Text blocks every book page shows: what data and weights its numbers come from.
+
+Kept here (not in the notebooks) so that each page labels synthetic numbers the same way and
+carries the same provenance line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from avdd.backbones import get_backbone
+from avdd.config import Profile
+from avdd.provenance import provenance
+
+
+def data_notice(prof: Profile, backbones: Iterable[str]) -> str:
+    """A MyST admonition for synthetic data (never a reproduction), else a one-line summary."""
+    names = ", ".join(f"`{b}`" for b in backbones)
+    if prof.synthetic:
+        return ("```{warning}\n**These are not reproductions of the paper's numbers.** They "
+                "come from the *synthetic* audio-visual benchmark (seed "
+                f"{prof.synth_seed}, scale {prof.synth_scale:g}) and from backbones with "
+                f"handcrafted or random weights ({names}). They exercise the full pipeline; "
+                "the paper's numbers (real datasets, pretrained backbones) are shown beside "
+                "them.\n```")
+    return f"Real datasets ({', '.join(prof.data_roots)}); backbones: {names}."
+
+
+def provenance_markdown(prof: Profile, backbones: Iterable[str], **context) -> str:
+    """Bullet list: data source, weights per backbone, seeds/context, git SHA, versions."""
+    backbones = list(dict.fromkeys(backbones))
+    prov = provenance(profile=prof.name, synthetic=prof.synthetic, backbones=backbones,
+                      **context)
+    weights = ", ".join(f"`{b}` = {get_backbone(b).weights}" for b in backbones)
+    extra = "; ".join(f"{k}: {v}" for k, v in context.items())
+    lines = [
+        f"- profile: `{prof.name}`; data: **"
+        + ("synthetic benchmark" if prof.synthetic else "real datasets") + "**",
+        f"- weights: {weights}",
+        f"- {extra}" if extra else "",
+        f"- git: `{str(prov.get('git_sha') or 'unknown')[:10]}`"
+        + (" (uncommitted changes)" if prov.get("git_dirty") else ""),
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items()
+                                   if k != "platform"),
+    ]
+    return "\n".join(line for line in lines if line)

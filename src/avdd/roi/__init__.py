@@ -1,0 +1,10 @@
+"""Face and mouth regions of a clip: what the visual backbones look at.
+
+media (Clip) -> :mod:`.regions` (the :class:`~.regions.Roi` a dataset's annotations give) ->
+:mod:`.landmarks` (68 points: synthetic, dlib, mediapipe) -> :mod:`.align` (the AVH-Align
+similarity to the mean face, 96 x 96 mouth crops) -> :mod:`.mouth` (once per video, cached,
+shared by every lip model and FSFM). :mod:`.image` holds the pixel conversions they share.
+
+Import the submodules: this face stays empty so that ``avdd.roi.regions`` (imported by every
+backbone) does not pull in scikit-image.
+"""

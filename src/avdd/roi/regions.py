@@ -1,0 +1,126 @@
+"""Face and mouth regions of a clip.
+
+The synthetic benchmark knows where its faces and mouths are (``synth_annotations.jsonl``);
+real data gets them from a landmark detector (the lip-reading backbones' mouth-ROI recipe,
+BACKBONES.md, in :mod:`avdd.lipread`, which can cache its result on the :class:`Roi`). Without
+either, :func:`mouth_crops` falls back to the lower centre of the frame, where the mouth of a
+centred single-face track usually is.
+
+This module stays free of heavy imports (no scikit-image, no detectors): every backbone and
+the extraction runner import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class MouthRois:
+    """Mouth crops of one clip.
+
+    Attributes:
+        frames: ``(T, 96, 96)`` uint8 grey mouth crops (or whole frames resized, on fallback).
+        face_boxes: ``(T, 4)`` float32 (x0, y0, x1, y1) pixels of the input frames: the box of
+            the (interpolated) 68 landmarks, not enlarged (x1); without any landmark, the whole
+            frame (0, 0, W, H). NaN-free (for FSFM-style face crops).
+        fallback: True if the whole frame was used (no face found, or the crop failed).
+        landmark_source: name of the landmark source (``"synthetic"``, ``"dlib"``, ...).
+        landmarks: ``(T, 68, 2)`` float32 raw landmarks the crops came from (NaN rows where the
+            source found no face), or None.
+        reason: why the clip fell back ("" when it did not).
+    """
+
+    frames: np.ndarray
+    face_boxes: np.ndarray
+    fallback: bool
+    landmark_source: str
+    landmarks: np.ndarray | None = None
+    reason: str = field(default="")
+
+    def __len__(self) -> int:
+        return int(self.frames.shape[0])
+
+
+@dataclass(frozen=True)
+class Roi:
+    """Per-frame regions in pixels of the decoded frames.
+
+    Attributes:
+        mouth_centre: ``(T, 2)`` float (x, y), or ``None`` if unknown.
+        face_box: ``(T, 4)`` float (x0, y0, x1, y1), or ``None`` if unknown.
+        landmarks: ``(T, 68, 2)`` float (x, y) 68-point landmarks with NaN rows for frames
+            without a face, or ``None``; when given, the lip pipeline aligns on them instead of
+            running a detector.
+        mouth: the clip's precomputed mouth ROIs (:class:`avdd.roi.regions.MouthRois`:
+            ``(T, 96, 96)`` uint8 grey crops + face boxes + provenance), or ``None``; filled by
+            :meth:`avdd.roi.mouth.RoiCache.load_or_compute` and used as is by
+            :func:`avdd.backbones.layers.lip_inputs.lip_inputs`.
+    """
+
+    mouth_centre: np.ndarray | None = None
+    face_box: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
+    mouth: MouthRois | None = None
+
+    @property
+    def mouth_frames(self) -> np.ndarray | None:
+        """``(T, 96, 96)`` uint8 grey mouth crops of :attr:`mouth`, or ``None``."""
+        return None if self.mouth is None else self.mouth.frames
+
+    @classmethod
+    def from_annotation(cls, note: dict[str, Any] | None) -> Roi | None:
+        """Build from a synthetic-benchmark annotation record (``None`` if it has no regions)."""
+        if not note or not note.get("mouth_centre"):
+            return None
+        face = note.get("face_box")
+        return cls(
+            mouth_centre=np.asarray(note["mouth_centre"], dtype=np.float32),
+            face_box=np.asarray(face, dtype=np.float32) if face else None,
+        )
+
+
+def per_frame(a: np.ndarray, t: int) -> np.ndarray:
+    """Stretch/trim a per-frame array to ``t`` rows (annotation and decode lengths can differ
+    by a frame at clip ends)."""
+    if len(a) >= t:
+        return a[:t]
+    return np.concatenate([a, np.repeat(a[-1:], t - len(a), axis=0)])
+
+
+def mouth_crops(video: np.ndarray, roi: Roi | None, *, grid: int = 12,
+                rel_size: float = 0.6) -> np.ndarray:
+    """Square crops around the mouth, area-averaged to a ``grid × grid`` image.
+
+    Args:
+        video: ``(T, H, W, 3)`` uint8 frames.
+        roi: regions; ``None`` uses the fallback box (centre x, 70 % height, 35 % of the width).
+        grid: output side in pixels.
+        rel_size: crop side as a fraction of the face-box width (when the box is known).
+    Returns:
+        ``(T, grid, grid, 3)`` float32 in [0, 1].
+    """
+    t, h, w, _ = video.shape
+    if roi is not None and roi.mouth_centre is not None:
+        centres = per_frame(roi.mouth_centre, t)
+        if roi.face_box is not None:
+            boxes = per_frame(roi.face_box, t)
+            side = float(np.median(boxes[:, 2] - boxes[:, 0])) * rel_size
+        else:
+            side = 0.35 * w
+    else:
+        centres = np.tile(np.array([[w / 2, 0.7 * h]], dtype=np.float32), (t, 1))
+        side = 0.35 * w
+    # A side that is a multiple of the grid lets area averaging be a reshape-mean.
+    k = max(1, int(round(side / grid)))
+    s = k * grid
+    pad = s
+    padded = np.pad(video, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
+    x0 = np.clip(np.round(centres[:, 0] - s / 2).astype(int) + pad, 0, w + 2 * pad - s)
+    y0 = np.clip(np.round(centres[:, 1] - s / 2).astype(int) + pad, 0, h + 2 * pad - s)
+    crops = np.stack([padded[i, y0[i]:y0[i] + s, x0[i]:x0[i] + s] for i in range(t)])
+    crops = crops.reshape(t, grid, k, grid, k, 3).mean(axis=(2, 4), dtype=np.float32)
+    return crops / 255.0
