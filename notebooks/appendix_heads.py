@@ -77,7 +77,7 @@ from avdd.features.prepare import prepare
 from avdd.report.notices import data_notice, provenance_markdown
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
-                          data_roots=data_roots, cache_dir=cache_dir)
+                    data_roots=data_roots, cache_dir=cache_dir)
 # the default (last) layer keeps its plain name: it is the same feature store as Table 2's
 per_layer_specs = layer_specs(layer_backbone, layers)
 everything = list(dict.fromkeys(backbones + head_backbones + per_layer_specs))

@@ -72,7 +72,7 @@ from avdd.report.notices import data_notice, provenance_markdown
 from avdd.report.reference import reference
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
-                          data_roots=data_roots, cache_dir=cache_dir)
+                    data_roots=data_roots, cache_dir=cache_dir)
 prepare(prof, backbones, sorted({train, test}), workers=workers, progress=False)
 ours = localisation_table(prof, backbones, train=train, test=test, seed=seed,
                           n_bootstrap=n_bootstrap)

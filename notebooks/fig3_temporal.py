@@ -69,7 +69,7 @@ from avdd.report.notices import data_notice, provenance_markdown
 from avdd.report.plots import plot_timeline
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
-                          data_roots=data_roots, cache_dir=cache_dir)
+                    data_roots=data_roots, cache_dir=cache_dir)
 silence_specs = temporal.silence_specs(silence_backbones)
 backbones = list(dict.fromkeys([*representations.values(), *silence_specs]))
 prepare(prof, backbones, sorted({train, test}), workers=workers, progress=False)

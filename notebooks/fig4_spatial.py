@@ -66,7 +66,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from avdd.analysis import spatial
-from avdd.analysis.linear_probing import trained_probe
+from avdd.analysis.probes import trained_probe
 from avdd.backbones import get_backbone
 from avdd.config import make_profile
 from avdd.features.prepare import prepare
@@ -74,10 +74,10 @@ from avdd.report.notices import data_notice, provenance_markdown
 from avdd.report.reference import reference
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
-                          data_roots=data_roots, cache_dir=cache_dir)
+                    data_roots=data_roots, cache_dir=cache_dir)
 train_set = dataset if train is None else train
 prepare(prof, [backbone], list(dict.fromkeys([train_set, dataset])), workers=workers,
-              progress=False)
+        progress=False)
 NAMES = {"gradcam": "Grad-CAM", "patch": "patch probe"}
 tables = {m: spatial.spatial_table(prof, backbone, dataset, train=train_set, split=split,
                                    seed=seed, method=m, max_frames_per_video=max_frames_per_video)

@@ -64,11 +64,11 @@ from avdd.report.notices import data_notice, provenance_markdown
 from avdd.report.reference import reference
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
-                          data_roots=data_roots, cache_dir=cache_dir)
+                    data_roots=data_roots, cache_dir=cache_dir)
 backbones = list(representations.values())
 prepare(prof, backbones, [train, test], workers=workers, progress=False)
 res = complementarity(prof, representations, train=train, test=test, seed=seed,
-                            n_bootstrap=n_bootstrap)
+                      n_bootstrap=n_bootstrap)
 fusion = res["fusion"]
 labels = list(representations)
 improvement = fusion.pivot(index="row", columns="col", values="rel_improvement").loc[labels, labels]

@@ -53,7 +53,7 @@ from avdd.config import make_profile
 from avdd.report.notices import data_notice, provenance_markdown
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
-                          data_roots=data_roots, cache_dir=cache_dir)
+                    data_roots=data_roots, cache_dir=cache_dir)
 table = representation_table()
 demo = demo_table(backbones)
 

@@ -56,7 +56,7 @@ from avdd.report.notices import data_notice, provenance_markdown
 from avdd.report.reference import reference
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
-                          data_roots=data_roots, cache_dir=cache_dir)
+                    data_roots=data_roots, cache_dir=cache_dir)
 prepare(prof, backbones, workers=workers, progress=False)
 grid = linear_probe_grid(prof, backbones, seed=seed)
 ours = table2_matrix(grid).round(1)

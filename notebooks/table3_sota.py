@@ -60,7 +60,7 @@ from avdd.report.notices import data_notice, provenance_markdown
 from avdd.report.reference import reference
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
-                          data_roots=data_roots, cache_dir=cache_dir)
+                    data_roots=data_roots, cache_dir=cache_dir)
 prepare(prof, backbones, workers=workers, progress=False)
 val = validation_table(prof, backbones, train="av1m", seed=seed)
 chosen = select_best(val)

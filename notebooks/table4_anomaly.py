@@ -66,7 +66,7 @@ from avdd.report.notices import data_notice, provenance_markdown
 from avdd.report.reference import reference
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
-                          data_roots=data_roots, cache_dir=cache_dir)
+                    data_roots=data_roots, cache_dir=cache_dir)
 rows = {k: tuple(v) for k, v in (rows or (DEMO_ROWS if prof.synthetic else PAPER_ROWS)).items()}
 if sync_params and "widths" in sync_params:
     sync_params = {**sync_params, "widths": tuple(sync_params["widths"])}

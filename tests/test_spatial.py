@@ -193,9 +193,8 @@ def test_spatial_table_on_tiny_profile(tiny_profile, tmp_path):
     is trained here)."""
     from dataclasses import replace
 
-    from avdd.analysis.linear_probing import probe_path
+    from avdd.analysis.probes import install_probe
     from avdd.features.extract import extract_many
-    from avdd.heads.probe_io import save_probe
 
     split = pd.read_csv(tiny_profile.splits_dir("favc") / "test_labels.csv")
     (tmp_path / "splits").mkdir()
@@ -205,8 +204,7 @@ def test_spatial_table_on_tiny_profile(tiny_profile, tmp_path):
     bb = "clip-tiny-random"
     list(extract_many(tiny_profile, [bb], [("favc", "test")], workers=1, progress=False))
     w = np.random.default_rng(1).normal(size=16).astype(np.float32)
-    save_probe(_probe(w, 0.1), probe_path(tiny_profile, bb, "favc"),
-               probe_params=LinearProbe(random_state=43).get_params())
+    install_probe(tiny_profile, bb, "favc", _probe(w, 0.1))
     df = spatial.spatial_table(tiny_profile, bb, "favc", max_frames_per_video=2)
     assert df.video_id.nunique() == 2  # the fakes only
     assert (df.groupby("video_id").frame.nunique() == 2).all()

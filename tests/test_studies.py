@@ -4,7 +4,7 @@ import numpy as np
 
 from avdd.analysis.anomaly import anomaly_table
 from avdd.analysis.fusion import complementarity
-from avdd.analysis.linear_probing import probe_path, probe_scores, trained_probe
+from avdd.analysis.probes import probe_path, probe_scores, trained_probe
 from avdd.features.prepare import feature_set, prepare
 
 CHEAP = ["logmel", "mouth-pixels", "wav2vec2-tiny-random"]

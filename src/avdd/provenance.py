@@ -1,25 +1,134 @@
-"""Result tables with provenance, and the paper's reference numbers.
+"""Provenance: what made a result, recorded beside it.
 
 Every table the book shows is written with a JSON sidecar saying how it was made: the profile
 (synthetic or real data), the backbones' weights (handcrafted, random or pretrained), the
-configuration, the git commit and the package versions.
+configuration, the git commit, the package versions and a fingerprint of the code that
+computed it (:func:`code_fingerprints`), so a cached result never outlives that code.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import hashlib
+import importlib.util
 import json
 import platform
 import subprocess
 import sys
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 #: Packages whose versions change numbers.
 _PACKAGES = ("avdd", "torch", "numpy", "scipy", "scikit-learn", "av", "pandas", "transformers")
+
+
+# -- code fingerprints ------------------------------------------------------------------------
+def _package_dir(root: str) -> Path | None:
+    # find_spec of a top-level name searches sys.path without importing the package.
+    spec = importlib.util.find_spec(root)
+    return Path(spec.origin).parent if spec and spec.origin else None
+
+
+def _source(module: str) -> Path | None:
+    """The source file of a dotted module name, found without importing it (importing, e.g.
+    ``find_spec`` of a submodule, would run the parent packages' imports: torch, numba...)."""
+    root, *rest = module.split(".")
+    base = _package_dir(root)
+    if base is None:
+        return None
+    path = base.joinpath(*rest)
+    for candidate in (path.with_suffix(".py") if rest else None, path / "__init__.py"):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(path: Path, mtime_ns: int) -> tuple[str, tuple[str, ...]]:
+    """(code hash, modules it imports) of one source file; cached per modification time."""
+    tree = ast.parse(path.read_text(), str(path))
+    package = _package_of(path)
+    imports: list[str] = []
+    for node in ast.walk(tree):
+        # Docstrings are prose: an edit of one must not invalidate what the code computed
+        # (comments never reach the AST).
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+        if isinstance(node, ast.Import):
+            imports += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: max(0, len(package.split(".")) - node.level + 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            imports.append(mod)
+            imports += [f"{mod}.{a.name}" for a in node.names]  # may name a submodule
+    digest = hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
+    return digest, tuple(dict.fromkeys(imports))
+
+
+def _package_of(path: Path) -> str:
+    """Dotted package a source file belongs to (walking up the ``__init__.py`` files)."""
+    parts = [] if path.name == "__init__.py" else []
+    d = path.parent
+    while (d / "__init__.py").is_file():
+        parts.insert(0, d.name)
+        d = d.parent
+    return ".".join(parts)
+
+
+def code_fingerprints(modules: Iterable[str], *, stop: Iterable[str] = ()) -> dict[str, str]:
+    """``{module: hash of its code}`` for ``modules`` and every module of the same top-level
+    package that they import, directly or not (imports inside functions count too).
+
+    The hash is of the syntax tree without docstrings, so editing prose or comments changes
+    nothing. Modules in ``stop`` (and their submodules) are neither hashed nor followed: the
+    study's caches stop at the feature extractors, whose features are keyed by
+    ``Backbone.version`` instead (recomputing them costs GPU days on real data).
+    """
+    stop = tuple(stop)
+    stopped = lambda m: any(m == s or m.startswith(s + ".") for s in stop)  # noqa: E731
+    out: dict[str, str] = {}
+    todo = [m for m in modules if not stopped(m)]
+    roots = {m.split(".")[0] for m in todo}
+    while todo:
+        mod = todo.pop()
+        if mod in out:
+            continue
+        path = _source(mod)
+        if path is None:
+            raise ValueError(f"code_fingerprints: no Python source for module {mod!r}")
+        digest, imports = _parse(path, path.stat().st_mtime_ns)
+        out[mod] = digest
+        for dep in imports:
+            if dep.split(".")[0] in roots and dep not in out and not stopped(dep) \
+                    and _source(dep) is not None:
+                todo.append(dep)
+    return dict(sorted(out.items()))
+
+
+def fingerprint(prints: dict[str, str]) -> str:
+    """One hash of :func:`code_fingerprints`' result."""
+    return hashlib.sha256(json.dumps(prints, sort_keys=True).encode()).hexdigest()
+
+
+def changed_modules(recorded: dict[str, str]) -> list[str]:
+    """Modules whose code differs now from ``recorded`` (:func:`code_fingerprints` output),
+    or that no longer exist."""
+    out = []
+    for mod, digest in recorded.items():
+        path = _source(mod)
+        if path is None or _parse(path, path.stat().st_mtime_ns)[0] != digest:
+            out.append(mod)
+    return out
 
 
 def git_state() -> dict[str, Any]:
@@ -53,21 +162,5 @@ def provenance(**context: Any) -> dict[str, Any]:
         "versions": versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def save_table(df: pd.DataFrame, path: Path, prov: dict[str, Any]) -> Path:
-    """Write ``df`` as CSV and ``prov`` beside it as ``<name>.provenance.json``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, index=False)
-    path.with_suffix(".provenance.json").write_text(json.dumps(prov, indent=2, default=str))
-    return path
-
-
-def load_table(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    path = Path(path)
-    prov_file = path.with_suffix(".provenance.json")
-    prov = json.loads(prov_file.read_text()) if prov_file.is_file() else {}
-    return pd.read_csv(path), prov
 
 

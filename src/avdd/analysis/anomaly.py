@@ -20,13 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from avdd.analysis.cache import result_path
-from avdd.analysis.linear_probing import probe_scores
+from avdd.analysis.cache import cached
 from avdd.analysis.metrics import evaluate
+from avdd.analysis.probes import probe_scores
 from avdd.backbones import get_backbone
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
-from avdd.provenance import load_table, provenance, save_table
 
 __all__ = ["DEMO_ROWS", "PAPER_ROWS", "anomaly_table"]
 
@@ -111,58 +110,55 @@ def anomaly_table(profile: Profile, rows: dict[str, Sequence[str]], *, train: st
     Returns:
         ``table``: long, one row per (row, test, method) with ``auc`` and its interval (%);
         ``pretext``: the pretext diagnostics of each detector on the ``train`` test split.
-        Cached by configuration.
+        Cached (:func:`avdd.analysis.cache.cached`).
     """
     from avdd.heads.ntp import NextTokenPredictor
     from avdd.heads.pretext import ntp_pretext_report, sync_pretext_report
     from avdd.heads.sync import SyncDetector
 
     ntp_params, sync_params = dict(ntp_params or {}), dict(sync_params or {})
-    config = {"table": "table4_anomaly", "profile": profile.name,
-              "synthetic": profile.synthetic, "train": train, "tests": list(tests),
+    config = {"train": train, "tests": list(tests),
               "rows": {k: [[b, get_backbone(b).config()] for b in v] for k, v in rows.items()},
               "ntp": NextTokenPredictor(random_state=seed, **ntp_params).get_params(),
               "sync": SyncDetector(random_state=seed, **sync_params).get_params(),
               "seed": seed, "n_bootstrap": n_bootstrap}
-    path = result_path(profile, "table4_anomaly", config)
-    pre_path = path.with_name(path.stem + "-pretext.csv")
-    if path.is_file() and pre_path.is_file() and not force:
-        return {"table": load_table(path)[0], "pretext": load_table(pre_path)[0]}
-    out: list[dict[str, Any]] = []
-    pretext: list[pd.DataFrame] = []
-    ntp_cache: dict[tuple[str, ...], Any] = {}
-    for label, specs in rows.items():
-        specs = tuple(specs)
-        group = "single" if len(specs) == 1 else "combination"
-        for test in tests:
-            out.append({"row": label, "group": group, "test": test, "method": "sup",
-                        **_sup(profile, specs, test, seed, n_bootstrap)})
-        if specs not in ntp_cache:
-            ntp = NextTokenPredictor(random_state=seed, **ntp_params).fit(
-                _sets(profile, specs, train, "train"), _sets(profile, specs, train, "val"))
-            ntp_cache[specs] = ntp
-            rep = ntp_pretext_report(ntp, _sets(profile, specs, train, "test"))
-            pretext.append(rep.assign(row=label, detector="ntp"))
-        ntp = ntp_cache[specs]
-        for test in tests:
-            x = _sets(profile, specs, test, "test")
-            out.append({"row": label, "group": group, "test": test, "method": "ntp",
-                        **_auc(_labels(x), ntp.decision_function(x), n_bootstrap, seed),
-                        "epochs": ntp.best_epoch_ + 1})
-        pair = _visual_audio(specs)
-        if pair is None:
-            continue
-        sync = SyncDetector(random_state=seed, **sync_params).fit(
-            *_sets(profile, pair, train, "train"), val=_sets(profile, pair, train, "val"))
-        rep = sync_pretext_report(sync, *_sets(profile, pair, train, "test"))
-        pretext.append(rep.assign(row=label, detector="sync"))
-        for test in tests:
-            x = _sets(profile, pair, test, "test")
-            out.append({"row": label, "group": group, "test": test, "method": "sync",
-                        **_auc(_labels(x), sync.decision_function(*x), n_bootstrap, seed),
-                        "epochs": sync.best_epoch_ + 1})
-    table = pd.DataFrame(out)
-    pre = pd.concat(pretext, ignore_index=True) if pretext else pd.DataFrame()
-    save_table(table, path, provenance(**config))
-    save_table(pre, pre_path, provenance(**config))
-    return {"table": table, "pretext": pre}
+
+    def compute() -> dict[str, pd.DataFrame]:
+        out: list[dict[str, Any]] = []
+        pretext: list[pd.DataFrame] = []
+        ntp_cache: dict[tuple[str, ...], Any] = {}
+        for label, specs in rows.items():
+            specs = tuple(specs)
+            group = "single" if len(specs) == 1 else "combination"
+            for test in tests:
+                out.append({"row": label, "group": group, "test": test, "method": "sup",
+                            **_sup(profile, specs, test, seed, n_bootstrap)})
+            if specs not in ntp_cache:
+                ntp = NextTokenPredictor(random_state=seed, **ntp_params).fit(
+                    _sets(profile, specs, train, "train"), _sets(profile, specs, train, "val"))
+                ntp_cache[specs] = ntp
+                rep = ntp_pretext_report(ntp, _sets(profile, specs, train, "test"))
+                pretext.append(rep.assign(row=label, detector="ntp"))
+            ntp = ntp_cache[specs]
+            for test in tests:
+                x = _sets(profile, specs, test, "test")
+                out.append({"row": label, "group": group, "test": test, "method": "ntp",
+                            **_auc(_labels(x), ntp.decision_function(x), n_bootstrap, seed),
+                            "epochs": ntp.best_epoch_ + 1})
+            pair = _visual_audio(specs)
+            if pair is None:
+                continue
+            sync = SyncDetector(random_state=seed, **sync_params).fit(
+                *_sets(profile, pair, train, "train"), val=_sets(profile, pair, train, "val"))
+            rep = sync_pretext_report(sync, *_sets(profile, pair, train, "test"))
+            pretext.append(rep.assign(row=label, detector="sync"))
+            for test in tests:
+                x = _sets(profile, pair, test, "test")
+                out.append({"row": label, "group": group, "test": test, "method": "sync",
+                            **_auc(_labels(x), sync.decision_function(*x), n_bootstrap, seed),
+                            "epochs": sync.best_epoch_ + 1})
+        table = pd.DataFrame(out)
+        pre = pd.concat(pretext, ignore_index=True) if pretext else pd.DataFrame()
+        return {"table": table, "pretext": pre}
+
+    return cached(profile, "table4_anomaly", config, compute, code=__name__, force=force)

@@ -7,14 +7,13 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from avdd.analysis.cache import result_path
+from avdd.analysis.cache import cached
 from avdd.analysis.linear_probing import TABLE2_COLUMNS
-from avdd.analysis.metrics import evaluate
+from avdd.analysis.metrics import METRICS, evaluate
 from avdd.backbones import get_backbone
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.transformer import TransformerHead
-from avdd.provenance import load_table, provenance, save_table
 
 
 def head_grid(profile: Profile, backbones: Sequence[str], *, seed: int = 43,
@@ -27,36 +26,30 @@ def head_grid(profile: Profile, backbones: Sequence[str], *, seed: int = 43,
     its val split, tested on every column's test split. Returns the same long layout as
     :func:`avdd.analysis.linear_probing.linear_probe_grid` (``backbone``, ``column``, ``train``, ``test``,
     ``auc``, ``ap``, ``auc_ci_low``, ``auc_ci_high`` in percent, ``n_real``, ``n_fake``,
-    ``best_epoch``) plus ``head`` = ``"transformer"``. Cached by configuration.
+    ``best_epoch``) plus ``head`` = ``"transformer"``. Cached (:func:`avdd.analysis.cache.cached`).
     """
     params = TransformerHead(random_state=seed, **(head_params or {})).get_params()
-    config = {"table": "head_grid", "profile": profile.name, "synthetic": profile.synthetic,
-              "data": {k: str(v) for k, v in profile.data_roots.items()},
-              "backbones": {b: get_backbone(b).config() for b in backbones},
+    config = {"backbones": {b: get_backbone(b).config() for b in backbones},
               "columns": [list(c) for c in columns], "n_bootstrap": n_bootstrap,
               "head": params}
-    path = result_path(profile, "head_grid", config)
-    if path.is_file() and not force:
-        return load_table(path)[0]
-    rows = []
-    for b in backbones:
-        heads: dict[str, TransformerHead] = {}
-        for code, train, test in columns:
-            if train not in heads:
-                heads[train] = TransformerHead(**params).fit(
-                    feature_set(profile, b, train, "train"), feature_set(profile, b, train, "val"))
-            xt = feature_set(profile, b, test, "test")
-            scores = heads[train].decision_function(xt)
-            if len(set(xt.labels.tolist())) < 2:  # AUC undefined on a one-class test set
-                m = dict.fromkeys(("auc", "ap", "auc_ci_low", "auc_ci_high"), float("nan"))
-            else:
-                m = evaluate(xt.labels, scores, n_bootstrap=n_bootstrap, random_state=seed)
-            rows.append({"backbone": b, "head": "transformer", "column": code, "train": train,
-                         "test": test,
-                         **{k: 100 * m[k] for k in ("auc", "ap", "auc_ci_low", "auc_ci_high")},
-                         "n_real": int((xt.labels == 0).sum()),
-                         "n_fake": int((xt.labels == 1).sum()),
-                         "best_epoch": heads[train].best_epoch_})
-    df = pd.DataFrame(rows)
-    save_table(df, path, provenance(**config))
-    return df
+
+    def compute() -> pd.DataFrame:
+        rows = []
+        for b in backbones:
+            heads: dict[str, TransformerHead] = {}
+            for code, train, test in columns:
+                if train not in heads:
+                    heads[train] = TransformerHead(**params).fit(
+                        feature_set(profile, b, train, "train"),
+                        feature_set(profile, b, train, "val"))
+                xt = feature_set(profile, b, test, "test")
+                m = evaluate(xt.labels, heads[train].decision_function(xt),
+                             n_bootstrap=n_bootstrap, random_state=seed, one_class="nan")
+                rows.append({"backbone": b, "head": "transformer", "column": code,
+                             "train": train, "test": test, **{k: 100 * m[k] for k in METRICS},
+                             "n_real": int((xt.labels == 0).sum()),
+                             "n_fake": int((xt.labels == 1).sum()),
+                             "best_epoch": heads[train].best_epoch_})
+        return pd.DataFrame(rows)
+
+    return cached(profile, "head_grid", config, compute, code=__name__, force=force)

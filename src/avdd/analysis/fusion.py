@@ -16,12 +16,11 @@ import pandas as pd
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import roc_auc_score
 
-from avdd.analysis.cache import result_path
-from avdd.analysis.linear_probing import probe_scores
+from avdd.analysis.cache import cached
+from avdd.analysis.probes import probe_scores
 from avdd.backbones import get_backbone
 from avdd.config import Profile
 from avdd.heads.probe import LinearProbe
-from avdd.provenance import load_table, provenance, save_table
 
 __all__ = ["align_scores", "correlation_matrix", "late_fusion", "fusion_table"]
 
@@ -122,29 +121,25 @@ def complementarity(profile: Profile, backbones: dict[str, str], *, train: str =
     Returns:
         ``scores`` (video × label), ``pearson`` and ``spearman`` (label × label, percent) and
         ``fusion`` (long table of :func:`avdd.analysis.fusion.fusion_table`: single and pairwise
-        late-fusion AUCs, relative improvements, bootstrap intervals). Cached by
-        configuration.
+        late-fusion AUCs, relative improvements, bootstrap intervals). Cached
+        (:func:`avdd.analysis.cache.cached`).
     """
 
-    config = {"table": "complementarity", "profile": profile.name,
-              "synthetic": profile.synthetic, "train": train, "test": test, "seed": seed,
-              "n_bootstrap": n_bootstrap,
+    config = {"train": train, "test": test, "seed": seed, "n_bootstrap": n_bootstrap,
               "backbones": {k: [b, get_backbone(b).config()] for k, b in backbones.items()},
               "probe": LinearProbe(random_state=seed).get_params()}
-    path = result_path(profile, "complementarity", config)
-    if path.is_file() and not force:
-        long = load_table(path)[0]
-    else:
+
+    def compute() -> dict[str, pd.DataFrame]:
         per = {label: probe_scores(profile, b, train, test, seed=seed)
                for label, b in backbones.items()}
         table = align_scores({label: d["score"] for label, d in per.items()})
         labels = next(iter(per.values()))["label"].loc[table.index].to_numpy()
         long = fusion_table(table, labels, n_bootstrap=n_bootstrap, random_state=seed)
-        scores = table.assign(label=labels).reset_index()
-        save_table(scores, path.with_name(path.stem + "-scores.csv"), provenance(**config))
-        long = long.assign(n_videos=len(table), n_fake=int(labels.sum()))
-        save_table(long, path, provenance(**config))
-    scores = load_table(path.with_name(path.stem + "-scores.csv"))[0].set_index("video_id")
+        return {"fusion": long.assign(n_videos=len(table), n_fake=int(labels.sum())),
+                "scores": table.assign(label=labels).reset_index()}
+
+    res = cached(profile, "complementarity", config, compute, code=__name__, force=force)
+    scores = res["scores"].set_index("video_id")
     table = scores.drop(columns="label")
     return {"scores": scores, "pearson": correlation_matrix(table, "pearson"),
-            "spearman": correlation_matrix(table, "spearman"), "fusion": long}
+            "spearman": correlation_matrix(table, "spearman"), "fusion": res["fusion"]}

@@ -1,24 +1,24 @@
-"""The study's steps as functions the notebooks call: prepare data and features, fit probes.
+"""Table 2: the linear-probing grid, every backbone's probe trained on each dataset and tested
+on every column's test set, and its pivot into the paper's layout (columns A-I, J = mean of
+the six out-of-domain columns).
 
-Compute lives here, presentation in the notebooks. Each result table is cached under the
-profile's cache folder with its provenance, keyed by its configuration, so re-running a
-notebook after a plotting change recomputes nothing.
+Compute only, cached (:func:`avdd.analysis.cache.cached`): the probes are
+:func:`avdd.analysis.probes.trained_probe`'s, shared with every other page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 
-from avdd.analysis.cache import result_path
-from avdd.analysis.metrics import evaluate
+from avdd.analysis.cache import cached
+from avdd.analysis.metrics import METRICS, evaluate
+from avdd.analysis.probes import trained_probe
 from avdd.backbones import get_backbone
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.probe import LinearProbe
-from avdd.provenance import load_table, provenance, save_table
 
 #: Table 2 columns: (code, train set, test set), as in the paper.
 TABLE2_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -31,47 +31,6 @@ TABLE2_COLUMNS: tuple[tuple[str, str, str], ...] = (
 OOD_COLUMNS: tuple[str, ...] = ("B", "D", "E", "F", "H", "I")
 
 
-
-def probe_path(profile: Profile, backbone: str, train: str, seed: int = 43) -> Path:
-    """Where the probe of ``backbone`` trained on ``train`` (train split, val for early
-    stopping) is cached: ``cache/probes/<store key>/<train>-seed<seed>.safetensors``."""
-    from avdd.features.extract import backbone_key
-
-    key = backbone_key(get_backbone(backbone))
-    return profile.cache_dir / "probes" / key / f"{train}-seed{seed}.safetensors"
-
-
-def trained_probe(profile: Profile, backbone: str, train: str, *, seed: int = 43,
-                  force: bool = False) -> LinearProbe:
-    """The linear probe of ``backbone`` trained on dataset ``train`` (cached; training is
-    deterministic given the seed, so a cached probe equals a retrained one)."""
-    from avdd.heads.probe_io import load_probe, save_probe
-
-    path = probe_path(profile, backbone, train, seed)
-    if path.is_file() and not force:
-        probe, meta = load_probe(path)
-        if meta.get("probe_params") == LinearProbe(random_state=seed).get_params():
-            return probe
-    probe = LinearProbe(random_state=seed).fit(feature_set(profile, backbone, train, "train"),
-                                               feature_set(profile, backbone, train, "val"))
-    bb = get_backbone(backbone)
-    save_probe(probe, path, backbone=backbone, backbone_config=bb.config(), train=train,
-               probe_params=probe.get_params(),
-               provenance=provenance(profile=profile.name, synthetic=profile.synthetic,
-                                     weights=bb.weights, train=train))
-    return probe
-
-
-def probe_scores(profile: Profile, backbone: str, train: str, test: str, *, seed: int = 43,
-                 split: str = "test") -> pd.DataFrame:
-    """Video scores of the ``train``-trained probe on ``test``/``split``: a table indexed by
-    video id with ``label`` and ``score``."""
-    probe = trained_probe(profile, backbone, train, seed=seed)
-    fs = feature_set(profile, backbone, test, split)
-    return pd.DataFrame({"label": fs.labels, "score": probe.decision_function(fs)},
-                        index=pd.Index(fs.ids, name="video_id"))
-
-
 def linear_probe_grid(profile: Profile, backbones: Sequence[str], *, seed: int = 43,
                       columns: Sequence[tuple[str, str, str]] = TABLE2_COLUMNS,
                       n_bootstrap: int = 1000, force: bool = False) -> pd.DataFrame:
@@ -82,36 +41,31 @@ def linear_probe_grid(profile: Profile, backbones: Sequence[str], *, seed: int =
     and the backbone's modality and weights. AUC and AP are in percent, as in the paper.
     Cached by configuration; ``force`` recomputes.
     """
-    config = {"table": "linear_probe_grid", "profile": profile.name,
-              "synthetic": profile.synthetic, "data": {k: str(v) for k, v in
-                                                        profile.data_roots.items()},
+    config = {"profile": profile.name, "synthetic": profile.synthetic,
+              "data": {k: str(v) for k, v in profile.data_roots.items()},
               "backbones": {b: get_backbone(b).config() for b in backbones}, "seed": seed,
               "columns": [list(c) for c in columns], "n_bootstrap": n_bootstrap,
               "probe": LinearProbe(random_state=seed).get_params()}
-    path = result_path(profile, "linear_probe_grid", config)
-    if path.is_file() and not force:
-        return load_table(path)[0]
-    rows = []
-    for b in backbones:
-        bb = get_backbone(b)
-        for code, train, test in columns:
-            probe = trained_probe(profile, b, train, seed=seed, force=force)
-            xt = feature_set(profile, b, test, "test")
-            scores = probe.decision_function(xt)
-            if len(set(xt.labels.tolist())) < 2:
-                # AUC is undefined on a one-class test set: keep the row, say why.
-                m = dict.fromkeys(("auc", "ap", "auc_ci_low", "auc_ci_high"), float("nan"))
-            else:
-                m = evaluate(xt.labels, scores, n_bootstrap=n_bootstrap, random_state=seed)
-            rows.append({"backbone": b, "modality": bb.modality, "weights": bb.weights,
-                         "column": code, "train": train, "test": test,
-                         **{k: 100 * m[k] for k in ("auc", "ap", "auc_ci_low", "auc_ci_high")},
-                         "n_real": int((xt.labels == 0).sum()),
-                         "n_fake": int((xt.labels == 1).sum()),
-                         "best_epoch": probe.best_epoch_})
-    df = pd.DataFrame(rows)
-    save_table(df, path, provenance(**config))
-    return df
+
+    def compute() -> pd.DataFrame:
+        rows = []
+        for b in backbones:
+            bb = get_backbone(b)
+            for code, train, test in columns:
+                probe = trained_probe(profile, b, train, seed=seed, force=force)
+                xt = feature_set(profile, b, test, "test")
+                # A one-class test set keeps its row, with NaN metrics.
+                m = evaluate(xt.labels, probe.decision_function(xt), n_bootstrap=n_bootstrap,
+                             random_state=seed, one_class="nan")
+                rows.append({"backbone": b, "modality": bb.modality, "weights": bb.weights,
+                             "column": code, "train": train, "test": test,
+                             **{k: 100 * m[k] for k in METRICS},
+                             "n_real": int((xt.labels == 0).sum()),
+                             "n_fake": int((xt.labels == 1).sum()),
+                             "best_epoch": probe.best_epoch_})
+        return pd.DataFrame(rows)
+
+    return cached(profile, "linear_probe_grid", config, compute, code=__name__, force=force)
 
 
 def table2_matrix(grid: pd.DataFrame, value: str = "auc") -> pd.DataFrame:

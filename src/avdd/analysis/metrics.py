@@ -8,7 +8,7 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-__all__ = ["evaluate", "bootstrap_auc"]
+__all__ = ["evaluate", "bootstrap_auc", "METRICS"]
 
 
 def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, *, n_bootstrap: int = 1000,
@@ -32,7 +32,11 @@ def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, *, n_bootstrap: int = 
     return out
 
 
-def evaluate(labels, scores, *, n_bootstrap: int = 1000, random_state: int = 0) -> dict:
+METRICS = ("auc", "ap", "auc_ci_low", "auc_ci_high")
+
+
+def evaluate(labels, scores, *, n_bootstrap: int = 1000, random_state: int = 0,
+             one_class: str = "raise") -> dict:
     """Video-level detection metrics.
 
     Args:
@@ -40,6 +44,9 @@ def evaluate(labels, scores, *, n_bootstrap: int = 1000, random_state: int = 0) 
         scores: (N,) higher = more likely fake (e.g. ``LinearProbe.decision_function``).
         n_bootstrap: stratified bootstrap resamples for the AUC interval (0 to skip).
         random_state: seed of the resampling.
+        one_class: what a set with a single class gets, where AUC is undefined: ``"raise"``
+            (ValueError) or ``"nan"`` (every metric NaN, the counts kept), for grids that
+            keep the row and say why.
 
     Returns:
         dict with ``auc``, ``ap`` (average precision, fake = positive class),
@@ -53,7 +60,10 @@ def evaluate(labels, scores, *, n_bootstrap: int = 1000, random_state: int = 0) 
     if not np.isin(labels, (0, 1)).all():
         raise ValueError("labels must be 0 (real) or 1 (fake)")
     n_fake = int(labels.sum())
+    counts = {"n": len(labels), "n_fake": n_fake, "n_real": len(labels) - n_fake}
     if n_fake in (0, len(labels)):
+        if one_class == "nan":
+            return {**dict.fromkeys(METRICS, float("nan")), **counts}
         raise ValueError(f"AUC needs both classes; got {n_fake} fake of {len(labels)} videos")
     if not np.isfinite(scores).all():
         raise ValueError("scores contain NaN or inf")
@@ -64,6 +74,5 @@ def evaluate(labels, scores, *, n_bootstrap: int = 1000, random_state: int = 0) 
     return {
         "auc": float(roc_auc_score(labels, scores)),
         "ap": float(average_precision_score(labels, scores)),
-        "auc_ci_low": float(ci[0]), "auc_ci_high": float(ci[1]),
-        "n": len(labels), "n_fake": n_fake, "n_real": len(labels) - n_fake,
+        "auc_ci_low": float(ci[0]), "auc_ci_high": float(ci[1]), **counts,
     }

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from avdd.analysis.linear_probing import trained_probe
+from avdd.analysis.probes import trained_probe
 from avdd.backbones import get_backbone
 from avdd.config import Profile
 from avdd.features.prepare import feature_set

@@ -334,13 +334,12 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
         err_face_centre`` (click errors, fraction of the frame), ``score`` (the video's probe
         score s), ``frame_score`` (the probe's logit of that frame), ``map_max`` (the map's
         maximum: 0 for a Grad-CAM with no positive evidence, whose argmax is then arbitrary),
-        ``method``, ``frame_h, frame_w``. Cached with provenance under the profile's results.
+        ``method``, ``frame_h, frame_w``. Cached (:func:`avdd.analysis.cache.cached`).
     """
-    from avdd.analysis.cache import result_path
-    from avdd.analysis.linear_probing import trained_probe
+    from avdd.analysis.cache import cached
+    from avdd.analysis.probes import trained_probe
     from avdd.backbones import get_backbone
     from avdd.datasets import load_items
-    from avdd.provenance import load_table, provenance, save_table
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
@@ -348,57 +347,55 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
     bb = get_backbone(backbone)
     if not isinstance(bb, CLIPFrames):
         raise ValueError(f"spatial explanations need a CLIP backbone, got {backbone!r}")
-    config = {"table": "spatial", "profile": profile.name, "synthetic": profile.synthetic,
-              "data": {k: str(v) for k, v in profile.data_roots.items()},
-              "backbone": [backbone, bb.config()], "train": train, "dataset": dataset,
+    config = {"backbone": [backbone, bb.config()], "train": train, "dataset": dataset,
               "split": split, "seed": seed, "method": method,
               "max_frames_per_video": max_frames_per_video,
               "probe": LinearProbe(random_state=seed).get_params()}
-    path = result_path(profile, "spatial", config)
-    if path.is_file() and not force:
-        return load_table(path)[0]
-    probe = trained_probe(profile, backbone, train, seed=seed)
-    scores, logits = _video_scores(profile, backbone, dataset, split, probe)
-    image_size = int(bb.net.config.image_size)
-    rows = []
-    for item in load_items(profile, dataset, split):
-        clicks = clicks_of(item.annotation)
-        if item.label != 1 or not clicks:
-            continue
-        keep = set(_pick_frames([c[0] for c in clicks], max_frames_per_video))
-        clicks = [c for c in clicks if c[0] in keep]
-        video, fps = decode_for_clicks(item)
-        index = np.array(sorted(keep))
-        if index.max() >= len(video):
-            raise ValueError(f"{item.path}: a click is on frame {index.max()} but the video has "
-                             f"{len(video)} frames at {fps:g} fps")
-        hw = video.shape[1:3]
-        maps = spatial_maps(method, bb, probe, video[index])
-        faces = face_centre_points(_face_boxes(item.annotation or {}, video, index), hw)
-        at = {f: k for k, f in enumerate(index.tolist())}
-        # The store holds frames at bb.fps (25): a click's frame score is the one nearest in time
-        # (clamped: the last frames of a decode may differ by one).
-        frame_logits = logits[item.video_id]
-        for f, x, y in clicks:
-            k = at[f]
-            px, py = map_to_frame_point(maps[k], hw, image_size)
-            rows.append({"video_id": item.video_id, "frame": f, "click_x": x, "click_y": y,
-                         "pred_x": px, "pred_y": py, "face_x": faces[k, 0], "face_y": faces[k, 1],
-                         "score": scores[item.video_id],
-                         "frame_score": float(frame_logits[min(round(f * bb.fps / fps),
-                                                               len(frame_logits) - 1)]),
-                         "map_max": float(maps[k].max()), "method": method,
-                         "frame_h": hw[0], "frame_w": hw[1]})
-    if not rows:
-        raise ValueError(f"no clicks on the fake videos of {dataset}/{split}: the items need "
-                         "annotation['clicks'] (ExDDV) or annotation['region_centre'] (synthetic)")
-    df = pd.DataFrame(rows)
-    click = df[["click_x", "click_y"]].to_numpy()
-    df["err_cam"] = click_errors(df[["pred_x", "pred_y"]].to_numpy(), click)
-    df["err_frame_centre"] = click_errors(np.broadcast_to(FRAME_CENTRE, click.shape), click)
-    df["err_face_centre"] = click_errors(df[["face_x", "face_y"]].to_numpy(), click)
-    save_table(df, path, provenance(**config))
-    return df
+
+    def compute() -> pd.DataFrame:
+        probe = trained_probe(profile, backbone, train, seed=seed)
+        scores, logits = _video_scores(profile, backbone, dataset, split, probe)
+        image_size = int(bb.net.config.image_size)
+        rows = []
+        for item in load_items(profile, dataset, split):
+            clicks = clicks_of(item.annotation)
+            if item.label != 1 or not clicks:
+                continue
+            keep = set(_pick_frames([c[0] for c in clicks], max_frames_per_video))
+            clicks = [c for c in clicks if c[0] in keep]
+            video, fps = decode_for_clicks(item)
+            index = np.array(sorted(keep))
+            if index.max() >= len(video):
+                raise ValueError(f"{item.path}: a click is on frame {index.max()} but the video has "
+                                 f"{len(video)} frames at {fps:g} fps")
+            hw = video.shape[1:3]
+            maps = spatial_maps(method, bb, probe, video[index])
+            faces = face_centre_points(_face_boxes(item.annotation or {}, video, index), hw)
+            at = {f: k for k, f in enumerate(index.tolist())}
+            # The store holds frames at bb.fps (25): a click's frame score is the one nearest in time
+            # (clamped: the last frames of a decode may differ by one).
+            frame_logits = logits[item.video_id]
+            for f, x, y in clicks:
+                k = at[f]
+                px, py = map_to_frame_point(maps[k], hw, image_size)
+                rows.append({"video_id": item.video_id, "frame": f, "click_x": x, "click_y": y,
+                             "pred_x": px, "pred_y": py, "face_x": faces[k, 0], "face_y": faces[k, 1],
+                             "score": scores[item.video_id],
+                             "frame_score": float(frame_logits[min(round(f * bb.fps / fps),
+                                                                   len(frame_logits) - 1)]),
+                             "map_max": float(maps[k].max()), "method": method,
+                             "frame_h": hw[0], "frame_w": hw[1]})
+        if not rows:
+            raise ValueError(f"no clicks on the fake videos of {dataset}/{split}: the items need "
+                             "annotation['clicks'] (ExDDV) or annotation['region_centre'] (synthetic)")
+        df = pd.DataFrame(rows)
+        click = df[["click_x", "click_y"]].to_numpy()
+        df["err_cam"] = click_errors(df[["pred_x", "pred_y"]].to_numpy(), click)
+        df["err_frame_centre"] = click_errors(np.broadcast_to(FRAME_CENTRE, click.shape), click)
+        df["err_face_centre"] = click_errors(df[["face_x", "face_y"]].to_numpy(), click)
+        return df
+
+    return cached(profile, "spatial", config, compute, code=__name__, force=force)
 
 
 def mae_vs_threshold(df: pd.DataFrame, thresholds: Sequence[float], *, error: str = "err_cam",

@@ -31,14 +31,14 @@ import pandas as pd
 from scipy.special import logsumexp
 from scipy.stats import rankdata
 
-from avdd.analysis.cache import result_path
-from avdd.analysis.linear_probing import trained_probe
+from avdd.analysis.cache import cached
 from avdd.analysis.metrics import evaluate
+from avdd.analysis.probes import trained_probe
+from avdd.analysis.video_info import video_info
 from avdd.backbones import get_backbone
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.probe import LinearProbe
-from avdd.provenance import load_table, provenance, save_table
 
 #: Slack (in frames) when turning seconds into frame indices: ``25 * 0.28`` is
 #: ``6.999999999999999`` in floating point and must still give frame 7.
@@ -280,44 +280,6 @@ def top_in_fake(frame_logits: Sequence[np.ndarray], fake_segments_per_video, fps
     return float(np.mean(hits)) if hits else float("nan")
 
 
-# -- per-video ground truth the feature stores do not hold ---------------------------------
-
-def video_info(profile: Profile, dataset: str, split: str, *,
-               force: bool = False) -> pd.DataFrame:
-    """Duration and leading silence of every video of one split (cached: real data is decoded).
-
-    Returns a table indexed by ``video_id`` with ``label``, ``duration_s`` (decoded audio
-    length), ``leading_silence_s`` (the ground truth used by the checks: the synthetic
-    benchmark's annotation when it has one, else ``measured_silence_s``),
-    ``measured_silence_s`` (AVH-Align's rule on the decoded 16 kHz audio: first sample with
-    ``|x| > 0.0005``; what ``trim_silence=true`` trims) and ``silence_source``.
-    """
-    from avdd.backbones.layers.audio import leading_silence_seconds
-    from avdd.datasets import load_items
-    from avdd.media import read_clip
-
-    config = {"table": "video_info", "profile": profile.name, "synthetic": profile.synthetic,
-              "root": str(profile.data_roots.get(dataset)), "dataset": dataset, "split": split,
-              "silence_threshold": 0.0005, "version": 1}
-    path = result_path(profile, "video_info", config)
-    if path.is_file() and not force:
-        return load_table(path)[0].set_index("video_id")
-    rows = []
-    for item in load_items(profile, dataset, split):
-        clip = read_clip(item.path, video=False)
-        measured = leading_silence_seconds(clip.audio, sample_rate=clip.sample_rate)
-        note = item.annotation or {}
-        known = "leading_silence" in note
-        rows.append({"video_id": item.video_id, "label": item.label,
-                     "duration_s": len(clip.audio) / clip.sample_rate,
-                     "leading_silence_s": float(note["leading_silence"]) if known else measured,
-                     "measured_silence_s": measured,
-                     "silence_source": "annotation" if known else "audio"})
-    df = pd.DataFrame(rows)
-    save_table(df, path, provenance(**config))
-    return df.set_index("video_id")
-
-
 def trim_spec(backbone: str) -> str | None:
     """The silence-trimming variant of a lip backbone spec (``trim_silence=true``), or None for
     backbones without that option (their ablation trims the frame scores instead)."""
@@ -407,12 +369,9 @@ def evaluate_temporal(profile: Profile, backbone: str, *, train: str = "av1m",
             "top_in_fake": 100 * top_in_fake(z, segs, fs.fps, offsets=offsets[fake])}
 
 
-def _table_config(name: str, profile: Profile, backbones: Sequence[str], **kw) -> dict:
-    return {"table": name, "profile": profile.name, "synthetic": profile.synthetic,
-            "data": {k: str(v) for k, v in profile.data_roots.items()},
-            "backbones": {b: get_backbone(b).config() for b in backbones},
-            "probe": LinearProbe(random_state=kw.get("seed", 43)).get_params(), "version": 1,
-            **kw}
+def _table_config(backbones: Sequence[str], **kw) -> dict:
+    return {"backbones": {b: get_backbone(b).config() for b in backbones},
+            "probe": LinearProbe(random_state=kw.get("seed", 43)).get_params(), **kw}
 
 
 def localisation_table(profile: Profile, backbones: Sequence[str], *, train: str = "av1m",
@@ -422,17 +381,15 @@ def localisation_table(profile: Profile, backbones: Sequence[str], *, train: str
 
     One row per backbone (see :func:`evaluate_temporal` for the columns), probes from
     :func:`avdd.analysis.linear_probing.trained_probe` (shared with the other pages). Features must exist
-    (:func:`avdd.features.prepare.prepare`). Cached by configuration; ``force`` recomputes.
+    (:func:`avdd.features.prepare.prepare`). Cached (:func:`avdd.analysis.cache.cached`); ``force`` recomputes.
     """
-    config = _table_config("localisation", profile, backbones, train=train, test=test,
-                           seed=seed, n_bootstrap=n_bootstrap)
-    path = result_path(profile, "localisation", config)
-    if path.is_file() and not force:
-        return load_table(path)[0]
-    df = pd.DataFrame([evaluate_temporal(profile, b, train=train, test=test, seed=seed,
-                                         n_bootstrap=n_bootstrap) for b in backbones])
-    save_table(df, path, provenance(**config))
-    return df
+    config = _table_config(backbones, train=train, test=test, seed=seed,
+                           n_bootstrap=n_bootstrap)
+    return cached(profile, "localisation", config,
+                  lambda: pd.DataFrame([evaluate_temporal(profile, b, train=train, test=test,
+                                                          seed=seed, n_bootstrap=n_bootstrap)
+                                        for b in backbones]),
+                  code=__name__, force=force)
 
 
 def silence_specs(backbones: Sequence[str]) -> list[str]:
@@ -448,25 +405,23 @@ def leading_silence_table(profile: Profile, backbones: Sequence[str], *, train: 
     Rows per backbone: ``ablation`` = ``"none"``, ``"scores"`` and, for lip backbones,
     ``"features"`` (its ``trim_silence=true`` store, which must be prepared:
     :func:`silence_specs`); :data:`ABLATIONS` says what each does. ``base`` names the
-    untrimmed backbone. Columns as :func:`evaluate_temporal`. Cached by configuration.
+    untrimmed backbone. Columns as :func:`evaluate_temporal`. Cached (:func:`avdd.analysis.cache.cached`).
     """
-    config = _table_config("leading_silence", profile, silence_specs(backbones), train=train,
-                           test=test, seed=seed, n_bootstrap=n_bootstrap)
-    path = result_path(profile, "leading_silence", config)
-    if path.is_file() and not force:
-        return load_table(path)[0]
-    rows = []
     kw = {"train": train, "test": test, "seed": seed, "n_bootstrap": n_bootstrap}
-    for b in backbones:
-        rows.append({"base": b, "ablation": "none", **evaluate_temporal(profile, b, **kw)})
-        rows.append({"base": b, "ablation": "scores",
-                     **evaluate_temporal(profile, b, ablation="scores", **kw)})
-        trimmed = trim_spec(b)
-        if trimmed:
-            rows.append({"base": b, "ablation": "features",
-                         **evaluate_temporal(profile, trimmed, **kw)})
-    df = pd.DataFrame(rows)
-    save_table(df, path, provenance(**config))
-    return df
+
+    def compute() -> pd.DataFrame:
+        rows = []
+        for b in backbones:
+            rows.append({"base": b, "ablation": "none", **evaluate_temporal(profile, b, **kw)})
+            rows.append({"base": b, "ablation": "scores",
+                         **evaluate_temporal(profile, b, ablation="scores", **kw)})
+            trimmed = trim_spec(b)
+            if trimmed:
+                rows.append({"base": b, "ablation": "features",
+                             **evaluate_temporal(profile, trimmed, **kw)})
+        return pd.DataFrame(rows)
+
+    return cached(profile, "leading_silence", _table_config(silence_specs(backbones), **kw),
+                  compute, code=__name__, force=force)
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 from scipy.special import logsumexp
 
-from avdd.analysis.linear_probing import trained_probe
-from avdd.analysis.temporal import feature_offsets, frame_index, frame_labels, video_info
+from avdd.analysis.probes import trained_probe
+from avdd.analysis.temporal import feature_offsets, frame_index, frame_labels
+from avdd.analysis.video_info import video_info
 from avdd.backbones import get_backbone
 from avdd.config import Profile
 from avdd.features.prepare import feature_set

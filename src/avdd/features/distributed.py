@@ -129,7 +129,7 @@ def merge_store(root: str | os.PathLike, order: Sequence[str] | None = None) -> 
             "merged_from_ranks": len(list(root.glob("index-*.jsonl")))}
     with FeatureStore(tmp, dim=info["dim"], fps=info["fps"], backbone=info.get("backbone"),
                       config=info.get("config"), provenance=prov,
-                      compute=info.get("compute")) as out:
+                      compute=info.get("compute"), code=info.get("code")) as out:
         for i in sequence:
             label = int(fs.labels[i])
             out.append(fs.ids[i], fs[i], label=None if label < 0 else label, **fs.meta(i))

@@ -34,7 +34,7 @@ from avdd.features.distributed import Shard, current_shard
 from avdd.features.store import FeatureStore
 from avdd.features.threads import one_thread, pin_process_to_one_thread
 from avdd.media import MediaError, read_clip
-from avdd.provenance import provenance
+from avdd.provenance import code_fingerprints, provenance
 from avdd.roi.regions import Roi
 
 
@@ -453,7 +453,8 @@ def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: st
         stores[name] = FeatureStore(
             store_dir(profile, bb, dataset, split, precision), rank=shard.rank, dim=bb.dim,
             fps=bb.fps, backbone=bb.name, config=cfg, provenance=prov,
-            compute=compute_signature(bb, device, batch_size))
+            compute=compute_signature(bb, device, batch_size),
+            code=code_fingerprints([type(bb).__module__]))
     done = {n: s.done_ids() for n, s in stores.items()}
     tasks = []
     for item in items:

@@ -5,6 +5,11 @@ memory-mapped read-only) or built from in-memory arrays (tests, notebooks). Both
 to heads: ``fs[i]`` is a (T, D) fp16 view, ``fs.labels``/``fs.lengths`` are arrays, and
 ``subset``/``select`` return cheap views that share the underlying shards.
 
+A store records the code fingerprint of its backbone (``store.json`` ``code``, see
+:func:`avdd.provenance.code_fingerprints`); opening a store whose backbone code has changed
+since warns (:class:`StaleFeatures`), naming the store and the changed modules. Features are
+keyed by ``Backbone.version``, not by code: a change that alters features must bump it.
+
 Memory: mapped pages that have been touched count in the process RSS until unmapped, so bulk
 readers (the probe) call :meth:`FeatureSet.prefetch` before and :meth:`FeatureSet.release`
 after each chunk; the pages stay in the OS page cache, only this process's mapping is dropped.
@@ -27,10 +32,37 @@ if TYPE_CHECKING:
 
 import numpy as np
 
-__all__ = ["FeatureSet", "Record", "read_index"]
+__all__ = ["FeatureSet", "Record", "read_index", "StaleFeatures", "check_code"]
 
 FRAME_DTYPE = np.float16
 _ITEM = np.dtype(FRAME_DTYPE).itemsize
+
+
+class StaleFeatures(UserWarning):
+    """A feature store was computed by backbone code that has changed since."""
+
+
+_WARNED: set[tuple[str, str]] = set()  # (store, created): warn once per store and process
+
+
+def check_code(root: Path, info: dict) -> list[str]:
+    """Warn (:class:`StaleFeatures`, once per store and process) when the backbone code a
+    store recorded has changed since; returns the changed modules."""
+    from avdd.provenance import changed_modules
+
+    recorded = info.get("code")
+    if not recorded:
+        return []
+    changed = changed_modules(recorded)
+    key = (str(root), str(info.get("created")))
+    if changed and key not in _WARNED:
+        _WARNED.add(key)
+        warnings.warn(
+            f"{root}: features were computed by code that has changed since "
+            f"({', '.join(changed)}); they are reused because the backbone's version is "
+            "unchanged. If the change alters features, bump that backbone's `version` (a new "
+            "store is then extracted); otherwise ignore this.", StaleFeatures, stacklevel=3)
+    return changed
 
 
 @dataclass(frozen=True)
@@ -169,6 +201,7 @@ class FeatureSet:
         if not (root / "store.json").exists():
             raise FileNotFoundError(f"{root / 'store.json'} not found: not a feature store (see avdd.features.store)")
         info = json.loads((root / "store.json").read_text())
+        check_code(root, info)
         dim = int(info["dim"])
         shards, rows = [], []
         for index in sorted(root.glob("index-*.jsonl")):

@@ -2,7 +2,8 @@
 
 One directory per (backbone, dataset, split)::
 
-    store.json            dim, fps, dtype, backbone, config, compute, provenance (written once)
+    store.json            dim, fps, dtype, backbone, config, compute, code, provenance
+                          (written once)
     shard-RRRRR.bin       concatenated fp16 frames written by rank RRRRR (no header)
     index-RRRRR.jsonl     one line per committed video: id, shard, offset (bytes), length
                           (frames), label, meta (any JSON-able dict, e.g. fake segments)
@@ -62,6 +63,9 @@ class FeatureStore:
             type, batched forward passes; see :func:`avdd.features.extract.compute_signature`). Recorded
             at creation; a writer passing another one is refused, so one store never mixes
             features of two kinds of kernels.
+        code: ``{module: hash}`` of the backbone's code
+            (:func:`avdd.provenance.code_fingerprints`), recorded at creation; reading the
+            store after that code changed warns (:func:`avdd.features.featureset.check_code`).
         durable: fsync the shard before each index line and the index after it (~0.4 ms per
             append measured here, negligible next to a backbone forward). With False, data is
             only flushed to the OS: it survives a process crash but not a power loss.
@@ -78,13 +82,14 @@ class FeatureStore:
         config: dict | None = None,
         provenance: dict | None = None,
         compute: dict | None = None,
+        code: dict | None = None,
         durable: bool = True,
     ):
         self.root = Path(root)
         self.rank = int(rank)
         self.durable = durable
         self.root.mkdir(parents=True, exist_ok=True)
-        self.info = self._open_or_create(dim, fps, backbone, config, provenance, compute)
+        self.info = self._open_or_create(dim, fps, backbone, config, provenance, compute, code)
         self.dim = int(self.info["dim"])
         self.fps = float(self.info["fps"])
         self.shard_path = self.root / f"shard-{self.rank:05d}.bin"
@@ -95,7 +100,7 @@ class FeatureStore:
         self._end = 0  # byte offset where the next record starts
 
     # -- store.json ------------------------------------------------------------------------
-    def _open_or_create(self, dim, fps, backbone, config, provenance, compute) -> dict:
+    def _open_or_create(self, dim, fps, backbone, config, provenance, compute, code) -> dict:
         path = self.root / "store.json"
         if not path.exists():
             if dim is None or fps is None:
@@ -105,7 +110,7 @@ class FeatureStore:
             info = {
                 "format": STORE_FORMAT, "dtype": "float16", "dim": int(dim), "fps": float(fps),
                 "backbone": backbone, "config": config or {}, "compute": compute,
-                "provenance": provenance or {},
+                "code": code, "provenance": provenance or {},
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             }
             tmp = self.root / f".store.json.{os.getpid()}.tmp"

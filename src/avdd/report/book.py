@@ -2,7 +2,8 @@
 
 ``jupyter-book build book/`` calls :func:`execute_stale` through the local Sphinx extension
 ``book/_ext/avdd_execute.py``. A notebook is re-executed when its source, its parameters or the
-``avdd`` source code changed since its output was written; otherwise the build reuses it.
+code it runs (the avdd modules it imports, and theirs) changed since its output was written;
+otherwise the build reuses it.
 Notebooks themselves reuse the cached synthetic data and features, so a re-execution after a
 plotting change does not re-extract anything.
 """
@@ -17,23 +18,49 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/avdd
+#: Packages whose code a notebook's execution key covers.
+CODE_PACKAGES: tuple[str, ...] = ("avdd",)
 
 
-def source_fingerprint() -> str:
-    """Hash of every ``avdd`` Python source file (a library change re-executes notebooks)."""
-    h = hashlib.sha256()
-    for f in sorted(PACKAGE_DIR.rglob("*.py")):
-        h.update(str(f.relative_to(PACKAGE_DIR)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
+def notebook_modules(notebook: Path) -> list[str]:
+    """The modules of :data:`CODE_PACKAGES` a notebook (a jupytext ``.py``) imports, in any
+    cell."""
+    import ast
+
+    tree = ast.parse(Path(notebook).read_text(), str(notebook))
+    mods = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            mods += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            mods += [a.name for a in node.names]
+    return sorted({m for m in mods if m.split(".")[0] in CODE_PACKAGES})
+
+
+def notebook_code(notebook: Path) -> dict[str, str]:
+    """``{module: hash}`` of the code a notebook runs: its avdd imports and everything they
+    import (:func:`avdd.provenance.code_fingerprints`; docstrings and comments excluded)."""
+    from avdd.provenance import code_fingerprints
+
+    importable = []
+    for mod in notebook_modules(notebook):
+        try:
+            code_fingerprints([mod])
+            importable.append(mod)
+        except ValueError:  # "from avdd.x import name": avdd.x.name is not a module
+            pass
+    return code_fingerprints(importable)
 
 
 def execution_key(notebook: Path, parameters: dict[str, Any]) -> str:
+    """What decides a notebook's output: its source, its parameters and the code it runs. A
+    change of another avdd module re-executes nothing."""
+    from avdd.provenance import fingerprint
+
     h = hashlib.sha256()
     h.update(Path(notebook).read_bytes())
     h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
-    h.update(source_fingerprint().encode())
+    h.update(fingerprint(notebook_code(notebook)).encode())
     return h.hexdigest()[:16]
 
 
@@ -78,7 +105,8 @@ def execute_stale(notebook: Path, output: Path, parameters: dict[str, Any], *,
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
-    done.metadata["avdd"] = {"key": key, "source": notebook.name, "parameters": parameters}
+    done.metadata["avdd"] = {"key": key, "source": notebook.name, "parameters": parameters,
+                             "code": notebook_code(notebook)}
     nbformat.write(done, output)
     partial.unlink()
     return True

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 __all__ = ["logfbank", "mel_filterbank", "stack_frames", "avhubert_audio", "utterance_norm",
-           "leading_silence_seconds", "trim_leading_silence", "SAMPLE_RATE", "FPS", "HOP"]
+           "leading_silence_seconds", "trim_leading_silence", "SAMPLE_RATE", "FPS", "HOP", "SILENCE_THRESHOLD"]
 
 SAMPLE_RATE = 16000  # Hz: every lip model's audio rate
 FPS = 25.0  # video frames per second
@@ -28,6 +28,8 @@ HOP = 640  # audio samples per video frame (16000 / 25)
 STACK = 4  # logfbank frames (100 Hz) per video frame (25 Hz)
 LAYER_NORM_EPS = 1e-5  # torch.nn.functional.layer_norm's default, as AV-HuBERT calls it
 UTTERANCE_EPS = 1e-8  # Auto-AVSR's layer_norm(x, x.shape, eps=1e-8)
+#: AVH-Align's silence rule: audio is silent until the first sample with ``|x| > 0.0005``.
+SILENCE_THRESHOLD = 0.0005
 
 
 def _hz2mel(hz):
@@ -130,7 +132,7 @@ def utterance_norm(wave: np.ndarray) -> np.ndarray:
     return ((x - x.mean()) / np.sqrt(x.var() + UTTERANCE_EPS)).astype(np.float32)
 
 
-def leading_silence_seconds(wave: np.ndarray, threshold: float = 0.0005,
+def leading_silence_seconds(wave: np.ndarray, threshold: float = SILENCE_THRESHOLD,
                             sample_rate: int = SAMPLE_RATE) -> float:
     """Time (s) of the first sample with ``|x| > threshold``; the whole duration when none
     is (AVH-Align's ``compute_starting_silence``)."""
@@ -138,7 +140,7 @@ def leading_silence_seconds(wave: np.ndarray, threshold: float = 0.0005,
     return (int(loud[0]) if loud.size else len(wave)) / sample_rate
 
 
-def trim_leading_silence(video_frames: np.ndarray, wave: np.ndarray, threshold: float = 0.0005,
+def trim_leading_silence(video_frames: np.ndarray, wave: np.ndarray, threshold: float = SILENCE_THRESHOLD,
                          sample_rate: int = SAMPLE_RATE, fps: float = FPS
                          ) -> tuple[np.ndarray, np.ndarray, float]:
     """Drop the leading silence from both streams, with AVH-Align's frame arithmetic.

@@ -1,0 +1,47 @@
+"""Per-video facts the feature stores do not hold: duration and leading silence of every
+video of a split, measured on the decoded audio (cached: real data has to be decoded).
+
+The temporal checks (Figs. 2-3) need them: the leading-silence shortcut is judged against the
+silence each video really starts with.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from avdd.analysis.cache import cached
+from avdd.backbones.layers.audio import SILENCE_THRESHOLD, leading_silence_seconds
+from avdd.config import Profile
+from avdd.datasets import load_items
+from avdd.media import read_clip
+
+
+def video_info(profile: Profile, dataset: str, split: str, *,
+               force: bool = False) -> pd.DataFrame:
+    """Duration and leading silence of every video of one split (cached: real data is decoded).
+
+    Returns a table indexed by ``video_id`` with ``label``, ``duration_s`` (decoded audio
+    length), ``leading_silence_s`` (the ground truth used by the checks: the synthetic
+    benchmark's annotation when it has one, else ``measured_silence_s``),
+    ``measured_silence_s`` (AVH-Align's rule on the decoded 16 kHz audio: first sample with
+    ``|x| > 0.0005``; what ``trim_silence=true`` trims) and ``silence_source``.
+    """
+    config = {"dataset": dataset, "split": split, "silence_threshold": SILENCE_THRESHOLD}
+
+    def compute() -> pd.DataFrame:
+        rows = []
+        for item in load_items(profile, dataset, split):
+            clip = read_clip(item.path, video=False)
+            measured = leading_silence_seconds(clip.audio, threshold=SILENCE_THRESHOLD,
+                                               sample_rate=clip.sample_rate)
+            note = item.annotation or {}
+            known = "leading_silence" in note
+            rows.append({"video_id": item.video_id, "label": item.label,
+                         "duration_s": len(clip.audio) / clip.sample_rate,
+                         "leading_silence_s": float(note["leading_silence"]) if known
+                         else measured,
+                         "measured_silence_s": measured,
+                         "silence_source": "annotation" if known else "audio"})
+        return pd.DataFrame(rows)
+
+    return cached(profile, "video_info", config, compute, code=__name__, force=force).set_index("video_id")
