@@ -62,6 +62,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from avdd.analysis import temporal, timeline
+from avdd.backbones.layers.audio import silence_frames
 from avdd.config import make_profile
 from avdd.features.prepare import prepare
 from avdd.media import read_clip
@@ -105,7 +106,7 @@ for label, tl in timelines.items():
                  "P(fake)": 0.5 * (1 + np.tanh(tl.video_score)),  # sigmoid(2 s)
                  "peak (s)": tl.peak_time, "peak in a fake segment": bool(tl.labels[tl.peak]),
                  "peak in the leading silence":
-                     tl.peak < temporal.silence_frames(lead, tl.fps),
+                     tl.peak < silence_frames(lead, tl.fps),
                  "leading silence (s)": lead})
 display(pd.DataFrame(rows).set_index("representation").style.format(precision=2))
 

@@ -12,8 +12,8 @@ from avdd.analysis.temporal import (
     frame_labels,
     leading_silence_check,
     localisation_auc,
-    silence_frames,
 )
+from avdd.backbones.layers.audio import silence_frames
 from avdd.features.prepare import prepare
 
 

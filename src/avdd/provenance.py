@@ -48,11 +48,12 @@ def _source(module: str) -> Path | None:
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse(path: Path, mtime_ns: int) -> tuple[str, tuple[str, ...]]:
-    """(code hash, modules it imports) of one source file; cached per modification time."""
+def _parse(path: Path, mtime_ns: int) -> tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+    """(code hash, ``(module, names)`` of each import) of one source file; cached per
+    modification time."""
     tree = ast.parse(path.read_text(), str(path))
     package = _package_of(path)
-    imports: list[str] = []
+    imports: list[tuple[str, tuple[str, ...]]] = []
     for node in ast.walk(tree):
         # Docstrings are prose: an edit of one must not invalidate what the code computed
         # (comments never reach the AST).
@@ -62,15 +63,14 @@ def _parse(path: Path, mtime_ns: int) -> tuple[str, tuple[str, ...]]:
                 and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
             node.body = body[1:] or [ast.Pass()]
         if isinstance(node, ast.Import):
-            imports += [a.name for a in node.names]
+            imports += [(a.name, ()) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: max(0, len(package.split(".")) - node.level + 1)]
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module or ""
-            imports.append(mod)
-            imports += [f"{mod}.{a.name}" for a in node.names]  # may name a submodule
+            imports.append((mod, tuple(a.name for a in node.names)))  # a name may be a submodule
     digest = hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
     return digest, tuple(dict.fromkeys(imports))
 
@@ -90,12 +90,12 @@ def code_fingerprints(modules: Iterable[str], *, stop: Iterable[str] = ()) -> di
     package that they import, directly or not (imports inside functions count too).
 
     The hash is of the syntax tree without docstrings, so editing prose or comments changes
-    nothing. Modules in ``stop`` (and their submodules) are neither hashed nor followed: the
-    study's caches stop at the feature extractors, whose features are keyed by
-    ``Backbone.version`` instead (recomputing them costs GPU days on real data).
+    nothing. The modules named in ``stop`` (exactly: a package's face, not its submodules)
+    are neither hashed nor followed: the study's caches stop at the feature extractors, whose
+    features are keyed by ``Backbone.version`` instead (recomputing them costs GPU days).
     """
-    stop = tuple(stop)
-    stopped = lambda m: any(m == s or m.startswith(s + ".") for s in stop)  # noqa: E731
+    stop = frozenset(stop)
+    stopped = stop.__contains__
     out: dict[str, str] = {}
     todo = [m for m in modules if not stopped(m)]
     roots = {m.split(".")[0] for m in todo}
@@ -108,10 +108,12 @@ def code_fingerprints(modules: Iterable[str], *, stop: Iterable[str] = ()) -> di
             raise ValueError(f"code_fingerprints: no Python source for module {mod!r}")
         digest, imports = _parse(path, path.stat().st_mtime_ns)
         out[mod] = digest
-        for dep in imports:
-            if dep.split(".")[0] in roots and dep not in out and not stopped(dep) \
-                    and _source(dep) is not None:
-                todo.append(dep)
+        for dep, names in imports:
+            if dep.split(".")[0] not in roots or stopped(dep):
+                continue  # a stopped module's names (submodules included) are not followed
+            for m in (dep, *(f"{dep}.{n}" for n in names)):
+                if m not in out and not stopped(m) and _source(m) is not None:
+                    todo.append(m)
     return dict(sorted(out.items()))
 
 

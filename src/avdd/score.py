@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from avdd.heads.scoring import probability
 from avdd.media import Clip, MediaError, read_clip
 
 __all__ = ["Scorer", "VideoScore", "fake_ranges", "load_scorer", "score_video", "score_videos"]
@@ -175,7 +176,7 @@ def score_video(path: str | Path, scorer: Scorer, *, threshold: float = 0.5,
     z = np.asarray(scorer.probe.frame_logits(fs)[0], np.float64)
     fps = float(scorer.backbone.fps)
     times = np.arange(len(z)) / fps
-    return VideoScore(path=str(path), score=s, probability=0.5 * (1.0 + math.tanh(s)),
+    return VideoScore(path=str(path), score=s, probability=probability(s),
                       ranges=fake_ranges(z, fps, threshold), times=times, frame_scores=z,
                       fps=fps, threshold=threshold, peak_time=float(times[int(np.argmax(z))])
                       ), clip

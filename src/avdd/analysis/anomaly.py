@@ -73,7 +73,7 @@ def _labels(x) -> np.ndarray:
 
 
 def _auc(labels: np.ndarray, scores: np.ndarray, n_bootstrap: int, seed: int) -> dict:
-    m = evaluate(labels, scores, n_bootstrap=n_bootstrap, random_state=seed)
+    m = evaluate(labels, scores, n_bootstrap=n_bootstrap, random_state=seed, one_class="nan")
     return {k: 100 * m[k] for k in ("auc", "auc_ci_low", "auc_ci_high")}
 
 

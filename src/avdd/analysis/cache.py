@@ -37,9 +37,10 @@ from avdd.provenance import code_fingerprints, fingerprint, provenance
 
 T = TypeVar("T")
 
-#: Where the code fingerprint of a cached result stops: feature extraction is keyed by
-#: ``Backbone.version`` (the registry face ``avdd.backbones`` imports every family; a
-#: module that imports one family directly, e.g. CLIP for Grad-CAM, still follows it).
+#: Where the code fingerprint of a cached result stops (these modules exactly): feature
+#: extraction is keyed by ``Backbone.version``. The registry face ``avdd.backbones`` imports
+#: every family; a module that imports one family or layer directly (CLIP for Grad-CAM, the
+#: silence rule of the lip inputs) still follows it.
 FEATURE_SIDE: tuple[str, ...] = ("avdd.backbones", "avdd.features.extract",
                                  "avdd.features.distributed", "avdd.synth")
 

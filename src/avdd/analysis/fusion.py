@@ -14,9 +14,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from scipy.stats import pearsonr, spearmanr
-from sklearn.metrics import roc_auc_score
 
 from avdd.analysis.cache import cached
+from avdd.analysis.metrics import auc, percentile_interval, stratified_indices
 from avdd.analysis.probes import probe_scores
 from avdd.backbones import get_backbone
 from avdd.config import Profile
@@ -57,11 +57,6 @@ def late_fusion(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (np.asarray(a, np.float64) + np.asarray(b, np.float64)) / 2
 
 
-def _stratified_indices(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return np.concatenate([rng.choice(idx, len(idx)) for idx in
-                           (np.flatnonzero(labels == 0), np.flatnonzero(labels == 1))])
-
-
 def fusion_table(table: pd.DataFrame, labels: np.ndarray, *, n_bootstrap: int = 1000,
                  random_state: int = 0) -> pd.DataFrame:
     """AUC of every detector and of every pairwise late fusion, with bootstrap intervals.
@@ -82,9 +77,9 @@ def fusion_table(table: pd.DataFrame, labels: np.ndarray, *, n_bootstrap: int = 
     k = len(names)
 
     def aucs(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        single = np.array([roc_auc_score(y[idx], x[idx, i]) for i in range(k)])
+        single = np.array([auc(y[idx], x[idx, i]) for i in range(k)])
         fused = np.array([[single[i] if i == j else
-                           roc_auc_score(y[idx], late_fusion(x[idx, i], x[idx, j]))
+                           auc(y[idx], late_fusion(x[idx, i], x[idx, j]))
                            for j in range(k)] for i in range(k)])
         return single, fused
 
@@ -93,9 +88,10 @@ def fusion_table(table: pd.DataFrame, labels: np.ndarray, *, n_bootstrap: int = 
     boot_f = np.empty((n_bootstrap, k, k))
     boot_r = np.empty((n_bootstrap, k, k))
     for r in range(n_bootstrap):
-        s, f = aucs(_stratified_indices(y, rng))
+        s, f = aucs(stratified_indices(y, rng))
         with np.errstate(divide="ignore", invalid="ignore"):
             boot_f[r], boot_r[r] = f, 100 * (f - s[:, None]) / s[:, None]
+    (f_lo, f_hi), (r_lo, r_hi) = percentile_interval(boot_f), percentile_interval(boot_r)
     rows = []
     for i, a in enumerate(names):
         for j, b in enumerate(names):
@@ -103,10 +99,8 @@ def fusion_table(table: pd.DataFrame, labels: np.ndarray, *, n_bootstrap: int = 
                 "row": a, "col": b, "auc_row": 100 * single[i], "auc_fused": 100 * fused[i, j],
                 "rel_improvement": 100 * (fused[i, j] - single[i]) / single[i],
                 # nan-aware: a replicate whose row AUC is 0 has no relative improvement
-                "auc_fused_low": 100 * np.nanpercentile(boot_f[:, i, j], 2.5),
-                "auc_fused_high": 100 * np.nanpercentile(boot_f[:, i, j], 97.5),
-                "rel_low": np.nanpercentile(boot_r[:, i, j], 2.5),
-                "rel_high": np.nanpercentile(boot_r[:, i, j], 97.5),
+                "auc_fused_low": 100 * f_lo[i, j], "auc_fused_high": 100 * f_hi[i, j],
+                "rel_low": r_lo[i, j], "rel_high": r_hi[i, j],
             })
     return pd.DataFrame(rows)
 

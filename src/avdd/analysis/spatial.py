@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from avdd.analysis.metrics import bootstrap_mean_interval
 from avdd.backbones.clip import CLIPFrames
 from avdd.heads.probe import LinearProbe
 from avdd.heads.scoring import NORM_EPS
@@ -414,10 +415,7 @@ def mae_vs_threshold(df: pd.DataFrame, thresholds: Sequence[float], *, error: st
         kept = df[df[score] >= theta]
         err = kept[error].to_numpy(np.float64)
         err = err[~np.isnan(err)]
-        lo = hi = np.nan
-        if len(err) >= 2 and n_bootstrap > 0:
-            means = err[rng.integers(0, len(err), (n_bootstrap, len(err)))].mean(axis=1)
-            lo, hi = np.percentile(means, [2.5, 97.5])
+        lo, hi = bootstrap_mean_interval(err, n_bootstrap=n_bootstrap, rng=rng)
         out.append({"threshold": float(theta), "n": int(len(err)),
                     "n_videos": int(kept["video_id"].nunique()) if "video_id" in kept else 0,
                     "mae": float(err.mean()) if len(err) else np.nan, "ci_low": lo, "ci_high": hi})

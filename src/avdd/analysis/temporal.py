@@ -12,7 +12,8 @@ Conventions:
 - a fake segment ``[start, end]`` (seconds) labels frames ``floor(fps*start)..floor(fps*end)``
   inclusive, as the paper's evaluation does (12.5 Hz labels for VideoMAE);
 - the leading silence of ``s`` seconds covers the frames that AVH-Align's trimming drops,
-  ``floor(fps*s) + 1`` when ``s > 0`` (the silent frames and the one in which sound starts);
+  ``int(fps * s) + 1`` when ``s > 0`` (the silent frames and the one in which sound starts:
+  :func:`avdd.backbones.layers.audio.silence_frames`, the one rule for trimming and checks);
 - AUCs are in percent, as in the paper.
 
 Why one module: the localisation AUC and the leading-silence check are computed together, by
@@ -29,13 +30,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
-from scipy.stats import rankdata
 
+from avdd.analysis import metrics
 from avdd.analysis.cache import cached
-from avdd.analysis.metrics import evaluate
 from avdd.analysis.probes import trained_probe
 from avdd.analysis.video_info import video_info
 from avdd.backbones import get_backbone
+from avdd.backbones.layers.audio import silence_frames
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.probe import LinearProbe
@@ -78,24 +79,6 @@ def frame_labels(fake_segments: Sequence[Sequence[float]], n_frames: int,
         if a <= b:
             labels[a:b + 1] = 1
     return labels
-
-
-def silence_frames(leading_silence: float, fps: float) -> int:
-    """How many leading frames the silence of ``leading_silence`` seconds covers:
-    ``floor(fps * s) + 1`` when ``s > 0`` (the frames AVH-Align's trimming drops), else 0."""
-    return frame_index(leading_silence, fps) + 1 if leading_silence > 0 else 0
-
-
-def frame_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """ROC-AUC (fraction) of ``(T,)`` frame scores against ``(T,)`` 0/1 labels, ties counted
-    half (Mann-Whitney); NaN when only one class is present."""
-    labels = np.asarray(labels).astype(bool)
-    n1 = int(labels.sum())
-    n0 = len(labels) - n1
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    ranks = rankdata(np.asarray(scores, np.float64))
-    return float((ranks[labels].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 @dataclass(frozen=True)
@@ -176,18 +159,15 @@ def localisation_auc(frame_logits: Sequence[np.ndarray] | np.ndarray,
             skipped_length += 1
             continue
         labels = frame_labels(segs, len(z) + int(offsets[i]), fps)[int(offsets[i]):]
-        auc = frame_auc(z, labels)
+        auc = metrics.auc(labels, z)
         if math.isnan(auc):
             single += 1
             continue
         per_video[i] = 100 * auc
     used = per_video[~np.isnan(per_video)]
     mean = float(used.mean()) if used.size else float("nan")
-    lo = hi = float("nan")
-    if used.size and n_bootstrap > 0:
-        rng = np.random.default_rng(random_state)
-        means = used[rng.integers(0, used.size, (n_bootstrap, used.size))].mean(axis=1)
-        lo, hi = (float(v) for v in np.percentile(means, [2.5, 97.5]))
+    lo, hi = metrics.bootstrap_mean_interval(used, n_bootstrap=n_bootstrap,
+                                             rng=np.random.default_rng(random_state))
     return LocalisationResult(mean=mean, ci_low=lo, ci_high=hi, per_video=per_video,
                               n_used=int(used.size), n_skipped_length=skipped_length,
                               n_single_class=single)
@@ -294,7 +274,7 @@ def feature_offsets(backbone: str, measured_silence: np.ndarray) -> np.ndarray:
     ``int(25 * s) + 1`` for a measured silence ``s > 0``, as ``lipread.inputs`` computes it."""
     if not get_backbone(backbone).config().get("trim_silence"):
         return np.zeros(len(measured_silence), np.int64)
-    return np.array([int(s * LIP_FPS) + 1 if s > 0 else 0 for s in measured_silence], np.int64)
+    return np.array([silence_frames(s, LIP_FPS) for s in measured_silence], np.int64)
 
 
 # -- study level -----------------------------------------------------------------------------
@@ -344,10 +324,8 @@ def evaluate_temporal(profile: Profile, backbone: str, *, train: str = "av1m",
     else:
         scores = probe.decision_function(fs)
     labels = fs.labels
-    if len(set(labels.tolist())) < 2:
-        cls = dict.fromkeys(("auc", "auc_ci_low", "auc_ci_high"), float("nan"))
-    else:
-        cls = evaluate(labels, scores, n_bootstrap=n_bootstrap, random_state=seed)
+    cls = metrics.evaluate(labels, scores, n_bootstrap=n_bootstrap, random_state=seed,
+                           one_class="nan")
     fake = np.flatnonzero(labels == 1)
     segs = [fs.meta(int(i)).get("fake_segments", []) for i in fake]
     z = [logits[i] for i in fake]

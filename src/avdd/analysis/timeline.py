@@ -17,6 +17,7 @@ from avdd.analysis.video_info import video_info
 from avdd.backbones import get_backbone
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
+from avdd.heads.scoring import probability
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def timeline(profile: Profile, backbone: str, *, train: str = "av1m", test: str 
     return Timeline(backbone=backbone, modality=get_backbone(backbone).modality,
                     video_id=vid, path=Path(paths[vid]), fps=fs.fps,
                     times=(off + np.arange(len(z))) / fs.fps, scores=z,
-                    probability=0.5 * (1.0 + np.tanh(z)),  # sigmoid(2 z) without overflow
+                    probability=probability(z),
                     labels=frame_labels(segs, off + len(z), fs.fps)[off:], fake_segments=segs,
                     video_score=float(logsumexp(z)), peak=int(np.argmax(z)))
 

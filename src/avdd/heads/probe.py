@@ -56,7 +56,7 @@ from sklearn.utils.validation import check_is_fitted
 from avdd.features.featureset import FeatureSet
 from avdd.features.threads import one_thread
 from avdd.heads import probe_kernels as kernels
-from avdd.heads.scoring import NORM_EPS, video_losses
+from avdd.heads.scoring import NORM_EPS, probability, video_losses
 
 __all__ = ["LinearProbe", "plan_epoch", "batch_gradient"]
 
@@ -357,8 +357,7 @@ class LinearProbe(BaseEstimator):
 
     def predict_proba(self, X: FeatureSet) -> np.ndarray:
         """(N, 2) [P(real), P(fake)] with P(fake) = sigmoid(2 s)."""
-        s = self.decision_function(X)
-        p = 0.5 * (1.0 + np.tanh(s))  # sigmoid(2 s), without overflow
+        p = probability(self.decision_function(X))
         return np.stack([1.0 - p, p], axis=1)
 
     def predict(self, X: FeatureSet) -> np.ndarray:

@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 
 from avdd.features.featureset import FeatureSet
+from avdd.heads.scoring import NORM_EPS
 
 __all__ = ["Aligned", "EarlyStopping", "length_batches", "iterate", "pad"]
 
-NORM_EPS = 1e-12  # as torch.nn.functional.normalize: all-zero frames stay zero
 
 
 class Aligned:

@@ -33,6 +33,7 @@ from torch import nn
 from avdd.features.featureset import FeatureSet
 from avdd.features.threads import limit_threads
 from avdd.heads.ntp import sinusoidal_positions
+from avdd.heads.scoring import probability, video_losses
 from avdd.heads.sequences import Aligned, EarlyStopping, iterate, length_batches, pad
 
 __all__ = ["TransformerHead"]
@@ -58,11 +59,6 @@ class _HeadNet(nn.Module):
         h = self.input(x) + sinusoidal_positions(x.shape[1], self.d_model)
         h = self.encoder(h, src_key_padding_mask=~valid)
         return self.output(h).squeeze(-1).masked_fill(~valid, -math.inf)
-
-
-def _losses(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """(B,) cross-entropy of logits [-s, s] = softplus(-2 y' s), y' = ±1."""
-    return nn.functional.softplus(-2.0 * (2.0 * labels - 1.0) * scores)
 
 
 class TransformerHead(ClassifierMixin, BaseEstimator):
@@ -132,7 +128,7 @@ class TransformerHead(ClassifierMixin, BaseEstimator):
                 t0 = time.perf_counter()
                 train_loss = self._train_epoch(net, opt, data, rng)
                 val_loss = math.nan if vdata is None else float(
-                    _losses(torch.from_numpy(self._scores(net, vdata)),
+                    video_losses(torch.from_numpy(self._scores(net, vdata)),
                             torch.from_numpy(vdata.labels).float()).mean())
                 if stop.update(net, epoch, train_loss, val_loss, time.perf_counter() - t0):
                     break
@@ -151,7 +147,7 @@ class TransformerHead(ClassifierMixin, BaseEstimator):
         for batch in iterate(data, batches, max_resident_mb=self.max_resident_mb):
             x, valid = pad([data.frames(i) for i in batch.tolist()])
             scores = torch.logsumexp(net(x, valid), dim=1)
-            loss = _losses(scores, torch.from_numpy(data.labels[batch]).float()).mean()
+            loss = video_losses(scores, torch.from_numpy(data.labels[batch]).float()).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -194,7 +190,7 @@ class TransformerHead(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: FeatureSet) -> np.ndarray:
         """(N, 2) [P(real), P(fake)] with P(fake) = σ(2 s)."""
-        p = 1.0 / (1.0 + np.exp(-2.0 * self.decision_function(X)))
+        p = probability(self.decision_function(X))
         return np.stack([1.0 - p, p], axis=1)
 
     def predict(self, X: FeatureSet) -> np.ndarray:

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from avdd.heads.scoring import probability
+
 __all__ = ["plot_timeline", "log_mel"]
 
 #: The paper's Fig. 3 spectrogram settings (16 kHz audio, n_fft 1024, hop 512, 128 mels).
@@ -80,7 +82,7 @@ def plot_timeline(times: np.ndarray, frame_scores: np.ndarray, *, threshold: flo
     grid = fig.add_gridspec(rows, max(1, len(frames)), height_ratios=ratios)
     ax_s = fig.add_subplot(grid[0, :])
     ax_p = fig.add_subplot(grid[1, :], sharex=ax_s)
-    prob = 0.5 * (1.0 + np.tanh(scores))  # sigmoid(2 s) without overflow
+    prob = probability(scores)
     ax_s.plot(times, scores, color="tab:blue", lw=1.2)
     ax_s.axhline(0.0, color="grey", lw=0.6)
     ax_s.set_ylabel("frame score")

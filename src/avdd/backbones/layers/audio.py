@@ -140,6 +140,19 @@ def leading_silence_seconds(wave: np.ndarray, threshold: float = SILENCE_THRESHO
     return (int(loud[0]) if loud.size else len(wave)) / sample_rate
 
 
+def silence_frames(seconds: float, fps: float = FPS) -> int:
+    """Leading frames a silence of ``seconds`` covers, the one rule every part of avdd uses
+    (the lip models' trimming, the leading-silence checks, Fig. 3's clock):
+    ``int(fps * seconds) + 1`` when ``seconds > 0`` (the silent frames and the frame in which
+    sound starts), else 0.
+
+    The arithmetic is AVH-Align's, float rounding included: 1.16 s at 25 fps is 29 frames
+    (``25 * 1.16`` is ``28.999...``), 0.32 s is 9. Matching it exactly keeps our trimmed
+    features equal to upstream's, and the analyses' silence equal to what those features lack.
+    """
+    return int(seconds * fps) + 1 if seconds > 0 else 0
+
+
 def trim_leading_silence(video_frames: np.ndarray, wave: np.ndarray, threshold: float = SILENCE_THRESHOLD,
                          sample_rate: int = SAMPLE_RATE, fps: float = FPS
                          ) -> tuple[np.ndarray, np.ndarray, float]:
@@ -159,5 +172,5 @@ def trim_leading_silence(video_frames: np.ndarray, wave: np.ndarray, threshold: 
     if s <= 0:
         return video_frames, wave, s
     hop = int(round(sample_rate / fps))
-    k = int(s * fps) + 1
+    k = silence_frames(s, fps)
     return video_frames[k:], wave[k * hop:], s
