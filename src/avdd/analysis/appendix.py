@@ -10,7 +10,7 @@ import pandas as pd
 from avdd.analysis.cache import result_path
 from avdd.analysis.linear_probing import TABLE2_COLUMNS
 from avdd.analysis.metrics import evaluate
-from avdd.backbones import get_backbone
+from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.transformer import TransformerHead
@@ -32,7 +32,7 @@ def head_grid(profile: Profile, backbones: Sequence[str], *, seed: int = 43,
     params = TransformerHead(random_state=seed, **(head_params or {})).get_params()
     config = {"table": "head_grid", "profile": profile.name, "synthetic": profile.synthetic,
               "data": {k: str(v) for k, v in profile.data_roots.items()},
-              "backbones": {b: get_backbone(b).config() for b in backbones},
+              "backbones": {b: describe(b).config for b in backbones},
               "columns": [list(c) for c in columns], "n_bootstrap": n_bootstrap,
               "head": params}
     path = result_path(profile, "head_grid", config)

@@ -18,7 +18,7 @@ from sklearn.metrics import roc_auc_score
 
 from avdd.analysis.cache import result_path
 from avdd.analysis.linear_probing import probe_scores
-from avdd.backbones import get_backbone
+from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.heads.probe import LinearProbe
 from avdd.provenance import load_table, provenance, save_table
@@ -129,7 +129,7 @@ def complementarity(profile: Profile, backbones: dict[str, str], *, train: str =
     config = {"table": "complementarity", "profile": profile.name,
               "synthetic": profile.synthetic, "train": train, "test": test, "seed": seed,
               "n_bootstrap": n_bootstrap,
-              "backbones": {k: [b, get_backbone(b).config()] for k, b in backbones.items()},
+              "backbones": {k: [b, describe(b).config] for k, b in backbones.items()},
               "probe": LinearProbe(random_state=seed).get_params()}
     path = result_path(profile, "complementarity", config)
     if path.is_file() and not force:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from avdd.analysis.cache import result_path
 from avdd.analysis.metrics import evaluate
-from avdd.backbones import get_backbone
+from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.probe import LinearProbe
@@ -37,7 +37,7 @@ def probe_path(profile: Profile, backbone: str, train: str, seed: int = 43) -> P
     stopping) is cached: ``cache/probes/<store key>/<train>-seed<seed>.safetensors``."""
     from avdd.features.extract import backbone_key
 
-    key = backbone_key(get_backbone(backbone))
+    key = backbone_key(describe(backbone))
     return profile.cache_dir / "probes" / key / f"{train}-seed{seed}.safetensors"
 
 
@@ -54,8 +54,8 @@ def trained_probe(profile: Profile, backbone: str, train: str, *, seed: int = 43
             return probe
     probe = LinearProbe(random_state=seed).fit(feature_set(profile, backbone, train, "train"),
                                                feature_set(profile, backbone, train, "val"))
-    bb = get_backbone(backbone)
-    save_probe(probe, path, backbone=backbone, backbone_config=bb.config(), train=train,
+    bb = describe(backbone)
+    save_probe(probe, path, backbone=backbone, backbone_config=bb.config, train=train,
                probe_params=probe.get_params(),
                provenance=provenance(profile=profile.name, synthetic=profile.synthetic,
                                      weights=bb.weights, train=train))
@@ -85,7 +85,7 @@ def linear_probe_grid(profile: Profile, backbones: Sequence[str], *, seed: int =
     config = {"table": "linear_probe_grid", "profile": profile.name,
               "synthetic": profile.synthetic, "data": {k: str(v) for k, v in
                                                         profile.data_roots.items()},
-              "backbones": {b: get_backbone(b).config() for b in backbones}, "seed": seed,
+              "backbones": {b: describe(b).config for b in backbones}, "seed": seed,
               "columns": [list(c) for c in columns], "n_bootstrap": n_bootstrap,
               "probe": LinearProbe(random_state=seed).get_params()}
     path = result_path(profile, "linear_probe_grid", config)
@@ -93,7 +93,7 @@ def linear_probe_grid(profile: Profile, backbones: Sequence[str], *, seed: int =
         return load_table(path)[0]
     rows = []
     for b in backbones:
-        bb = get_backbone(b)
+        bb = describe(b)
         for code, train, test in columns:
             probe = trained_probe(profile, b, train, seed=seed, force=force)
             xt = feature_set(profile, b, test, "test")

@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from avdd.analysis.linear_probing import trained_probe
-from avdd.backbones import get_backbone
+from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.scoring import video_losses
@@ -44,7 +44,7 @@ def validation_table(profile: Profile, backbones: Sequence[str], *, train: str =
     """
     rows = []
     for b in backbones:
-        bb = get_backbone(b)
+        bb = describe(b)
         probe = trained_probe(profile, b, train, seed=seed)
         xv = feature_set(profile, b, train, "val")
         scores = probe.decision_function(xv)

@@ -34,7 +34,7 @@ from scipy.stats import rankdata
 from avdd.analysis.cache import result_path
 from avdd.analysis.linear_probing import trained_probe
 from avdd.analysis.metrics import evaluate
-from avdd.backbones import get_backbone
+from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.probe import LinearProbe
@@ -321,7 +321,7 @@ def video_info(profile: Profile, dataset: str, split: str, *,
 def trim_spec(backbone: str) -> str | None:
     """The silence-trimming variant of a lip backbone spec (``trim_silence=true``), or None for
     backbones without that option (their ablation trims the frame scores instead)."""
-    cfg = get_backbone(backbone).config()
+    cfg = describe(backbone).config
     if "trim_silence" not in cfg or cfg["trim_silence"]:
         return None
     return backbone + ("," if ":" in backbone else ":") + "trim_silence=true"
@@ -330,7 +330,7 @@ def trim_spec(backbone: str) -> str | None:
 def feature_offsets(backbone: str, measured_silence: np.ndarray) -> np.ndarray:
     """Leading frames a ``trim_silence=true`` lip backbone cut from each video (0 otherwise):
     ``int(25 * s) + 1`` for a measured silence ``s > 0``, as ``lipread.inputs`` computes it."""
-    if not get_backbone(backbone).config().get("trim_silence"):
+    if not describe(backbone).config.get("trim_silence"):
         return np.zeros(len(measured_silence), np.int64)
     return np.array([int(s * LIP_FPS) + 1 if s > 0 else 0 for s in measured_silence], np.int64)
 
@@ -363,7 +363,7 @@ def evaluate_temporal(profile: Profile, backbone: str, *, train: str = "av1m",
     """
     if ablation not in ("none", "scores"):
         raise ValueError(f"ablation must be 'none' or 'scores', got {ablation!r}")
-    bb = get_backbone(backbone)
+    bb = describe(backbone)
     probe = trained_probe(profile, backbone, train, seed=seed)
     fs = feature_set(profile, backbone, test, "test")
     info = video_info(profile, test, "test")
@@ -410,7 +410,7 @@ def evaluate_temporal(profile: Profile, backbone: str, *, train: str = "av1m",
 def _table_config(name: str, profile: Profile, backbones: Sequence[str], **kw) -> dict:
     return {"table": name, "profile": profile.name, "synthetic": profile.synthetic,
             "data": {k: str(v) for k, v in profile.data_roots.items()},
-            "backbones": {b: get_backbone(b).config() for b in backbones},
+            "backbones": {b: describe(b).config for b in backbones},
             "probe": LinearProbe(random_state=kw.get("seed", 43)).get_params(), "version": 1,
             **kw}
 
