@@ -82,7 +82,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from avdd.backbones import get_backbone
+    from avdd.backbones import describe
     from avdd.datasets import load_items
     from avdd.features.distributed import merge_store
     from avdd.features.extract import store_dir
@@ -90,7 +90,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     prof = _profile(args)
     splits = [args.split] if args.split else list(SPLITS[args.dataset])
     for name in args.backbone or list(DEMO_BACKBONES):
-        bb = get_backbone(name)
+        bb = describe(name)
         for split in splits:
             root = store_dir(prof, bb, args.dataset, split, args.precision)
             if not (root / "store.json").exists():
@@ -116,30 +116,24 @@ def cmd_table2(args: argparse.Namespace) -> int:
 
 
 def cmd_backbones(args: argparse.Namespace) -> int:
-    from avdd.backbones import available, get_backbone
+    from avdd.backbones import available, describe
     from avdd.backbones.hub import WeightsNotFound
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # listing must not wait on the network
 
-    import torch
-
     for name in available():
         try:
-            with torch.device("meta"):  # shapes only: no weights allocated (XLS-R 2B = 8.6 GB)
-                b = get_backbone(name)
+            b = describe(name)  # configs only: nothing is built (XLS-R 2B = 8.6 GB of weights)
         except WeightsNotFound:
-            # Pretrained backbones need their weights to be built; say so instead of failing.
+            # A pretrained hub checkpoint that is not cached here; say so instead of failing.
             print(f"{name:24s} (weights/config not found here: pass a local directory)")
             continue
         except TypeError as e:
-            print(f"{name:24s} (needs arguments: {e})")
+            # "f() missing 1 required ... argument: 'checkpoint'": the part after the name.
+            print(f"{name:24s} (needs arguments: {str(e).partition('() ')[2] or e})")
             continue
         except Exception as e:  # noqa: BLE001 - a listing must not stop at one backbone
-            # transformers refuses from_pretrained under the meta device: such a backbone has
-            # its weights here and loads them when used.
-            why = ("pretrained weights found; loaded when used" if "meta" in str(e)
-                   else f"cannot be built here: {type(e).__name__}: {e}")
-            print(f"{name:24s} ({why})"[:160])
+            print(f"{name:24s} (cannot be described here: {type(e).__name__}: {e})"[:160])
             continue
         print(f"{name:24s} {b.modality:13s} {b.weights:12s} D={b.dim:<5d} {b.fps:g} Hz")
     return 0

@@ -95,7 +95,7 @@ def load_scorer(probe_path: str | Path) -> Scorer:
             metadata, or its dimension differs from the backbone's.
         avdd.backbones.hub.WeightsNotFound: the backbone's pretrained weights are not here.
     """
-    from avdd.backbones import get_backbone
+    from avdd.backbones import describe, get_backbone
     from avdd.heads.probe_io import load_probe
 
     probe_path = Path(probe_path)
@@ -108,11 +108,12 @@ def load_scorer(probe_path: str | Path) -> Scorer:
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"{probe_path}: the probe's metadata names no backbone; re-save it "
                          "with save_probe(..., backbone=SPEC) or import it with --backbone SPEC")
-    bb = get_backbone(spec)
-    if bb.dim != probe.n_features_in_:
+    # Checked on the description first: a wrong spec fails before a large model is built.
+    dim = describe(spec).dim
+    if dim != probe.n_features_in_:
         raise ValueError(f"{probe_path}: probe expects {probe.n_features_in_}-d features but "
-                         f"backbone {spec!r} gives {bb.dim}-d; the backbone spec is wrong")
-    return Scorer(probe, bb, spec, meta, probe_path)
+                         f"backbone {spec!r} gives {dim}-d; the backbone spec is wrong")
+    return Scorer(probe, get_backbone(spec), spec, meta, probe_path)
 
 
 def fake_ranges(frame_scores: np.ndarray, fps: float, threshold: float = 0.5

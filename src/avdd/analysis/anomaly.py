@@ -23,7 +23,7 @@ import pandas as pd
 from avdd.analysis.cache import cached
 from avdd.analysis.metrics import evaluate
 from avdd.analysis.probes import probe_scores
-from avdd.backbones import get_backbone
+from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
 
@@ -87,7 +87,7 @@ def _sup(profile, specs, test, seed, n_bootstrap) -> dict:
 
 
 def _visual_audio(specs: Sequence[str]) -> tuple[str, str] | None:
-    kinds = {get_backbone(b).modality: b for b in specs}
+    kinds = {describe(b).modality: b for b in specs}
     if len(specs) != 2 or set(kinds) != {"visual", "audio"}:
         return None
     return kinds["visual"], kinds["audio"]
@@ -118,7 +118,7 @@ def anomaly_table(profile: Profile, rows: dict[str, Sequence[str]], *, train: st
 
     ntp_params, sync_params = dict(ntp_params or {}), dict(sync_params or {})
     config = {"train": train, "tests": list(tests),
-              "rows": {k: [[b, get_backbone(b).config()] for b in v] for k, v in rows.items()},
+              "rows": {k: [[b, describe(b).config] for b in v] for k, v in rows.items()},
               "ntp": NextTokenPredictor(random_state=seed, **ntp_params).get_params(),
               "sync": SyncDetector(random_state=seed, **sync_params).get_params(),
               "seed": seed, "n_bootstrap": n_bootstrap}

@@ -10,7 +10,7 @@ import pandas as pd
 from avdd.analysis.cache import cached
 from avdd.analysis.linear_probing import TABLE2_COLUMNS
 from avdd.analysis.metrics import METRICS, evaluate
-from avdd.backbones import get_backbone
+from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.transformer import TransformerHead
@@ -29,7 +29,7 @@ def head_grid(profile: Profile, backbones: Sequence[str], *, seed: int = 43,
     ``best_epoch``) plus ``head`` = ``"transformer"``. Cached (:func:`avdd.analysis.cache.cached`).
     """
     params = TransformerHead(random_state=seed, **(head_params or {})).get_params()
-    config = {"backbones": {b: get_backbone(b).config() for b in backbones},
+    config = {"backbones": {b: describe(b).config for b in backbones},
               "columns": [list(c) for c in columns], "n_bootstrap": n_bootstrap,
               "head": params}
 

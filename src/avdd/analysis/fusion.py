@@ -18,7 +18,7 @@ from scipy.stats import pearsonr, spearmanr
 from avdd.analysis.cache import cached
 from avdd.analysis.metrics import auc, percentile_interval, stratified_indices
 from avdd.analysis.probes import probe_scores
-from avdd.backbones import get_backbone
+from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.heads.probe import LinearProbe
 
@@ -120,7 +120,7 @@ def complementarity(profile: Profile, backbones: dict[str, str], *, train: str =
     """
 
     config = {"train": train, "test": test, "seed": seed, "n_bootstrap": n_bootstrap,
-              "backbones": {k: [b, get_backbone(b).config()] for k, b in backbones.items()},
+              "backbones": {k: [b, describe(b).config] for k, b in backbones.items()},
               "probe": LinearProbe(random_state=seed).get_params()}
 
     def compute() -> dict[str, pd.DataFrame]:

@@ -15,7 +15,7 @@ import pandas as pd
 from avdd.analysis.cache import cached
 from avdd.analysis.metrics import METRICS, evaluate
 from avdd.analysis.probes import trained_probe
-from avdd.backbones import get_backbone
+from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.probe import LinearProbe
@@ -43,14 +43,14 @@ def linear_probe_grid(profile: Profile, backbones: Sequence[str], *, seed: int =
     """
     config = {"profile": profile.name, "synthetic": profile.synthetic,
               "data": {k: str(v) for k, v in profile.data_roots.items()},
-              "backbones": {b: get_backbone(b).config() for b in backbones}, "seed": seed,
+              "backbones": {b: describe(b).config for b in backbones}, "seed": seed,
               "columns": [list(c) for c in columns], "n_bootstrap": n_bootstrap,
               "probe": LinearProbe(random_state=seed).get_params()}
 
     def compute() -> pd.DataFrame:
         rows = []
         for b in backbones:
-            bb = get_backbone(b)
+            bb = describe(b)
             for code, train, test in columns:
                 probe = trained_probe(profile, b, train, seed=seed, force=force)
                 xt = feature_set(profile, b, test, "test")

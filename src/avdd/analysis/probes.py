@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from avdd.analysis.cache import FEATURE_SIDE, Format, cached, entry, put
-from avdd.backbones import get_backbone
+from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.probe import LinearProbe
@@ -33,7 +33,7 @@ PROBES: Format[tuple[LinearProbe, dict]] = Format(
 
 def _config(profile: Profile, backbone: str, train: str, seed: int) -> dict:
     return {"profile": profile.name, "data": str(profile.data_roots.get(train, "")),
-            "backbone": backbone, "backbone_config": get_backbone(backbone).config(),
+            "backbone": backbone, "backbone_config": describe(backbone).config,
             "train": train, "probe": LinearProbe(random_state=seed).get_params()}
 
 
@@ -49,7 +49,7 @@ def trained_probe(profile: Profile, backbone: str, train: str, *, seed: int = 43
     """The linear probe of ``backbone`` trained on dataset ``train`` (cached)."""
 
     config = _config(profile, backbone, train, seed)
-    weights = get_backbone(backbone).weights
+    weights = describe(backbone).weights
 
     def fit() -> tuple[LinearProbe, dict]:
         probe = LinearProbe(random_state=seed).fit(

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score
 
+from avdd.analysis.metrics import evaluate
 from avdd.analysis.probes import trained_probe
-from avdd.backbones import get_backbone
+from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.scoring import video_losses
@@ -44,15 +44,14 @@ def validation_table(profile: Profile, backbones: Sequence[str], *, train: str =
     """
     rows = []
     for b in backbones:
-        bb = get_backbone(b)
+        bb = describe(b)
         probe = trained_probe(profile, b, train, seed=seed)
         xv = feature_set(profile, b, train, "val")
         scores = probe.decision_function(xv)
-        two = len(set(xv.labels.tolist())) == 2
+        m = evaluate(xv.labels, scores, n_bootstrap=0, one_class="nan")
         rows.append({
             "backbone": b, "modality": bb.modality, "weights": bb.weights,
-            "val_auc": 100 * roc_auc_score(xv.labels, scores) if two else np.nan,
-            "val_ap": 100 * average_precision_score(xv.labels, scores) if two else np.nan,
+            "val_auc": 100 * m["auc"], "val_ap": 100 * m["ap"],
             "val_loss": float(np.mean(video_losses(scores, xv.labels))),
             "n_real": int((xv.labels == 0).sum()), "n_fake": int((xv.labels == 1).sum())})
     return pd.DataFrame(rows).set_index("backbone")

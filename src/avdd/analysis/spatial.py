@@ -339,21 +339,22 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
     """
     from avdd.analysis.cache import cached
     from avdd.analysis.probes import trained_probe
-    from avdd.backbones import get_backbone
+    from avdd.backbones import describe, get_backbone
     from avdd.datasets import load_items
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     train = dataset if train is None else train
-    bb = get_backbone(backbone)
-    if not isinstance(bb, CLIPFrames):
+    info = describe(backbone)  # the network is built only if the table is not cached
+    if not issubclass(info.family, CLIPFrames):
         raise ValueError(f"spatial explanations need a CLIP backbone, got {backbone!r}")
-    config = {"backbone": [backbone, bb.config()], "train": train, "dataset": dataset,
+    config = {"backbone": [backbone, info.config], "train": train, "dataset": dataset,
               "split": split, "seed": seed, "method": method,
               "max_frames_per_video": max_frames_per_video,
               "probe": LinearProbe(random_state=seed).get_params()}
 
     def compute() -> pd.DataFrame:
+        bb = get_backbone(backbone)
         probe = trained_probe(profile, backbone, train, seed=seed)
         scores, logits = _video_scores(profile, backbone, dataset, split, probe)
         image_size = int(bb.net.config.image_size)

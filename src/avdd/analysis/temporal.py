@@ -35,7 +35,7 @@ from avdd.analysis import metrics
 from avdd.analysis.cache import cached
 from avdd.analysis.probes import trained_probe
 from avdd.analysis.video_info import video_info
-from avdd.backbones import get_backbone
+from avdd.backbones import describe
 from avdd.backbones.layers.audio import silence_frames
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
@@ -263,7 +263,7 @@ def top_in_fake(frame_logits: Sequence[np.ndarray], fake_segments_per_video, fps
 def trim_spec(backbone: str) -> str | None:
     """The silence-trimming variant of a lip backbone spec (``trim_silence=true``), or None for
     backbones without that option (their ablation trims the frame scores instead)."""
-    cfg = get_backbone(backbone).config()
+    cfg = describe(backbone).config
     if "trim_silence" not in cfg or cfg["trim_silence"]:
         return None
     return backbone + ("," if ":" in backbone else ":") + "trim_silence=true"
@@ -272,7 +272,7 @@ def trim_spec(backbone: str) -> str | None:
 def feature_offsets(backbone: str, measured_silence: np.ndarray) -> np.ndarray:
     """Leading frames a ``trim_silence=true`` lip backbone cut from each video (0 otherwise):
     ``int(25 * s) + 1`` for a measured silence ``s > 0``, as ``lipread.inputs`` computes it."""
-    if not get_backbone(backbone).config().get("trim_silence"):
+    if not describe(backbone).config.get("trim_silence"):
         return np.zeros(len(measured_silence), np.int64)
     return np.array([silence_frames(s, LIP_FPS) for s in measured_silence], np.int64)
 
@@ -305,7 +305,7 @@ def evaluate_temporal(profile: Profile, backbone: str, *, train: str = "av1m",
     """
     if ablation not in ("none", "scores"):
         raise ValueError(f"ablation must be 'none' or 'scores', got {ablation!r}")
-    bb = get_backbone(backbone)
+    bb = describe(backbone)
     probe = trained_probe(profile, backbone, train, seed=seed)
     fs = feature_set(profile, backbone, test, "test")
     info = video_info(profile, test, "test")
@@ -348,7 +348,7 @@ def evaluate_temporal(profile: Profile, backbone: str, *, train: str = "av1m",
 
 
 def _table_config(backbones: Sequence[str], **kw) -> dict:
-    return {"backbones": {b: get_backbone(b).config() for b in backbones},
+    return {"backbones": {b: describe(b).config for b in backbones},
             "probe": LinearProbe(random_state=kw.get("seed", 43)).get_params(), **kw}
 
 

@@ -14,7 +14,7 @@ from scipy.special import logsumexp
 from avdd.analysis.probes import trained_probe
 from avdd.analysis.temporal import feature_offsets, frame_index, frame_labels
 from avdd.analysis.video_info import video_info
-from avdd.backbones import get_backbone
+from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.scoring import probability
@@ -85,10 +85,10 @@ def timeline(profile: Profile, backbone: str, *, train: str = "av1m", test: str 
     segs = [tuple(map(float, s)) for s in fs.meta(i).get("fake_segments", [])]
     paths = {it.video_id: it.path for it in load_items(profile, test, "test")}
     off = 0  # a silence-trimmed store starts `off` frames into the video: keep its clock
-    if get_backbone(backbone).config().get("trim_silence"):
+    if describe(backbone).config.get("trim_silence"):
         silence = video_info(profile, test, "test").loc[vid, "measured_silence_s"]
         off = int(feature_offsets(backbone, np.array([silence]))[0])
-    return Timeline(backbone=backbone, modality=get_backbone(backbone).modality,
+    return Timeline(backbone=backbone, modality=describe(backbone).modality,
                     video_id=vid, path=Path(paths[vid]), fps=fs.fps,
                     times=(off + np.arange(len(z))) / fs.fps, scores=z,
                     probability=probability(z),

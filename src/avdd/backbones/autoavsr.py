@@ -302,6 +302,18 @@ def _detect(state: dict[str, torch.Tensor]) -> str | None:
     return "audio" if "frontend.trunk.conv1.weight" in state else None
 
 
+def read_model(checkpoint: str | Path, modality: str, *, lazy: bool = False
+               ) -> tuple[AutoAVSRConfig, dict[str, torch.Tensor]]:
+    """``(size, build-keyed state)`` of a release file; ``lazy`` memory-maps it, for a caller
+    that reads only the shapes (:func:`avdd.backbones.describe`)."""
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+    download = f"{DEFAULT_FILES[modality]} (or another {SHORT[modality]} model) from {ZOO}"
+    state = model_state(read_state_dict(checkpoint, "Auto-AVSR", download, lazy=lazy),
+                        modality)
+    return infer_config(state, modality, str(checkpoint)), state
+
+
 # --- backbones ------------------------------------------------------------------------------
 
 class AutoAVSR(Backbone):
@@ -314,19 +326,29 @@ class AutoAVSR(Backbone):
 
     def __init__(self, checkpoint: str | Path, *, modality: str = "video",
                  trim_silence: bool = False, name: str | None = None) -> None:
-        if modality not in MODALITIES:
-            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
         source = str(checkpoint)
-        download = f"{DEFAULT_FILES[modality]} (or another {SHORT[modality]} model) from {ZOO}"
-        state = model_state(read_state_dict(checkpoint, "Auto-AVSR", download), modality)
-        cfg = infer_config(state, modality, source)
+        cfg, state = read_model(checkpoint, modality)
         net = build(cfg)
         load_checked(net, state, source)
-        self._setup(net, cfg, source, name or f"autoavsr-{SHORT[modality]}", trim_silence)
-
-    def _setup(self, net: nn.Module, cfg: AutoAVSRConfig, source: str, name: str,
-               trim_silence: bool) -> None:
         self.net = frozen(net)
+        self._describe(cfg, source, name or f"autoavsr-{SHORT[modality]}", trim_silence)
+
+    @classmethod
+    def unbuilt(cls, checkpoint: str | Path, *, modality: str = "video",
+                trim_silence: bool = False, name: str | None = None) -> AutoAVSR:
+        """What ``cls(checkpoint, ...)`` describes itself by, from the checkpoint's tensor
+        *shapes* (memory-mapped: no weight is read, no network built): for
+        :func:`avdd.backbones.describe`. A file whose keys would not all fit is found only
+        when it is built."""
+        self = cls._shell()
+        cfg, _ = read_model(checkpoint, modality, lazy=True)
+        self._describe(cfg, str(checkpoint), name or f"autoavsr-{SHORT[modality]}",
+                       trim_silence)
+        return self
+
+    def _describe(self, cfg: AutoAVSRConfig, source: str, name: str,
+                  trim_silence: bool) -> None:
+        """Every attribute :meth:`config` and the description read."""
         self.cfg = cfg
         self.source = source
         self.name = name
@@ -383,64 +405,91 @@ class AutoAVSRRandom(AutoAVSR):
     def __init__(self, *, config: AutoAVSRConfig | None = None, seed: int = 0,
                  trim_silence: bool = False, name: str | None = None) -> None:
         cfg = config or AutoAVSRConfig()
+        self._describe_random(cfg, seed, trim_silence, name)
+        self.net = frozen(seeded(lambda: build(cfg), seed))
+
+    @classmethod
+    def unbuilt(cls, *, config: AutoAVSRConfig | None = None, seed: int = 0,
+                trim_silence: bool = False, name: str | None = None) -> AutoAVSRRandom:
+        """``cls(...)`` without its network."""
+        self = cls._shell()
+        self._describe_random(config or AutoAVSRConfig(), seed, trim_silence, name)
+        return self
+
+    def _describe_random(self, cfg: AutoAVSRConfig, seed: int, trim_silence: bool,
+                         name: str | None) -> None:
         self.seed = seed
-        net = seeded(lambda: build(cfg), seed)
-        self._setup(net, cfg, "config", name or f"autoavsr-{SHORT[cfg.modality]}-random",
-                    trim_silence)
+        self._describe(cfg, "config", name or f"autoavsr-{SHORT[cfg.modality]}-random",
+                       trim_silence)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "seed": self.seed}
 
 
-def _random(modality: str, tiny: bool, seed: int, trim_silence: bool) -> AutoAVSRRandom:
+def _random(modality: str, tiny: bool, seed: int, trim_silence: bool, *,
+            unbuilt: bool = False) -> AutoAVSRRandom:
     cfg = tiny_config(modality) if tiny else AutoAVSRConfig(modality=modality)
     name = f"autoavsr-{SHORT[modality]}{'-tiny' if tiny else ''}-random"
-    return AutoAVSRRandom(config=cfg, seed=seed, trim_silence=trim_silence, name=name)
+    make = AutoAVSRRandom.unbuilt if unbuilt else AutoAVSRRandom
+    return make(config=cfg, seed=seed, trim_silence=trim_silence, name=name)
 
 
-@register("autoavsr-vsr")
+# What describe() reads for each registered name: the factory below it, without the network.
+def _pretrained_unbuilt(modality: str):
+    def unbuilt(checkpoint: str, *, trim_silence: bool = False) -> AutoAVSR:
+        return AutoAVSR.unbuilt(checkpoint, modality=modality, trim_silence=trim_silence)
+    return unbuilt
+
+
+def _random_unbuilt(modality: str, tiny: bool):
+    def unbuilt(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
+        return _random(modality, tiny, seed, trim_silence, unbuilt=True)
+    return unbuilt
+
+
+@register("autoavsr-vsr", unbuilt=_pretrained_unbuilt("video"))
 def autoavsr_vsr(checkpoint: str, *, trim_silence: bool = False) -> AutoAVSR:
     """Pretrained Auto-AVSR VSR model (video conformer)."""
     return AutoAVSR(checkpoint, modality="video", trim_silence=trim_silence)
 
 
-@register("autoavsr-asr")
+@register("autoavsr-asr", unbuilt=_pretrained_unbuilt("audio"))
 def autoavsr_asr(checkpoint: str, *, trim_silence: bool = False) -> AutoAVSR:
     """Pretrained Auto-AVSR ASR model (raw-audio conformer)."""
     return AutoAVSR(checkpoint, modality="audio", trim_silence=trim_silence)
 
 
-@register("autoavsr-av")
+@register("autoavsr-av", unbuilt=_pretrained_unbuilt("av"))
 def autoavsr_av(checkpoint: str, *, trim_silence: bool = False) -> AutoAVSR:
     """Pretrained Auto-AVSR audio-visual model (v1.0.0 release): the fusion output."""
     return AutoAVSR(checkpoint, modality="av", trim_silence=trim_silence)
 
 
-@register("autoavsr-vsr-random")
+@register("autoavsr-vsr-random", unbuilt=_random_unbuilt("video", False))
 def autoavsr_vsr_random(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
     """768-d VSR architecture, random weights."""
     return _random("video", False, seed, trim_silence)
 
 
-@register("autoavsr-asr-random")
+@register("autoavsr-asr-random", unbuilt=_random_unbuilt("audio", False))
 def autoavsr_asr_random(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
     """768-d ASR architecture, random weights."""
     return _random("audio", False, seed, trim_silence)
 
 
-@register("autoavsr-vsr-tiny-random")
+@register("autoavsr-vsr-tiny-random", unbuilt=_random_unbuilt("video", True))
 def autoavsr_vsr_tiny_random(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
     """Tiny VSR model (32-d, 2 blocks, kernel 3) for tests and demos."""
     return _random("video", True, seed, trim_silence)
 
 
-@register("autoavsr-asr-tiny-random")
+@register("autoavsr-asr-tiny-random", unbuilt=_random_unbuilt("audio", True))
 def autoavsr_asr_tiny_random(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
     """Tiny ASR model (32-d, 2 blocks, kernel 3) for tests and demos."""
     return _random("audio", True, seed, trim_silence)
 
 
-@register("autoavsr-av-tiny-random")
+@register("autoavsr-av-tiny-random", unbuilt=_random_unbuilt("av", True))
 def autoavsr_av_tiny_random(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
     """Tiny AV model (two 32-d encoders + fusion) for tests and demos."""
     return _random("av", True, seed, trim_silence)

@@ -45,6 +45,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -340,9 +341,13 @@ def load_checked(net: nn.Module, state: dict[str, Tensor], source: str) -> None:
     net.load_state_dict(state)
 
 
-def read_checkpoint(path: str | Path, *, trust: bool = False, heads: int | None = None
-                    ) -> tuple[AVHubertConfig, dict[str, Tensor], list[str]]:
-    """``(config, model state, dropped keys)`` of a fairseq ``.pt`` or converted file."""
+def read_checkpoint(path: str | Path, *, trust: bool = False, heads: int | None = None,
+                    lazy: bool = False) -> tuple[AVHubertConfig, dict[str, Tensor], list[str]]:
+    """``(config, model state, dropped keys)`` of a fairseq ``.pt`` or converted file.
+
+    ``lazy``: for a caller that reads only the shapes (:func:`avdd.backbones.describe`): a
+    ``.safetensors`` file gives meta tensors (a zip-format ``.pt`` is memory-mapped anyway).
+    """
     p = Path(path).expanduser()
     if not p.is_file():
         raise WeightsNotFound(
@@ -350,7 +355,7 @@ def read_checkpoint(path: str | Path, *, trust: bool = False, heads: int | None 
             "and pass checkpoint=PATH (e.g. avhubert-v:checkpoint=/ckpt/self_large_vox_433h.pt"
             ", plus trust_checkpoint=True for the fairseq file, or convert it once with "
             "`avdd convert-checkpoint`).")
-    state, dropped = encoder_state(checkpoints.load_fairseq_state(p, trust=trust))
+    state, dropped = encoder_state(checkpoints.load_fairseq_state(p, trust=trust, lazy=lazy))
     if heads is None and p.suffix == ".safetensors":
         heads = json.loads(checkpoints.safetensors_metadata(p).get("config", "{}")).get("heads")
     return infer_config(state, heads), state, dropped
@@ -383,20 +388,39 @@ class AVHubert(Backbone):
         net = AVHubertModel(cfg)
         load_checked(net, state, str(checkpoint))
         self.source = str(checkpoint)
-        self._setup(net, modality, trim_silence, landmarks,
-                    name or f"avhubert-{MODALITIES.get(modality, modality)}")
+        self._describe(cfg, modality, trim_silence, landmarks,
+                       name or f"avhubert-{MODALITIES.get(modality, modality)}")
+        self.net = frozen(net)
 
-    def _setup(self, net: AVHubertModel, modality: str, trim_silence: bool, landmarks: str,
-               name: str) -> None:
+    @classmethod
+    def unbuilt(cls, checkpoint: str | Path, *, modality: str = "audio-visual",
+                trust_checkpoint: bool = False, heads: int | None = None,
+                trim_silence: bool = False, landmarks: str = "auto",
+                name: str | None = None) -> AVHubert:
+        """What ``cls(checkpoint, ...)`` describes itself by, from the checkpoint's tensor
+        *shapes* (a ``.pt`` memory-mapped, a ``.safetensors`` header read: no weight is read,
+        no network built): for :func:`avdd.backbones.describe`. The same trust rules apply
+        (an untrusted fairseq file is refused here too); a file whose keys would not all fit
+        is found only when it is built."""
+        self = cls._shell()
+        cfg, _, _ = read_checkpoint(checkpoint, trust=flag(trust_checkpoint), heads=heads,
+                                    lazy=True)
+        self.source = str(checkpoint)
+        self._describe(cfg, modality, trim_silence, landmarks,
+                       name or f"avhubert-{MODALITIES.get(modality, modality)}")
+        return self
+
+    def _describe(self, cfg: AVHubertConfig, modality: str, trim_silence: bool,
+                  landmarks: str, name: str) -> None:
+        """Every attribute :meth:`config` and the description read."""
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {list(MODALITIES)}, got {modality!r}")
-        self.net = frozen(net)
-        self.cfg = net.cfg
+        self.cfg = cfg
         self.modality = modality  # one class serves the three passes
         self.trim_silence = flag(trim_silence)
         self.landmarks = landmarks
         self.name = name
-        self.dim = net.cfg.dim
+        self.dim = cfg.dim
         self.fps = FPS
 
     def config(self) -> dict[str, Any]:
@@ -442,42 +466,63 @@ class AVHubertRandom(AVHubert):
                  seed: int = 0, trim_silence: bool = False, landmarks: str = "auto",
                  name: str | None = None) -> None:
         cfg = config or AVHubertConfig()
+        self._describe_random(cfg, modality, seed, trim_silence, landmarks, name)
+        self.dropped_keys = []
+        self.net = frozen(seeded(lambda: AVHubertModel(cfg), seed))
+
+    @classmethod
+    def unbuilt(cls, *, modality: str = "audio-visual", config: AVHubertConfig | None = None,
+                seed: int = 0, trim_silence: bool = False, landmarks: str = "auto",
+                name: str | None = None) -> AVHubertRandom:
+        """``cls(...)`` without its network."""
+        self = cls._shell()
+        self._describe_random(config or AVHubertConfig(), modality, seed, trim_silence,
+                              landmarks, name)
+        return self
+
+    def _describe_random(self, cfg: AVHubertConfig, modality: str, seed: int,
+                         trim_silence: bool, landmarks: str, name: str | None) -> None:
         self.seed = seed
         self.source = "config"
-        self.dropped_keys = []
-        net = seeded(lambda: AVHubertModel(cfg), seed)
-        self._setup(net, modality, trim_silence, landmarks,
-                    name or f"avhubert-{MODALITIES.get(modality, modality)}-random")
+        self._describe(cfg, modality, trim_silence, landmarks,
+                       name or f"avhubert-{MODALITIES.get(modality, modality)}-random")
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "seed": self.seed}
 
 
-def _pretrained(modality: str):
+# Each maker returns a registered factory; given the class's ``unbuilt`` instead of the class,
+# the same factory (same arguments) is what describe() reads.
+def _pretrained(modality: str, make: Callable[..., AVHubert] = AVHubert):
     def factory(checkpoint: str, *, trust_checkpoint: bool = False, heads: int | None = None,
                 trim_silence: bool = False, landmarks: str = "auto") -> AVHubert:
-        return AVHubert(checkpoint, modality=modality, trust_checkpoint=trust_checkpoint,
-                        heads=heads, trim_silence=trim_silence, landmarks=landmarks,
-                        name=f"avhubert-{MODALITIES[modality]}")
+        return make(checkpoint, modality=modality, trust_checkpoint=trust_checkpoint,
+                    heads=heads, trim_silence=trim_silence, landmarks=landmarks,
+                    name=f"avhubert-{MODALITIES[modality]}")
     factory.__doc__ = f"Pretrained AV-HuBERT, {modality} input (the paper: {AVHUBERT_FILE})."
     return factory
 
 
-def _random(modality: str, tiny_cfg: bool):
+def _random(modality: str, tiny_cfg: bool,
+            make: Callable[..., AVHubertRandom] = AVHubertRandom):
     suffix = "tiny-random" if tiny_cfg else "random"
 
     def factory(*, seed: int = 0, trim_silence: bool = False,
                 landmarks: str = "auto") -> AVHubertRandom:
-        return AVHubertRandom(modality=modality, config=tiny() if tiny_cfg else None,
-                              seed=seed, trim_silence=trim_silence, landmarks=landmarks,
-                              name=f"avhubert-{MODALITIES[modality]}-{suffix}")
+        return make(modality=modality, config=tiny() if tiny_cfg else None,
+                    seed=seed, trim_silence=trim_silence, landmarks=landmarks,
+                    name=f"avhubert-{MODALITIES[modality]}-{suffix}")
     factory.__doc__ = (f"{'Tiny' if tiny_cfg else 'Large'} AV-HuBERT, {modality} input, "
                        "random weights.")
     return factory
 
 
 for _modality, _short in MODALITIES.items():
-    register(f"avhubert-{_short}")(_pretrained(_modality))
-    register(f"avhubert-{_short}-tiny-random")(_random(_modality, True))
+    register(f"avhubert-{_short}", unbuilt=_pretrained(_modality, AVHubert.unbuilt))(
+        _pretrained(_modality))
+    register(f"avhubert-{_short}-tiny-random",
+             unbuilt=_random(_modality, True, AVHubertRandom.unbuilt))(_random(_modality, True))
     if _modality != "audio-visual":  # the paper's random baselines are A and V only
-        register(f"avhubert-{_short}-random")(_random(_modality, False))
+        register(f"avhubert-{_short}-random",
+                 unbuilt=_random(_modality, False, AVHubertRandom.unbuilt))(
+            _random(_modality, False))

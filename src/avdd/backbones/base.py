@@ -1,15 +1,26 @@
-"""The backbone interface and registry.
+"""The backbone interface, the registry, and descriptions of backbones without their networks.
 
 A backbone turns one decoded clip into per-frame features ``(T, D)`` at a declared frame rate.
 It is frozen: no training happens here. Real backbones (Wav2Vec2, CLIP, VideoMAE, FSFM,
 AV-HuBERT, BRAVEn, Auto-AVSR) plug in through the same interface, one family per file.
+
+Most code needs only what a backbone *is* (its name, modality, frame rate, feature size,
+weights kind and :meth:`Backbone.config`, the key of its feature stores), not its network:
+:func:`describe` gives that as a :class:`BackboneInfo` without building anything (building
+XLS-R 2B allocates 2 billion parameters; VideoMAE-large takes ~16 s on a CPU).
+:func:`get_backbone` builds the network, for extracting features.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import functools
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -58,6 +69,12 @@ class Backbone(ABC):
     def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
         """Features of one clip: ``(T, dim)`` float32 at ``fps`` Hz."""
 
+    @classmethod
+    def _shell(cls) -> Self:
+        """An instance on which ``__init__`` has not run, for a family's ``unbuilt``
+        constructor to set the describing attributes on (and nothing else: no network)."""
+        return cls.__new__(cls)
+
     def to(self, device: str) -> Backbone:
         """Move the backbone's torch modules to ``device`` (``"cuda:0"``, ``"cpu"``); inputs
         follow :attr:`device`. Handcrafted backbones have none and stay on the CPU."""
@@ -82,19 +99,103 @@ class Backbone(ABC):
         return [self(c, r) for c, r in zip(clips, rois, strict=True)]
 
 
-_REGISTRY: dict[str, Callable[..., Backbone]] = {}
+@dataclass(frozen=True)
+class BackboneInfo:
+    """What :func:`get_backbone` would build, read without building it (see :func:`describe`).
+
+    Attributes:
+        spec: the spec string it describes (``"wav2vec2-tiny-random:seed=1"``).
+        name: registry name, as :attr:`Backbone.name`.
+        family: the class ``get_backbone(spec)`` returns an instance of (e.g. to ask whether
+            it can batch clips, or whether it is a CLIP backbone).
+        modality: ``"audio"``, ``"visual"`` or ``"audio-visual"``.
+        weights: ``"handcrafted"``, ``"random"`` or ``"pretrained"``.
+        version: :attr:`Backbone.version`.
+        dim: feature size D. fps: output frame rate in Hz.
+        config: exactly ``get_backbone(spec).config()``: feature stores are keyed by a hash of
+            it, so it must never differ from the built backbone's.
+        uses_mouth_roi, landmarks: whether the runner passes the cached mouth ROI, and from
+            which landmark source (:attr:`Backbone.uses_mouth_roi`).
+    """
+
+    spec: str
+    name: str
+    family: type[Backbone]
+    modality: str
+    weights: str
+    version: int
+    dim: int
+    fps: float
+    config: dict[str, Any]
+    uses_mouth_roi: bool
+    landmarks: str
+
+    @property
+    def needs_audio(self) -> bool:
+        return self.modality in ("audio", "audio-visual")
+
+    @property
+    def needs_video(self) -> bool:
+        return self.modality in ("visual", "audio-visual")
+
+    @classmethod
+    def of(cls, backbone: Backbone, spec: str | None = None) -> BackboneInfo:
+        """The description of a built (or unbuilt) backbone; ``spec`` defaults to its name."""
+        return cls(spec=backbone.name if spec is None else spec, name=backbone.name,
+                   family=type(backbone), modality=backbone.modality, weights=backbone.weights,
+                   version=backbone.version, dim=backbone.dim, fps=backbone.fps,
+                   config=backbone.config(), uses_mouth_roi=backbone.uses_mouth_roi,
+                   landmarks=backbone.landmarks)
 
 
-def register(name: str) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
-    """Class/function decorator adding a backbone factory under ``name``."""
+@dataclass(frozen=True)
+class _Entry:
+    """A registered backbone: how to build it, and how to describe it without building."""
+
+    build: Callable[..., Backbone]
+    unbuilt: Callable[..., Backbone]
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register(name: str, *, unbuilt: Callable[..., Backbone] | None = None
+             ) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
+    """Class/function decorator adding a backbone factory under ``name``.
+
+    Args:
+        unbuilt: takes the factory's arguments and returns an instance carrying every
+            attribute :class:`BackboneInfo` reads (``config()`` included) but no network and no
+            weights: what :func:`describe` uses. Defaults to the decorated class's own
+            ``unbuilt`` classmethod; a function factory must pass one.
+    Raises:
+        ValueError: ``name`` is taken. TypeError: no ``unbuilt`` for this factory.
+    """
 
     def deco(factory: Callable[..., Backbone]) -> Callable[..., Backbone]:
         if name in _REGISTRY:
             raise ValueError(f"backbone {name!r} registered twice")
-        _REGISTRY[name] = factory
+        how = unbuilt
+        # Only a classmethod of the class itself: one inherited from the parent family would
+        # describe the parent (another signature, other weights).
+        if how is None and isinstance(factory, type) and "unbuilt" in vars(factory):
+            how = factory.unbuilt
+        if how is None:
+            raise TypeError(f"backbone {name!r}: give register(..., unbuilt=FN) or define a "
+                            "classmethod `unbuilt` on the class, so that describe() can "
+                            "describe it without building its network")
+        # describe() must accept exactly the specs get_backbone() accepts.
+        if _parameters(how) != _parameters(factory):
+            raise TypeError(f"backbone {name!r}: unbuilt{inspect.signature(how)} and the "
+                            f"factory{inspect.signature(factory)} must take the same arguments")
+        _REGISTRY[name] = _Entry(factory, how)
         return factory
 
     return deco
+
+
+def _parameters(fn: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
+    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
 
 
 def _parse_value(text: str) -> Any:
@@ -122,13 +223,51 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name.strip(), kwargs
 
 
+def _entry(name: str) -> _Entry:
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown backbone {name!r}; available: {', '.join(available())}")
+    return _REGISTRY[name]
+
+
 def get_backbone(name: str, **kwargs: Any) -> Backbone:
     """Instantiate the backbone registered as ``name`` (a :func:`parse_spec` string)."""
     name, spec_kwargs = parse_spec(name)
     kwargs = {**spec_kwargs, **kwargs}
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown backbone {name!r}; available: {', '.join(available())}")
-    return _REGISTRY[name](**kwargs)
+    return _entry(name).build(**kwargs)
+
+
+def describe(spec: str) -> BackboneInfo:
+    """What ``get_backbone(spec)`` would build, without building any network or loading weights.
+
+    Reads at most configuration files (a transformers ``config.json`` and preprocessor
+    config, from a directory, the hub cache or the shipped copies) and, for backbones whose
+    architecture is inferred from a checkpoint (FSFM, BRAVEn, Auto-AVSR, AV-HuBERT), the tensor
+    *shapes* of that checkpoint (memory-mapped or from the safetensors header; the weights are
+    not read). A hub name that is not cached fails as :func:`get_backbone` does
+    (:class:`~avdd.backbones.hub.WeightsNotFound`, at once when ``HF_HUB_OFFLINE=1``).
+
+    Cached per spec string for the life of the process (a checkpoint file replaced under the
+    same path afterwards is not re-read; :func:`clear_descriptions` forgets). Each call returns
+    its own copy of ``config``, so a caller editing it cannot change what others get.
+
+    Raises:
+        KeyError: unknown name (the message of :func:`get_backbone`). ValueError: a malformed
+            spec. TypeError: arguments the backbone does not take (or a missing one, such as
+            ``checkpoint``). WeightsNotFound / CheckpointError: as :func:`get_backbone`.
+    """
+    info = _described(spec)
+    return dataclasses.replace(info, config=copy.deepcopy(info.config))
+
+
+@functools.lru_cache(maxsize=None)
+def _described(spec: str) -> BackboneInfo:
+    name, kwargs = parse_spec(spec)
+    return BackboneInfo.of(_entry(name).unbuilt(**kwargs), spec)
+
+
+def clear_descriptions() -> None:
+    """Forget every cached :func:`describe` (e.g. after replacing a checkpoint file)."""
+    _described.cache_clear()
 
 
 def available() -> list[str]:

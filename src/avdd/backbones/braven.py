@@ -191,6 +191,16 @@ def infer_config(state: dict[str, torch.Tensor], modality: str, source: str) -> 
     )
 
 
+def read_encoder(checkpoint: str | Path, modality: str, *, lazy: bool = False
+                 ) -> tuple[BRAVEnConfig, dict[str, torch.Tensor]]:
+    """``(size, BRAVEnEncoder-keyed state)`` of a release file; ``lazy`` memory-maps it, for a
+    caller that reads only the shapes (:func:`avdd.backbones.describe`)."""
+    download = (f"{BRAVEN_FILE} (or another {modality} model) from {BRAVEN_ZOO}"
+                if modality == "video" else f"an audio model from {BRAVEN_ZOO}")
+    state = encoder_state(read_state_dict(checkpoint, "BRAVEn", download, lazy=lazy))
+    return infer_config(state, modality, str(checkpoint)), state
+
+
 # --- backbones ------------------------------------------------------------------------------
 
 class BRAVEn(Backbone):
@@ -206,17 +216,27 @@ class BRAVEn(Backbone):
     def __init__(self, checkpoint: str | Path, *, modality: str = "video",
                  trim_silence: bool = False, name: str | None = None) -> None:
         source = str(checkpoint)
-        download = (f"{BRAVEN_FILE} (or another {modality} model) from {BRAVEN_ZOO}"
-                    if modality == "video" else f"an audio model from {BRAVEN_ZOO}")
-        state = encoder_state(read_state_dict(checkpoint, "BRAVEn", download))
-        cfg = infer_config(state, modality, source)
+        cfg, state = read_encoder(checkpoint, modality)
         net = BRAVEnEncoder(cfg)
         load_checked(net, state, source)
-        self._setup(net, cfg, source, name or f"braven-{modality[0]}", trim_silence)
-
-    def _setup(self, net: BRAVEnEncoder, cfg: BRAVEnConfig, source: str, name: str,
-               trim_silence: bool) -> None:
         self.net = frozen(net)
+        self._describe(cfg, source, name or f"braven-{modality[0]}", trim_silence)
+
+    @classmethod
+    def unbuilt(cls, checkpoint: str | Path, *, modality: str = "video",
+                trim_silence: bool = False, name: str | None = None) -> BRAVEn:
+        """What ``cls(checkpoint, ...)`` describes itself by, from the checkpoint's tensor
+        *shapes* (memory-mapped: no weight is read, no network built): for
+        :func:`avdd.backbones.describe`. A file whose keys would not all fit is found only
+        when it is built."""
+        self = cls._shell()
+        cfg, _ = read_encoder(checkpoint, modality, lazy=True)
+        self._describe(cfg, str(checkpoint), name or f"braven-{modality[0]}", trim_silence)
+        return self
+
+    def _describe(self, cfg: BRAVEnConfig, source: str, name: str,
+                  trim_silence: bool) -> None:
+        """Every attribute :meth:`config` and the description read."""
         self.cfg = cfg
         self.source = source
         self.name = name
@@ -261,49 +281,79 @@ class BRAVEnRandom(BRAVEn):
     def __init__(self, *, config: BRAVEnConfig | None = None, seed: int = 0,
                  trim_silence: bool = False, name: str | None = None) -> None:
         cfg = config or BRAVEnConfig()
+        self._describe_random(cfg, seed, trim_silence, name)
+        self.net = frozen(seeded(lambda: BRAVEnEncoder(cfg), seed))
+
+    @classmethod
+    def unbuilt(cls, *, config: BRAVEnConfig | None = None, seed: int = 0,
+                trim_silence: bool = False, name: str | None = None) -> BRAVEnRandom:
+        """``cls(...)`` without its network."""
+        self = cls._shell()
+        self._describe_random(config or BRAVEnConfig(), seed, trim_silence, name)
+        return self
+
+    def _describe_random(self, cfg: BRAVEnConfig, seed: int, trim_silence: bool,
+                         name: str | None) -> None:
         self.seed = seed
-        net = seeded(lambda: BRAVEnEncoder(cfg), seed)
-        self._setup(net, cfg, "config", name or f"braven-{cfg.modality[0]}-random",
-                    trim_silence)
+        self._describe(cfg, "config", name or f"braven-{cfg.modality[0]}-random", trim_silence)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "seed": self.seed}
 
 
-@register("braven-v")
+# What describe() reads for each registered name: the factory below it, without the network.
+def _pretrained_unbuilt(modality: str):
+    def unbuilt(checkpoint: str, *, trim_silence: bool = False) -> BRAVEn:
+        return BRAVEn.unbuilt(checkpoint, modality=modality, trim_silence=trim_silence,
+                              name=f"braven-{modality[0]}")
+    return unbuilt
+
+
+def _random_unbuilt(config: BRAVEnConfig, name: str):
+    def unbuilt(*, seed: int = 0, trim_silence: bool = False) -> BRAVEnRandom:
+        return BRAVEnRandom.unbuilt(config=config, seed=seed, trim_silence=trim_silence,
+                                    name=name)
+    return unbuilt
+
+
+@register("braven-v", unbuilt=_pretrained_unbuilt("video"))
 def braven_v(checkpoint: str, *, trim_silence: bool = False) -> BRAVEn:
     """Pretrained BRAVEn video encoder (the paper: :data:`BRAVEN_FILE`)."""
     return BRAVEn(checkpoint, modality="video", trim_silence=trim_silence, name="braven-v")
 
 
-@register("braven-a")
+@register("braven-a", unbuilt=_pretrained_unbuilt("audio"))
 def braven_a(checkpoint: str, *, trim_silence: bool = False) -> BRAVEn:
     """Pretrained BRAVEn audio encoder (raw 16 kHz waveform)."""
     return BRAVEn(checkpoint, modality="audio", trim_silence=trim_silence, name="braven-a")
 
 
-@register("braven-v-random")
+@register("braven-v-random",
+          unbuilt=_random_unbuilt(BRAVEnConfig(modality="video"), "braven-v-random"))
 def braven_v_random(*, seed: int = 0, trim_silence: bool = False) -> BRAVEnRandom:
     """Large BRAVEn video architecture, random weights."""
     return BRAVEnRandom(config=BRAVEnConfig(modality="video"), seed=seed,
                         trim_silence=trim_silence, name="braven-v-random")
 
 
-@register("braven-a-random")
+@register("braven-a-random",
+          unbuilt=_random_unbuilt(BRAVEnConfig(modality="audio"), "braven-a-random"))
 def braven_a_random(*, seed: int = 0, trim_silence: bool = False) -> BRAVEnRandom:
     """Large BRAVEn audio architecture, random weights."""
     return BRAVEnRandom(config=BRAVEnConfig(modality="audio"), seed=seed,
                         trim_silence=trim_silence, name="braven-a-random")
 
 
-@register("braven-v-tiny-random")
+@register("braven-v-tiny-random",
+          unbuilt=_random_unbuilt(tiny_config("video"), "braven-v-tiny-random"))
 def braven_v_tiny_random(*, seed: int = 0, trim_silence: bool = False) -> BRAVEnRandom:
     """Tiny BRAVEn video encoder (32-d, 2 blocks) for tests and demos."""
     return BRAVEnRandom(config=tiny_config("video"), seed=seed, trim_silence=trim_silence,
                         name="braven-v-tiny-random")
 
 
-@register("braven-a-tiny-random")
+@register("braven-a-tiny-random",
+          unbuilt=_random_unbuilt(tiny_config("audio"), "braven-a-tiny-random"))
 def braven_a_tiny_random(*, seed: int = 0, trim_silence: bool = False) -> BRAVEnRandom:
     """Tiny BRAVEn audio encoder (32-d, 2 blocks) for tests and demos."""
     return BRAVEnRandom(config=tiny_config("audio"), seed=seed, trim_silence=trim_silence,

@@ -190,12 +190,15 @@ def _torch_load(path: Path, trust: bool) -> Any:
                               "plain fairseq checkpoint; do not load it.") from err
 
 
-def load_fairseq_state(path: str | Path, *, trust: bool) -> dict[str, torch.Tensor]:
+def load_fairseq_state(path: str | Path, *, trust: bool,
+                       lazy: bool = False) -> dict[str, torch.Tensor]:
     """The ``model`` state dict of a fairseq checkpoint, or all tensors of a ``.safetensors``.
 
     Args:
         path: a fairseq ``.pt`` (``{'model': state_dict, ...}``) or a ``.safetensors`` file.
         trust: allow the restricted unpickler when plain ``weights_only`` loading is refused.
+        lazy: for reading shapes only: a ``.safetensors`` file gives meta tensors
+            (:func:`safetensors_shapes`). A zip-format ``.pt`` is memory-mapped either way.
     Returns:
         ``{name: tensor}`` with the file's own key names (no mapping here).
     Raises:
@@ -207,6 +210,8 @@ def load_fairseq_state(path: str | Path, *, trust: bool) -> dict[str, torch.Tens
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     if path.suffix == ".safetensors":
+        if lazy:
+            return safetensors_shapes(path)
         from safetensors.torch import load_file
 
         return load_file(str(path))
@@ -218,6 +223,27 @@ def load_fairseq_state(path: str | Path, *, trust: bool) -> dict[str, torch.Tens
     if bad:
         raise CheckpointError(f"{path}: 'model' holds non-tensor entries: {bad[:5]}")
     return dict(state)
+
+
+_SAFETENSORS_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
+                       "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32,
+                       "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+                       "BOOL": torch.bool}
+
+
+def safetensors_shapes(path: str | Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a ``.safetensors`` file as a ``meta`` tensor of its shape and dtype,
+    read from the file's header without its data: what a loader needs to infer an architecture
+    from the shapes (:func:`avdd.backbones.describe`), and nothing it could compute with."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        out = {}
+        for key in f.keys():
+            sl = f.get_slice(key)
+            out[key] = torch.empty(sl.get_shape(), dtype=_SAFETENSORS_DTYPES[sl.get_dtype()],
+                                   device="meta")
+        return out
 
 
 def safetensors_metadata(path: str | Path) -> dict[str, str]:
@@ -291,13 +317,17 @@ def unwrap_state(obj: Any, source: str) -> dict[str, torch.Tensor]:
                 stripped = True
     return state
 
-def read_state_dict(path: str | Path, what: str, download: str) -> dict[str, torch.Tensor]:
+def read_state_dict(path: str | Path, what: str, download: str, *,
+                    lazy: bool = False) -> dict[str, torch.Tensor]:
     """Read an ESPnet-style ``.pth`` without running pickled code, and unwrap it.
 
     Args:
         path: the checkpoint file.
         what: the model, for messages (``"BRAVEn"``).
         download: where the file comes from, for the missing-file message.
+        lazy: memory-map a zip-format file instead of reading it, for a caller that reads only
+            the tensors' shapes (:func:`avdd.backbones.describe`): their data are then never
+            read.
     Raises:
         WeightsNotFound: no such file; the message says what to download.
         CheckpointError: the file pickles more than tensors, or holds no state dict.
@@ -307,7 +337,8 @@ def read_state_dict(path: str | Path, what: str, download: str) -> dict[str, tor
         raise WeightsNotFound(f"{what}: checkpoint {path} not found. Download {download} "
                               f"and pass checkpoint=PATH to the backbone.")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True,
+                         mmap=lazy and zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
         why = next((ln.strip() for ln in str(err).splitlines() if "Unsupported global" in ln),
                    str(err))

@@ -63,20 +63,40 @@ class CLIPFrames(Backbone):
                                "CLIP image processor")
         self._setup(net, proc, fps, batch_frames)
 
+    @classmethod
+    def unbuilt(cls, model: str = DEFAULT_MODEL, *, fps: float = 25.0,
+                batch_frames: int = BATCH_FRAMES, name: str = "clip") -> CLIPFrames:
+        """What ``cls(model, ...)`` describes itself by, from the vision config only (no
+        network, no weights, no processor): for :func:`avdd.backbones.describe`."""
+        from transformers import CLIPVisionConfig
+
+        self = cls._shell()
+        self.source = str(model)
+        self.name = name
+        # The config class CLIPVisionModelWithProjection.from_pretrained reads it with.
+        config = from_pretrained(CLIPVisionConfig.from_pretrained, self.source, "CLIP config")
+        self._describe(config, fps, batch_frames)
+        return self
+
     def _setup(self, net: torch.nn.Module, processor: Any, fps: float,
                batch_frames: int) -> None:
         self.net = frozen(net)
         self.processor = processor
+        self._describe(net.config, fps, batch_frames)
+
+    def _describe(self, config: Any, fps: float, batch_frames: int) -> None:
+        """Every attribute :meth:`config` and the description read, from the vision config."""
         self.fps = fps
         self.batch_frames = batch_frames
-        self.dim = int(net.config.projection_dim)
-        self.grid = int(net.config.image_size) // int(net.config.patch_size)
+        self.dim = int(config.projection_dim)
+        self.image_size = int(config.image_size)
+        self.grid = self.image_size // int(config.patch_size)
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version,
                 "model": self.source, "weights": self.weights,
                 "dim": self.dim, "fps": self.fps, "input": "full-frame",
-                "image_size": int(self.net.config.image_size),
+                "image_size": self.image_size,
                 "feature": "image_embeds"}
 
     def forward_batches(self, video: np.ndarray) -> Any:
@@ -133,8 +153,26 @@ class CLIPFramesRandom(RandomInit, CLIPFrames):
                                        CLIPVisionModelWithProjection, "CLIP config")
         self._setup(net, processor_for(int(config.image_size)), fps, batch_frames)
 
+    @classmethod
+    def unbuilt(cls, model: str = DEFAULT_MODEL, *, seed: int = 0, config: Any = None,
+                fps: float = 25.0, batch_frames: int = BATCH_FRAMES,
+                name: str = "clip-random") -> CLIPFramesRandom:
+        """``cls(...)`` without its network (the config is resolved as the build resolves it)."""
+        from transformers import CLIPVisionConfig
 
-@register("clip-tiny-random")
+        self = cls._shell()
+        config = self._random_arch(model, config, seed, name, CLIPVisionConfig.from_pretrained,
+                                   "CLIP config")
+        self._describe(config, fps, batch_frames)
+        return self
+
+
+def _tiny_unbuilt(*, seed: int = 0, fps: float = 25.0) -> CLIPFramesRandom:
+    return CLIPFramesRandom.unbuilt(config=tiny_config(), seed=seed, fps=fps,
+                                    name="clip-tiny-random")
+
+
+@register("clip-tiny-random", unbuilt=_tiny_unbuilt)
 def clip_tiny_random(*, seed: int = 0, fps: float = 25.0) -> CLIPFramesRandom:
     """Tiny random CLIP vision tower (56² input, 4×4 patch grid, 16-d embedding)."""
     return CLIPFramesRandom(config=tiny_config(), seed=seed, fps=fps, name="clip-tiny-random")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import pickle
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 
 from avdd.backbones.base import Backbone, register
-from avdd.backbones.checkpoints import CheckpointError
+from avdd.backbones.checkpoints import CheckpointError, safetensors_shapes
 from avdd.backbones.hub import arch_dict, frozen, seeded
 from avdd.media import Clip
 from avdd.roi.regions import Roi
@@ -53,20 +54,28 @@ def vit_config(dim: int = 768, depth: int = 12, heads: int = 12, image_size: int
                      layer_norm_eps=1e-6, hidden_act="gelu", qkv_bias=True)
 
 
-def load_release_state(path: str | Path) -> dict[str, torch.Tensor]:
+def load_release_state(path: str | Path, *, lazy: bool = False) -> dict[str, torch.Tensor]:
     """The encoder state dict (timm names) of an FSFM release file, read without executing
-    arbitrary pickled code."""
+    arbitrary pickled code.
+
+    ``lazy``: for a caller that reads only the tensors' shapes (:func:`avdd.backbones.describe`):
+    a ``.safetensors`` file gives meta tensors, a zip-format file is memory-mapped, so the
+    weights themselves are not read.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file. Download the FSFM weights "
                               "(e.g. from the Wolowolo/fsfm-3c release) and pass the file path.")
     if path.suffix == ".safetensors":
+        if lazy:
+            return safetensors_shapes(path)
         from safetensors.torch import load_file
 
         return load_file(str(path))
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            obj = torch.load(path, map_location="cpu", weights_only=True,
+                             mmap=lazy and zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
         # Torch's message is long; its "Unsupported global: ..." line names the culprit.
         why = next((ln.strip() for ln in str(err).splitlines() if "Unsupported global" in ln),
@@ -117,6 +126,11 @@ def infer_config(state: dict[str, torch.Tensor], heads: int | None = None) -> An
     side = int(round((state["pos_embed"].shape[1] - 1) ** 0.5))
     depth = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("blocks."))
     return vit_config(dim, depth, heads or max(1, dim // 64), side * patch, patch)
+
+
+def _pool_of(state: dict[str, torch.Tensor]) -> str:
+    """The feature's final norm: ``fc_norm`` when the file has one (fine-tuned), else ``norm``."""
+    return "fc_norm" if "fc_norm.weight" in state else "norm"
 
 
 def face_crops(video: np.ndarray, roi: Roi | None, size: int,
@@ -173,24 +187,44 @@ class FSFM(Backbone):
         if missing or unexpected:
             raise CheckpointError(f"{checkpoint}: weights do not fit a ViT (missing {missing}, "
                                   f"unexpected {unexpected})")
-        self._setup(net, "fc_norm" if "fc_norm.weight" in state else "norm", mean, std, fps)
+        self._setup(net, _pool_of(state), mean, std, fps)
+
+    @classmethod
+    def unbuilt(cls, checkpoint: str | Path, *, heads: int | None = None,
+                mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD,
+                fps: float = 25.0, name: str = "fsfm") -> FSFM:
+        """What ``cls(checkpoint, ...)`` describes itself by, from the checkpoint's tensor
+        *shapes* (the file is memory-mapped or its safetensors header read; no network is
+        built, no weight read): for :func:`avdd.backbones.describe`."""
+        self = cls._shell()
+        self.source = str(checkpoint)
+        self.name = name
+        state = load_release_state(checkpoint, lazy=True)
+        self._describe(infer_config(state, heads), _pool_of(state), mean, std, fps)
+        return self
 
     def _setup(self, net: torch.nn.Module, pool: str, mean: tuple[float, ...],
                std: tuple[float, ...], fps: float) -> None:
+        self._describe(net.config, pool, mean, std, fps)
+        self.net = frozen(net)
+
+    def _describe(self, config: Any, pool: str, mean: tuple[float, ...],
+                  std: tuple[float, ...], fps: float) -> None:
+        """Every attribute :meth:`config` and the description read, from the ViT config."""
         if pool not in ("fc_norm", "norm"):
             raise ValueError(f"pool must be 'fc_norm' or 'norm', got {pool!r}")
-        self.net = frozen(net)
         self.pool = pool
         self.mean, self.std = tuple(mean), tuple(std)
         self.fps = fps
-        self.dim = int(net.config.hidden_size)
-        self.image_size = int(net.config.image_size)
+        self.dim = int(config.hidden_size)
+        self.image_size = int(config.image_size)
+        self.heads = int(config.num_attention_heads)
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version,
                 "checkpoint": self.source, "weights": self.weights,
                 "dim": self.dim, "fps": self.fps, "image_size": self.image_size,
-                "heads": int(self.net.config.num_attention_heads), "pool": self.pool,
+                "heads": self.heads, "pool": self.pool,
                 "box_scale": BOX_SCALE, "mean": self.mean, "std": self.std}
 
     def embed(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -224,18 +258,35 @@ class FSFMRandom(FSFM):
         from transformers import ViTModel
 
         config = config or vit_config()
+        self._describe_random(config, seed, pool, fps, name)
+        self.net = frozen(seeded(lambda: ViTModel(config, add_pooling_layer=False), seed))
+
+    @classmethod
+    def unbuilt(cls, *, seed: int = 0, config: Any = None, pool: str = "fc_norm",
+                fps: float = 25.0, name: str = "fsfm-random") -> FSFMRandom:
+        """``cls(...)`` without its network."""
+        self = cls._shell()
+        self._describe_random(config or vit_config(), seed, pool, fps, name)
+        return self
+
+    def _describe_random(self, config: Any, seed: int, pool: str, fps: float,
+                         name: str) -> None:
         self.source = "config"
         self.name = name
         self.seed = seed
         self.arch = arch_dict(config)
-        net = seeded(lambda: ViTModel(config, add_pooling_layer=False), seed)
-        self._setup(net, pool, IMAGENET_MEAN, IMAGENET_STD, fps)
+        self._describe(config, pool, IMAGENET_MEAN, IMAGENET_STD, fps)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "seed": self.seed, "arch": self.arch}
 
 
-@register("fsfm-tiny-random")
+def _tiny_unbuilt(*, seed: int = 0, fps: float = 25.0) -> FSFMRandom:
+    return FSFMRandom.unbuilt(config=vit_config(32, 2, 4, 32, 16), seed=seed, fps=fps,
+                              name="fsfm-tiny-random")
+
+
+@register("fsfm-tiny-random", unbuilt=_tiny_unbuilt)
 def fsfm_tiny_random(*, seed: int = 0, fps: float = 25.0) -> FSFMRandom:
     """Tiny random face ViT (32² crops, patch 16, 32-d, 2 layers, 4 heads)."""
     return FSFMRandom(config=vit_config(32, 2, 4, 32, 16), seed=seed, fps=fps,

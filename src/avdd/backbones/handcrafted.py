@@ -75,6 +75,12 @@ class LogMel(Backbone):
                                   self.cfg.fmin, self.cfg.fmax)
         self._window = np.hanning(self.cfg.win_length).astype(np.float32)
 
+    @classmethod
+    def unbuilt(cls, config: LogMelConfig | None = None) -> LogMel:
+        """For :func:`avdd.backbones.describe`: the backbone itself, as it has no network
+        (building it is computing one 80 × 257 filterbank)."""
+        return cls(config)
+
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, **asdict(self.cfg)}
 
@@ -120,6 +126,11 @@ class MouthPixels(Backbone):
         self.name = "mouth-pixels"
         self.dim = 4 * self.cfg.grid**2 + 3
         self.fps = fps
+
+    @classmethod
+    def unbuilt(cls, config: MouthPixelsConfig | None = None, fps: float = 25.0) -> MouthPixels:
+        """For :func:`avdd.backbones.describe`: the backbone itself, as it has no network."""
+        return cls(config, fps)
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "fps": self.fps, **asdict(self.cfg)}

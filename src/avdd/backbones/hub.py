@@ -148,11 +148,10 @@ class RandomInit:
     Put it first among the bases so that :meth:`config` extends the family's own.
     """
 
-    def _random_net(self, model: str, config: Any, seed: int, name: str,
-                    config_loader: Callable[..., Any], build: Callable[[Any], T],
-                    what: str) -> tuple[Any, T]:
-        """Set ``source``/``name``/``seed``/``arch``/``arch_source``; return
-        ``(config, seeded network)``."""
+    def _random_arch(self, model: str, config: Any, seed: int, name: str,
+                     config_loader: Callable[..., Any], what: str) -> Any:
+        """Set ``source``/``name``/``seed``/``arch``/``arch_source``; return the config (the
+        family's ``unbuilt`` stops here)."""
         self.source = str(model) if config is None else "config"
         self.name = name
         self.seed = seed
@@ -160,6 +159,13 @@ class RandomInit:
         if config is None:
             config, self.arch_source = resolve_config(self.source, config_loader, what)
         self.arch = arch_dict(config)
+        return config
+
+    def _random_net(self, model: str, config: Any, seed: int, name: str,
+                    config_loader: Callable[..., Any], build: Callable[[Any], T],
+                    what: str) -> tuple[Any, T]:
+        """:meth:`_random_arch`, then the seeded network: ``(config, network)``."""
+        config = self._random_arch(model, config, seed, name, config_loader, what)
         return config, seeded(lambda: build(config), seed)
 
     def config(self) -> dict[str, Any]:

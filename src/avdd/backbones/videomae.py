@@ -88,16 +88,34 @@ class VideoMAE(Backbone):
                                "VideoMAE image processor")
         self._setup(net, proc, trailing, video_fps)
 
+    @classmethod
+    def unbuilt(cls, model: str = DEFAULT_MODEL, *, trailing: str = "pad",
+                video_fps: float = 25.0, name: str = "videomae") -> VideoMAE:
+        """What ``cls(model, ...)`` describes itself by, from ``config.json`` only (no
+        network, no weights, no processor): for :func:`avdd.backbones.describe`."""
+        from transformers import VideoMAEConfig
+
+        self = cls._shell()
+        self.source = str(model)
+        self.name = name
+        config = from_pretrained(VideoMAEConfig.from_pretrained, self.source, "VideoMAE config")
+        self._describe(config, trailing, video_fps)
+        return self
+
     def _setup(self, net: torch.nn.Module, processor: Any, trailing: str,
                video_fps: float) -> None:
-        cfg = net.config
         self.net = frozen(net)
         self.processor = processor
+        self._describe(net.config, trailing, video_fps)
+
+    def _describe(self, cfg: Any, trailing: str, video_fps: float) -> None:
+        """Every attribute :meth:`config` and the description read, from the model config."""
         self.trailing = trailing
         self.window = int(cfg.num_frames)
         self.tubelet = int(cfg.tubelet_size)
         self.steps = self.window // self.tubelet
         self.dim = int(cfg.hidden_size)
+        self.image_size = int(cfg.image_size)
         self.video_fps = video_fps
         self.fps = video_fps / self.tubelet  # 12.5 Hz for 25 fps video and 2-frame tubelets
         windows(0, self.window, self.tubelet, trailing)  # validates ``trailing`` early
@@ -107,7 +125,7 @@ class VideoMAE(Backbone):
                 "model": self.source, "weights": self.weights,
                 "dim": self.dim, "fps": self.fps, "window": self.window,
                 "tubelet": self.tubelet, "trailing": self.trailing,
-                "image_size": int(self.net.config.image_size), "pool": "spatial-mean"}
+                "image_size": self.image_size, "pool": "spatial-mean"}
 
     def _embed(self, clips: list[np.ndarray]) -> torch.Tensor:
         """``n`` windows of ``(window, H, W, 3)`` uint8 → ``(n, steps, hidden)``."""
@@ -147,8 +165,26 @@ class VideoMAERandom(RandomInit, VideoMAE):
                                        VideoMAEModel, "VideoMAE config")
         self._setup(net, processor_for(int(config.image_size)), trailing, video_fps)
 
+    @classmethod
+    def unbuilt(cls, model: str = DEFAULT_MODEL, *, seed: int = 0, config: Any = None,
+                trailing: str = "pad", video_fps: float = 25.0,
+                name: str = "videomae-random") -> VideoMAERandom:
+        """``cls(...)`` without its network (the config is resolved as the build resolves it)."""
+        from transformers import VideoMAEConfig
 
-@register("videomae-tiny-random")
+        self = cls._shell()
+        config = self._random_arch(model, config, seed, name, VideoMAEConfig.from_pretrained,
+                                   "VideoMAE config")
+        self._describe(config, trailing, video_fps)
+        return self
+
+
+def _tiny_unbuilt(*, seed: int = 0, trailing: str = "pad") -> VideoMAERandom:
+    return VideoMAERandom.unbuilt(config=tiny_config(), seed=seed, trailing=trailing,
+                                  name="videomae-tiny-random")
+
+
+@register("videomae-tiny-random", unbuilt=_tiny_unbuilt)
 def videomae_tiny_random(*, seed: int = 0, trailing: str = "pad") -> VideoMAERandom:
     """Tiny random VideoMAE (4-frame windows of 32² frames, 32-d, 12.5 Hz)."""
     return VideoMAERandom(config=tiny_config(), seed=seed, trailing=trailing,

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from avdd.backbones.base import Backbone, register
+from avdd.backbones.base import Backbone, describe, register
 from avdd.backbones.hub import RandomInit, from_pretrained, frozen
 from avdd.backbones.layers.frames import pair_frames
 from avdd.media import Clip
@@ -78,11 +78,32 @@ class Wav2Vec2(Backbone):
                                     "Wav2Vec2 feature extractor")
         self._setup(net, bool(getattr(extractor, "do_normalize", True)), layer)
 
+    @classmethod
+    def unbuilt(cls, model: str = DEFAULT_MODEL, *, layer: int | None = None,
+                name: str = "wav2vec2") -> Wav2Vec2:
+        """What ``cls(model, ...)`` describes itself by, from ``config.json`` and the
+        feature extractor's config only (no network, no weights): for
+        :func:`avdd.backbones.describe`."""
+        from transformers import AutoConfig, AutoFeatureExtractor
+
+        self = cls._shell()
+        self.source = str(model)
+        self.name = name
+        config = from_pretrained(AutoConfig.from_pretrained, self.source, "Wav2Vec2 config")
+        extractor = from_pretrained(AutoFeatureExtractor.from_pretrained, self.source,
+                                    "Wav2Vec2 feature extractor")
+        self._describe(config, bool(getattr(extractor, "do_normalize", True)), layer)
+        return self
+
     def _setup(self, net: torch.nn.Module, normalize: bool, layer: int | None = None) -> None:
         self.net = frozen(net)
+        self._describe(net.config, normalize, layer)
+
+    def _describe(self, config: Any, normalize: bool, layer: int | None) -> None:
+        """Every attribute :meth:`config` and the description read, from the model config."""
         self.normalize = normalize
-        self.hidden = int(net.config.hidden_size)
-        self.layer = _resolve_layer(layer, int(net.config.num_hidden_layers))
+        self.hidden = int(config.hidden_size)
+        self.layer = _resolve_layer(layer, int(config.num_hidden_layers))
         self.dim = 2 * self.hidden
         self.fps = SAMPLE_RATE / 320 / 2  # conv stack hop 320 samples = 50 Hz, paired → 25 Hz
 
@@ -151,8 +172,25 @@ class Wav2Vec2Random(RandomInit, Wav2Vec2):
                                   AutoModel.from_config, "Wav2Vec2 config")
         self._setup(net, normalize=True, layer=layer)
 
+    @classmethod
+    def unbuilt(cls, model: str = DEFAULT_MODEL, *, seed: int = 0, config: Any = None,
+                layer: int | None = None, name: str = "wav2vec2-random") -> Wav2Vec2Random:
+        """``cls(...)`` without its network (the config is resolved as the build resolves it)."""
+        from transformers import AutoConfig
 
-@register("wav2vec2-tiny-random")
+        self = cls._shell()
+        config = self._random_arch(model, config, seed, name, AutoConfig.from_pretrained,
+                                   "Wav2Vec2 config")
+        self._describe(config, normalize=True, layer=layer)
+        return self
+
+
+def _tiny_unbuilt(*, seed: int = 0, layer: int | None = None) -> Wav2Vec2Random:
+    return Wav2Vec2Random.unbuilt(config=tiny_config(), seed=seed, layer=layer,
+                                  name="wav2vec2-tiny-random")
+
+
+@register("wav2vec2-tiny-random", unbuilt=_tiny_unbuilt)
 def wav2vec2_tiny_random(*, seed: int = 0, layer: int | None = None) -> Wav2Vec2Random:
     """Tiny random Wav2Vec2 (hidden 32 → 64-d at 25 Hz): fast on CPU. ``layer`` 0..2."""
     return Wav2Vec2Random(config=tiny_config(), seed=seed, layer=layer,
@@ -166,12 +204,10 @@ def layer_specs(spec: str, layers: list[int]) -> list[str]:
     one configuration and so one feature store, and the store records the spec it was created
     with, so the same features must always be asked for by the same name.
     """
-    from avdd.backbones.base import get_backbone
-
-    default = get_backbone(spec).config()
+    default = describe(spec).config
     sep = "," if ":" in spec else ":"
     out = []
     for k in layers:
         with_layer = f"{spec}{sep}layer={int(k)}"
-        out.append(spec if get_backbone(with_layer).config() == default else with_layer)
+        out.append(spec if describe(with_layer).config == default else with_layer)
     return out

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from avdd.backbones import Backbone, get_backbone
+from avdd.backbones import Backbone, BackboneInfo, describe, get_backbone
 from avdd.config import Profile
 from avdd.datasets import Item, load_items
 from avdd.features.distributed import Shard, current_shard
@@ -56,14 +56,20 @@ class ExtractReport:
         return s + (f" (failures: {self.failures_log})" if self.failed else "")
 
 
-def backbone_key(backbone: Backbone, precision: str = "fp32") -> str:
+def _info(backbone: BackboneInfo | Backbone) -> BackboneInfo:
+    return backbone if isinstance(backbone, BackboneInfo) else BackboneInfo.of(backbone)
+
+
+def backbone_key(backbone: BackboneInfo | Backbone, precision: str = "fp32") -> str:
     """Store folder name: the backbone name plus a hash of its configuration, so that features
-    of a changed configuration never mix with old ones."""
+    of a changed configuration never mix with old ones. ``backbone``: a description
+    (:func:`avdd.backbones.describe`, no network needed) or a built backbone; both give the
+    same key."""
     cfg = json.dumps(store_config(backbone, precision), sort_keys=True, default=str)
     return f"{backbone.name}-{hashlib.sha256(cfg.encode()).hexdigest()[:8]}"
 
 
-def store_dir(profile: Profile, backbone: Backbone, dataset: str, split: str,
+def store_dir(profile: Profile, backbone: BackboneInfo | Backbone, dataset: str, split: str,
               precision: str = "fp32") -> Path:
     return profile.store_dir(backbone_key(backbone, precision), dataset, split)
 
@@ -76,16 +82,17 @@ _WORKER_ROI_ROOT: list[Path | None] = [None]
 PRECISIONS = ("fp32", "bf16")
 
 
-def store_config(backbone: Backbone, precision: str = "fp32") -> dict[str, Any]:
+def store_config(backbone: BackboneInfo | Backbone, precision: str = "fp32") -> dict[str, Any]:
     """What keys a store: the backbone's config, plus the autocast precision when it is not
     fp32 (bf16 features differ from fp32 ones, so they never share a store)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    cfg = backbone.config()
+    cfg = _info(backbone).config
     return cfg if precision == "fp32" else {**cfg, "precision": precision}
 
 
-def compute_signature(backbone: Backbone, device: str | None, batch_size: int) -> dict:
+def compute_signature(backbone: BackboneInfo | Backbone, device: str | None,
+                      batch_size: int) -> dict:
     """What, besides the backbone's config, decides a feature's last bits: the device type
     (CUDA kernels are not CPU kernels) and whether clips share a forward pass (a batched
     convolution or matmul blocks its sums differently from a single clip: measured on
@@ -93,7 +100,7 @@ def compute_signature(backbone: Backbone, device: str | None, batch_size: int) -
     enter (every path computes on one thread: :func:`avdd.features.threads.one_thread`)."""
     import torch
 
-    batches = type(backbone).batch_key is not Backbone.batch_key  # the family can batch
+    batches = _info(backbone).family.batch_key is not Backbone.batch_key  # the family batches
     return {"device": torch.device(device).type if device else "cpu",
             "batched": bool(batches and batch_size > 1)}
 
@@ -105,6 +112,18 @@ def _init_worker(names: Sequence[str], *, precision: str = "fp32",
     _WORKER_ROI_ROOT[0] = roi_root
     for name in names:
         _WORKER_BACKBONES[name] = get_backbone(name)
+
+
+def _check_described(built: dict[str, Backbone]) -> None:
+    """Stores are keyed by ``describe(spec)`` (:func:`_run_job`): a model whose own config
+    keys another store would write its features into the wrong one. Checked where the models
+    are built in this process; pool workers build the same specs with the same code (and an
+    error raised in a pool initializer would only make the pool start new workers)."""
+    for name, bb in built.items():
+        if backbone_key(bb) != backbone_key(describe(name)):
+            raise RuntimeError(f"{name}: the built backbone's config differs from "
+                               "describe(name).config; its family's `unbuilt` is out of step "
+                               "with its constructor (see avdd.backbones.base.register)")
 
 
 def _init_pool_worker(names: Sequence[str], **kwargs: Any) -> None:
@@ -406,6 +425,7 @@ def extract_many(
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if device is not None:
         bbs = {n: get_backbone(n).to(device) for n in backbones}
+        _check_described(bbs)
         run = _loader_featurise(bbs, max(0, workers), max(1, batch_size), precision,
                                 roi_root)
         # One thread here as in the pool workers (the same kernels, so the same features;
@@ -418,6 +438,7 @@ def extract_many(
     if workers <= 1:
         with one_thread():
             _init_worker(list(backbones), precision=precision, roi_root=roi_root)
+            _check_described({n: _WORKER_BACKBONES[n] for n in backbones})
 
             def run(tasks):
                 return map(_featurise, tasks)
@@ -444,17 +465,18 @@ def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: st
              precision: str, device: str | None = None,
              batch_size: int = 1) -> list[ExtractReport]:
     items = shard.take(load_items(profile, dataset, split)[:limit])
-    models = {n: get_backbone(n) for n in backbones}
+    # The stores need only what each model is; the models themselves run in `run`.
+    infos = {n: describe(n) for n in backbones}
     stores: dict[str, FeatureStore] = {}
-    for name, bb in models.items():
-        cfg = store_config(bb, precision)
+    for name, info in infos.items():
+        cfg = store_config(info, precision)
         prov = provenance(profile=profile.name, synthetic=profile.synthetic,
-                          weights=bb.weights, backbone=cfg, dataset=dataset, split=split)
+                          weights=info.weights, backbone=cfg, dataset=dataset, split=split)
         stores[name] = FeatureStore(
-            store_dir(profile, bb, dataset, split, precision), rank=shard.rank, dim=bb.dim,
-            fps=bb.fps, backbone=bb.name, config=cfg, provenance=prov,
-            compute=compute_signature(bb, device, batch_size),
-            code=code_fingerprints([type(bb).__module__]))
+            store_dir(profile, info, dataset, split, precision), rank=shard.rank,
+            dim=info.dim, fps=info.fps, backbone=info.name, config=cfg, provenance=prov,
+            compute=compute_signature(info, device, batch_size),
+            code=code_fingerprints([info.family.__module__]))
     done = {n: s.done_ids() for n, s in stores.items()}
     tasks = []
     for item in items:
@@ -500,7 +522,7 @@ def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: st
 def features_ready(profile: Profile, backbone: str, dataset: str, split: str) -> bool:
     """Whether every video of the split has features (failed videos excluded from the count
     are *not* ready: rerun :func:`extract`)."""
-    d = store_dir(profile, get_backbone(backbone), dataset, split)
+    d = store_dir(profile, describe(backbone), dataset, split)
     if not (d / "store.json").is_file():
         return False
     n = len(load_items(profile, dataset, split))

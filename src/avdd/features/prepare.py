@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from avdd.backbones import get_backbone
+from avdd.backbones import describe
 from avdd.config import DATASETS, SPLITS, Profile
 from avdd.features.extract import extract_many, features_ready, store_dir
 from avdd.features.store import FeatureSet
@@ -47,4 +47,4 @@ def prepare(profile: Profile, backbones: Sequence[str], datasets: Sequence[str] 
             print(r.summary())
 
 def feature_set(profile: Profile, backbone: str, dataset: str, split: str) -> FeatureSet:
-    return FeatureSet.open(store_dir(profile, get_backbone(backbone), dataset, split))
+    return FeatureSet.open(store_dir(profile, describe(backbone), dataset, split))

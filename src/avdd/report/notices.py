@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from avdd.backbones import get_backbone
+from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.provenance import provenance
 
@@ -31,7 +31,7 @@ def provenance_markdown(prof: Profile, backbones: Iterable[str], **context) -> s
     backbones = list(dict.fromkeys(backbones))
     prov = provenance(profile=prof.name, synthetic=prof.synthetic, backbones=backbones,
                       **context)
-    weights = ", ".join(f"`{b}` = {get_backbone(b).weights}" for b in backbones)
+    weights = ", ".join(f"`{b}` = {describe(b).weights}" for b in backbones)
     extra = "; ".join(f"{k}: {v}" for k, v in context.items())
     lines = [
         f"- profile: `{prof.name}`; data: **"
