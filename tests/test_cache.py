@@ -19,7 +19,7 @@ import pytest
 
 from avdd.analysis import cache
 from avdd.config import Profile
-from avdd.features.featureset import StaleFeatures
+from avdd.features.layout import StaleFeatures
 from avdd.features.store import FeatureSet, FeatureStore
 from avdd.provenance import changed_modules, code_fingerprints
 

@@ -232,3 +232,40 @@ def test_lip_models_share_one_cached_mouth_roi(tiny_profile, tmp_path):
     fs = FeatureSet.open(reports[0].store)
     stored = fs[list(fs.ids).index(item.video_id)].astype(np.float32)
     np.testing.assert_allclose(stored, own, rtol=1e-2, atol=1e-2)
+
+
+def test_a_full_disk_stops_avdd_extract_with_one_line(tiny_profile, tmp_path, monkeypatch,
+                                                       capsys):
+    """The runner ends on the first append that finds no space, with one clear line and no
+    traceback; what was stored before stays (the next run resumes)."""
+    import errno
+
+    from avdd.cli import main
+    from avdd.features import store as store_mod
+
+    real, calls = store_mod._write_all, []
+
+    def fills_up(f, data):
+        calls.append(1)
+        if len(calls) > 4:  # two videos fit (frames + index line each)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(f, data)
+
+    monkeypatch.setattr(store_mod, "_write_all", fills_up)
+    home = tiny_profile.data_roots["favc"].parents[2]
+    args = ["extract", "--home", str(home), "--synth-scale", str(tiny_profile.synth_scale),
+            "--dataset", "favc", "--split", "test", "--backbone", "logmel", "--workers", "1"]
+    monkeypatch.setenv("AVDD_HOME", str(tmp_path))  # keep the shared cache untouched
+    from avdd.config import make_profile
+
+    prof = make_profile("demo", home=home, synth_scale=tiny_profile.synth_scale)
+    monkeypatch.setattr("avdd.config.demo_profile",
+                        lambda *a, **k: replace(prof, cache_dir=tmp_path / "cache"))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("avdd: error:")]
+    assert len(errors) == 1 and "no space left to store" in errors[0]
+    assert "Traceback" not in err
+    monkeypatch.setattr(store_mod, "_write_all", real)
+    stores = list((tmp_path / "cache" / "features").glob("logmel-*/favc/test"))
+    assert len(stores) == 1 and len(FeatureSet.open(stores[0])) == 2

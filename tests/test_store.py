@@ -85,12 +85,16 @@ def test_crash_leaves_torn_tail_then_resume_is_identical(tmp_path):
 
 def test_index_line_without_its_data_is_dropped(tmp_path):
     # An index line that points past the end of the shard (e.g. the shard lost its tail in a
-    # power cut without fsync) is not committed; neither is anything after it.
+    # power cut without fsync) is not committed; the writer sets it aside before appending.
+    from avdd.features.layout import DamagedRecord
+
     write(tmp_path, range(3))
     size = (tmp_path / "shard-00000.bin").stat().st_size
     os.truncate(tmp_path / "shard-00000.bin", size - 10)
-    assert [str(i) for i in FeatureSet.open(tmp_path).ids] == ["vid000", "vid001"]
-    write(tmp_path, [2])
+    with pytest.warns(DamagedRecord, match="points past the end"):
+        assert [str(i) for i in FeatureSet.open(tmp_path).ids] == ["vid000", "vid001"]
+    with pytest.warns(DamagedRecord, match="moved to damaged-index-00000.jsonl"):
+        write(tmp_path, [2])
     assert contents(tmp_path)[2][3] == video(2).tobytes()
 
 
@@ -201,3 +205,133 @@ def test_from_arrays():
     assert FeatureSet.from_arrays(arrays).labels.tolist() == [-1, -1, -1]
     with pytest.raises(ValueError):
         FeatureSet.from_arrays([np.zeros((0, 4))])
+
+
+# -- nothing lost, nothing misread (a full disk, damaged files) ---------------------------------
+FULL_DISK = """
+import resource, signal, sys
+sys.path.insert(0, {tests!r})
+from test_store import DIM, meta, video
+from avdd.features.store import DiskFull, FeatureStore
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+store = FeatureStore({root!r}, dim=DIM, fps=25.0)
+store.append("vid000", video(0), label=0)
+shard = store.shard_path.stat().st_size
+# The disk fills up half-way through video 1's frames.
+resource.setrlimit(resource.RLIMIT_FSIZE, (shard + video(1).nbytes // 2, resource.RLIM_INFINITY))
+try:
+    store.append("vid001", video(1), label=1)
+    print("no error")
+except DiskFull as e:
+    print("DiskFull:", e)
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+store.append("vid002", video(2), label=0)  # space freed: the next append is sound
+store.close()
+"""
+
+
+def test_a_full_disk_leaves_the_store_as_it_was(tmp_path):
+    """On real files: the kernel refuses the write half-way (RLIMIT_FSIZE, as a full disk
+    would); the failed append is rolled back and the next one reads back intact."""
+    script = FULL_DISK.format(tests=os.path.dirname(__file__), root=str(tmp_path))
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "DiskFull:" in run.stdout and str(tmp_path) in run.stdout
+    assert "nothing already stored is lost" in run.stdout
+    fs = FeatureSet.open(tmp_path)
+    assert list(fs.ids) == ["vid000", "vid002"]
+    np.testing.assert_array_equal(fs[0], video(0))
+    np.testing.assert_array_equal(fs[1], video(2))
+    assert (tmp_path / "shard-00000.bin").stat().st_size == video(0).nbytes + video(2).nbytes
+
+
+def test_a_short_write_of_the_index_is_rolled_back(tmp_path, monkeypatch):
+    import errno
+
+    from avdd.features import store as store_mod
+
+    st = FeatureStore(tmp_path, dim=DIM, fps=25.0)
+    st.append("vid000", video(0))
+    real = store_mod._write_all
+
+    def index_full(f, data):  # the frames fit, the index line does not
+        if f is st._index:
+            f.write(memoryview(data)[:7])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(f, data)
+
+    monkeypatch.setattr(store_mod, "_write_all", index_full)
+    with pytest.raises(store_mod.DiskFull, match="no space left to store 'vid001'"):
+        st.append("vid001", video(1))
+    monkeypatch.setattr(store_mod, "_write_all", real)
+    st.append("vid002", video(2))
+    st.close()
+    assert contents(tmp_path) == [("vid000", -1, {}, video(0).tobytes()),
+                                  ("vid002", -1, {}, video(2).tobytes())]
+
+
+def _damage_line(root, lineno: int, text: bytes = b"{not json}") -> None:
+    index = root / "index-00000.jsonl"
+    lines = index.read_bytes().splitlines(keepends=True)
+    lines[lineno - 1] = text + b"\n"
+    index.write_bytes(b"".join(lines))
+
+
+def test_a_damaged_line_in_the_middle_skips_that_video_only(tmp_path):
+    from avdd.features.layout import DamagedRecord
+
+    write(tmp_path, range(15))
+    _damage_line(tmp_path, 6)
+    with pytest.warns(DamagedRecord, match=r"index-00000\.jsonl:6: damaged"):
+        fs = FeatureSet.open(tmp_path)
+    assert len(fs) == 14 and "vid005" not in set(fs.ids)
+    assert np.array_equal(fs[list(fs.ids).index("vid014")], video(14))
+    # The writer keeps the 9 good videos after it, sets the line aside, re-extracts vid005.
+    store = FeatureStore(tmp_path)
+    assert store.done_ids() == {f"vid{i:03d}" for i in range(15) if i != 5}
+    with pytest.warns(DamagedRecord, match="moved to damaged-index-00000.jsonl"):
+        store.append("vid005", video(5), label=1, **meta(5))
+    store.close()
+    assert (tmp_path / "damaged-index-00000.jsonl").read_bytes() == b"{not json}\n"
+    again = FeatureSet.open(tmp_path)  # silent now
+    assert sorted(again.ids) == [f"vid{i:03d}" for i in range(15)]
+    for k, vid in enumerate(again.ids):
+        assert np.array_equal(again[k], video(int(vid[3:])))
+
+
+def test_an_edited_label_or_dim_and_a_garbled_store_json_are_caught(tmp_path):
+    from avdd.features.layout import DamagedRecord, StoreError
+
+    write(tmp_path, range(3))
+    index = tmp_path / "index-00000.jsonl"
+    line = json.loads(index.read_bytes().splitlines()[1])
+    line["label"] = 1 - line["label"]  # somebody "fixed" a label by hand
+    _damage_line(tmp_path, 2, json.dumps(line).encode())
+    with pytest.warns(DamagedRecord, match=r":2: damaged index line skipped \(its checksum"):
+        assert list(FeatureSet.open(tmp_path).ids) == ["vid000", "vid002"]
+    info_path = tmp_path / "store.json"
+    info = json.loads(info_path.read_text())
+    info_path.write_text(json.dumps({**info, "dim": DIM * 2}))
+    with pytest.raises(StoreError, match=r"store\.json was edited"):
+        FeatureSet.open(tmp_path)
+    info_path.write_text('{"format": "avdd-feature-store/1", "dim": ')
+    with pytest.raises(StoreError, match=r"store\.json is damaged"):
+        FeatureSet.open(tmp_path)
+
+
+def test_check_store_finds_a_flipped_bit(tmp_path, capsys):
+    from avdd.cli import main
+
+    write(tmp_path, range(4))
+    assert main(["check-store", str(tmp_path)]) == 0
+    assert "4 videos verified, 0 problems" in capsys.readouterr().out
+    shard = tmp_path / "shard-00000.bin"
+    data = bytearray(shard.read_bytes())
+    data[video(0).nbytes + 3] ^= 0x10  # one bit of vid001's frames
+    shard.write_bytes(bytes(data))
+    assert main(["check-store", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "'vid001'" in out and "do not match their checksum" in out and str(shard) in out
+    assert "3 videos verified, 1 problems" in out

@@ -6,6 +6,7 @@
     avdd table2 [--backbone logmel --backbone mouth-pixels]
     avdd backbones
     avdd check-data ROOT --dataset av1m [--sample 20]
+    avdd check-store STORE [STORE ...]
     avdd import-probe model-epoch=48.ckpt w2v2.safetensors --backbone wav2vec2
     avdd score VIDEO [VIDEO ...] --probe PROBE [--json OUT | --csv OUT] [--plot OUT.png]
 
@@ -166,6 +167,21 @@ def cmd_book(args: argparse.Namespace) -> int:
     return subprocess.run(cmd, env=env).returncode
 
 
+def cmd_check_store(args: argparse.Namespace) -> int:
+    from avdd.features.layout import verify_store
+
+    bad = 0
+    for root in args.stores:
+        check = verify_store(root)
+        for problem in check.problems:
+            print(problem)
+        extra = (f"; {check.unchecked} without checksums (written before avdd had them)"
+                 if check.unchecked else "")
+        print(f"{root}: {check.videos} videos verified, {len(check.problems)} problems{extra}")
+        bad += not check.ok
+    return 1 if bad else 0
+
+
 def cmd_convert_checkpoint(args: argparse.Namespace) -> int:
     from avdd.backbones.avhubert import convert_checkpoint
 
@@ -296,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="YAML/JSON notebook parameters, e.g. profiles/paper.example.yaml")
     k.set_defaults(func=cmd_book)
 
+    cs = sub.add_parser("check-store", help="verify feature stores: store.json, every index "
+                        "line and every record's frames against their checksums")
+    cs.add_argument("stores", nargs="+", type=Path, help="store folders (holding store.json)")
+    cs.set_defaults(func=cmd_check_store)
+
     b = sub.add_parser("backbones", help="list registered backbones")
     b.set_defaults(func=cmd_backbones)
 
@@ -335,10 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from avdd.features.store import DiskFull
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, KeyError) as e:
+    except (FileNotFoundError, ValueError, KeyError, DiskFull) as e:
         # Bad input gets one clear line, not a traceback; AVDD_DEBUG=1 shows the traceback.
         if os.environ.get("AVDD_DEBUG"):
             raise

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from avdd.features.featureset import FeatureSet
+from avdd.features.layout import StoreError, frames_checksum
 
 T = TypeVar("T")
 
@@ -130,9 +131,15 @@ def merge_store(root: str | os.PathLike, order: Sequence[str] | None = None) -> 
     with FeatureStore(tmp, dim=info["dim"], fps=info["fps"], backbone=info.get("backbone"),
                       config=info.get("config"), provenance=prov,
                       compute=info.get("compute"), code=info.get("code")) as out:
+        crcs = fs.frame_checksums()
         for i in sequence:
             label = int(fs.labels[i])
-            out.append(fs.ids[i], fs[i], label=None if label < 0 else label, **fs.meta(i))
+            frames = fs[i]
+            # Every byte is read here anyway: a damaged record stops the merge, naming it.
+            if crcs[i] is not None and frames_checksum(frames.tobytes()) != crcs[i]:
+                raise StoreError(f"{root}: the frames of {fs.ids[i]!r} do not match their "
+                                 "checksum; run `avdd check-store` on it and re-extract")
+            out.append(fs.ids[i], frames, label=None if label < 0 else label, **fs.meta(i))
     logs = sorted(root.glob("failures*.jsonl"))
     if logs:
         (tmp / "failures.jsonl").write_text("".join(p.read_text() for p in logs))

@@ -7,7 +7,7 @@ to heads: ``fs[i]`` is a (T, D) fp16 view, ``fs.labels``/``fs.lengths`` are arra
 
 A store records the code fingerprint of its backbone (``store.json`` ``code``, see
 :func:`avdd.provenance.code_fingerprints`); opening a store whose backbone code has changed
-since warns (:class:`StaleFeatures`), naming the store and the changed modules. Features are
+since warns (:class:`avdd.features.layout.StaleFeatures`), naming the store and the modules. Features are
 keyed by ``Backbone.version``, not by code: a change that alters features must bump it.
 
 Memory: mapped pages that have been touched count in the process RSS until unmapped, so bulk
@@ -18,12 +18,10 @@ after each chunk; the pages stay in the OS page cache, only this process's mappi
 from __future__ import annotations
 
 import copy
-import json
 import mmap
 import os
 import threading
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -32,77 +30,9 @@ if TYPE_CHECKING:
 
 import numpy as np
 
-__all__ = ["FeatureSet", "Record", "read_index", "StaleFeatures", "check_code"]
+from avdd.features.layout import FRAME_DTYPE, ITEM, check_code, read_index, read_info
 
-FRAME_DTYPE = np.float16
-_ITEM = np.dtype(FRAME_DTYPE).itemsize
-
-
-class StaleFeatures(UserWarning):
-    """A feature store was computed by backbone code that has changed since."""
-
-
-_WARNED: set[tuple[str, str]] = set()  # (store, created): warn once per store and process
-
-
-def check_code(root: Path, info: dict) -> list[str]:
-    """Warn (:class:`StaleFeatures`, once per store and process) when the backbone code a
-    store recorded has changed since; returns the changed modules."""
-    from avdd.provenance import changed_modules
-
-    recorded = info.get("code")
-    if not recorded:
-        return []
-    changed = changed_modules(recorded)
-    key = (str(root), str(info.get("created")))
-    if changed and key not in _WARNED:
-        _WARNED.add(key)
-        warnings.warn(
-            f"{root}: features were computed by code that has changed since "
-            f"({', '.join(changed)}); they are reused because the backbone's version is "
-            "unchanged. If the change alters features, bump that backbone's `version` (a new "
-            "store is then extracted); otherwise ignore this.", StaleFeatures, stacklevel=3)
-    return changed
-
-
-@dataclass(frozen=True)
-class Record:
-    """One committed index line: ``length`` frames at byte ``offset`` of rank ``rank``'s shard."""
-
-    video_id: str
-    rank: int
-    offset: int
-    length: int
-    label: int | None = None
-    meta: dict = field(default_factory=dict)
-
-    def end(self, dim: int) -> int:
-        return self.offset + self.length * dim * _ITEM
-
-
-def read_index(index_path: Path, shard_path: Path, rank: int, dim: int) -> tuple[list[Record], int]:
-    """Committed records of one rank, and the byte length of the index prefix holding them.
-
-    Stops at the first line that is partial (no newline: crash mid-write), unparsable, not
-    contiguous with the previous record, or pointing past the end of the shard. Nothing is
-    modified; the writer truncates the index to the returned length.
-    """
-    if not Path(index_path).exists():
-        return [], 0
-    data = Path(index_path).read_bytes()
-    shard_size = os.path.getsize(shard_path) if Path(shard_path).exists() else 0
-    records, pos, end = [], 0, 0
-    while (nl := data.find(b"\n", pos)) >= 0:
-        try:
-            d = json.loads(data[pos:nl])
-            rec = Record(d["id"], rank, int(d["offset"]), int(d["length"]), d.get("label"), d.get("meta") or {})
-        except (ValueError, KeyError, TypeError):
-            break
-        if rec.offset != end or rec.length < 1 or rec.end(dim) > shard_size:
-            break
-        records.append(rec)
-        end, pos = rec.end(dim), nl + 1
-    return records, pos
+__all__ = ["FeatureSet"]
 
 
 class _Shard:
@@ -126,7 +56,7 @@ class _Shard:
 
     @property
     def n_frames(self) -> int:
-        return len(self._array) if self._array is not None else self.nbytes // (self.dim * _ITEM)
+        return len(self._array) if self._array is not None else self.nbytes // (self.dim * ITEM)
 
     def array(self) -> np.ndarray:
         """(F, D) fp16, read-only."""
@@ -198,16 +128,14 @@ class FeatureSet:
     def open(cls, root: str | os.PathLike) -> FeatureSet:
         """All committed videos of a store directory, rank by rank, in write order."""
         root = Path(root)
-        if not (root / "store.json").exists():
-            raise FileNotFoundError(f"{root / 'store.json'} not found: not a feature store (see avdd.features.store)")
-        info = json.loads((root / "store.json").read_text())
+        info = read_info(root)
         check_code(root, info)
         dim = int(info["dim"])
         shards, rows = [], []
         for index in sorted(root.glob("index-*.jsonl")):
             rank = int(index.stem.split("-")[1])
             shard_path = root / f"shard-{rank:05d}.bin"
-            records, _ = read_index(index, shard_path, rank, dim)
+            records = read_index(index, shard_path, rank, dim).records
             if records:
                 rows += [(len(shards), r) for r in records]
                 shards.append(_Shard(dim, path=shard_path, nbytes=records[-1].end(dim)))
@@ -215,11 +143,13 @@ class FeatureSet:
         if len(set(ids)) != len(ids):
             dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
             raise ValueError(f"{root}: ids stored by more than one rank, e.g. {dup}")
-        return cls(
-            shards, [s for s, _ in rows], [r.offset // (dim * _ITEM) for _, r in rows],
+        fs = cls(
+            shards, [s for s, _ in rows], [r.offset // (dim * ITEM) for _, r in rows],
             [r.length for _, r in rows], [-1 if r.label is None else r.label for _, r in rows],
             ids, [r.meta for _, r in rows], dim=dim, fps=info["fps"], info=info,
         )
+        fs._crcs = [r.frames_crc32 for _, r in rows]
+        return fs
 
     @classmethod
     def from_arrays(cls, arrays: Sequence[np.ndarray], labels: Sequence[int] | None = None, *,
@@ -293,7 +223,13 @@ class FeatureSet:
     @property
     def nbytes(self) -> int:
         """Bytes of fp16 frames in this set."""
-        return int(self.lengths.sum()) * self.dim * _ITEM
+        return int(self.lengths.sum()) * self.dim * ITEM
+
+    def frame_checksums(self) -> list[str | None]:
+        """Per video, the checksum its index line recorded for its frames (None: unknown,
+        e.g. an in-memory set or a store written before checksums)."""
+        crcs = getattr(self, "_crcs", None)
+        return list(crcs) if crcs is not None else [None] * len(self)
 
     def flat_layout(self) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
         """Where the frames lie, for compiled kernels that read whole shards instead of
@@ -314,7 +250,7 @@ class FeatureSet:
         """[(shard, (k, 2) merged [start, end) byte ranges)] covering videos ``idx``."""
         idx = np.atleast_1d(np.asarray(idx, np.int64))
         out = []
-        row = self.dim * _ITEM
+        row = self.dim * ITEM
         for s in np.unique(self._shard_of[idx]):
             sel = idx[self._shard_of[idx] == s]
             start = np.sort(self._start[sel] * row)

@@ -6,12 +6,21 @@ One directory per (backbone, dataset, split)::
                           (written once)
     shard-RRRRR.bin       concatenated fp16 frames written by rank RRRRR (no header)
     index-RRRRR.jsonl     one line per committed video: id, shard, offset (bytes), length
-                          (frames), label, meta (any JSON-able dict, e.g. fake segments)
+                          (frames), label, meta (any JSON-able dict, e.g. fake segments),
+                          frames_crc32 (of its fp16 bytes), line_crc32 (of the line's fields)
 
 Each writer rank owns its shard and index, so ranks never contend. A video is committed by
 its index line, which is written only after its frames are on disk (fsync'd when ``durable``),
 so a crash at any point loses at most the video being written: on reopen, a trailing partial
-index line is dropped and the shard is truncated to the end of the last committed record.
+index line is dropped and the shard is truncated to the end of the last committed record. A
+failed append (a full disk, a short write) is rolled back at once, so the store stays as it
+was before it and the next append is sound; the error is :class:`DiskFull` when the disk is.
+
+Integrity: ``store.json`` and every index line carry a checksum of their fields (checked on
+every open: an edited ``dim`` or label is caught; a damaged line is skipped with a warning
+naming its file and line), and every record a checksum of its frames (checked by
+:func:`avdd.features.layout.verify_store`, ``avdd check-store DIR``, and when ranks are
+merged).
 
 Reading goes through :class:`FeatureSet`, which merges all ranks and memory-maps the shards
 (flat memmap + offsets was the fastest format measured; ENVIRONMENT.md, "Feature storage").
@@ -20,6 +29,7 @@ Reading goes through :class:`FeatureSet`, which merges all ranks and memory-maps
 from __future__ import annotations
 
 import datetime
+import errno
 import fcntl
 import json
 import os
@@ -28,9 +38,24 @@ from typing import Any
 
 import numpy as np
 
-from avdd.features.featureset import FeatureSet, Record, read_index
+from avdd.features.featureset import FeatureSet
+from avdd.features.layout import (
+    DamagedRecord,
+    frames_checksum,
+    info_checksum,
+    line_checksum,
+    read_index,
+    read_info,
+)
 
-__all__ = ["FeatureStore", "FeatureSet", "Record", "STORE_FORMAT"]
+__all__ = ["FeatureStore", "FeatureSet", "STORE_FORMAT", "DiskFull"]
+
+#: errno values that mean "no room to write": the disk, a quota, a file-size limit.
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+class DiskFull(OSError):
+    """No space left to append to a feature store; the store is as it was before the append."""
 
 STORE_FORMAT = "avdd-feature-store/1"
 
@@ -44,6 +69,17 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"metadata value {obj!r} of type {type(obj).__name__} is not JSON-serialisable")
+
+
+def _write_all(f, data) -> None:
+    """Write every byte of ``data`` to the unbuffered file ``f``: a short write (a disk that
+    fills up mid-write) is continued, and no progress at all is an error."""
+    view = memoryview(data).cast("B")
+    while view.nbytes:
+        n = f.write(view)
+        if not n:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[n:]
 
 
 class FeatureStore:
@@ -113,6 +149,8 @@ class FeatureStore:
                 "code": code, "provenance": provenance or {},
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             }
+            info = json.loads(json.dumps(info, default=_json_default))  # what a reader sees
+            info["info_crc32"] = info_checksum(info)
             tmp = self.root / f".store.json.{os.getpid()}.tmp"
             with open(tmp, "w") as f:
                 f.write(json.dumps(info, indent=2, default=_json_default))
@@ -126,7 +164,7 @@ class FeatureStore:
             finally:
                 tmp.unlink()
             self._sync_dir()
-        info = json.loads(path.read_text())
+        info = read_info(self.root)
         if info.get("format") != STORE_FORMAT:
             raise ValueError(f"{path} is not an {STORE_FORMAT} store (format={info.get('format')!r})")
         given = {"dim": dim, "fps": None if fps is None else float(fps),
@@ -150,7 +188,8 @@ class FeatureStore:
     # -- writing ---------------------------------------------------------------------------
     def _open_for_append(self) -> None:
         """Lock this rank, drop a torn tail left by a crash, and position at the end."""
-        self._index = open(self.index_path, "a+b")
+        # Unbuffered: a line that failed to write must not be flushed later by a buffer.
+        self._index = open(self.index_path, "a+b", buffering=0)
         try:
             fcntl.flock(self._index.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -160,8 +199,12 @@ class FeatureStore:
                 f"rank {self.rank} of {self.root} is being written by another process; "
                 "give each writer its own rank"
             ) from None
-        records, good_bytes = read_index(self.index_path, self.shard_path, self.rank, self.dim)
-        self._index.truncate(good_bytes)  # drops a partial last line (crash mid-write)
+        scan = read_index(self.index_path, self.shard_path, self.rank, self.dim, warn=False)
+        records = scan.records
+        if scan.damaged:
+            self._set_aside(scan)
+        else:
+            self._index.truncate(scan.length)  # drops a partial last line (crash mid-write)
         self._end = records[-1].end(self.dim) if records else 0
         self._ids = {r.video_id for r in records}
         fd = os.open(self.shard_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -172,6 +215,33 @@ class FeatureStore:
             os.fsync(self._index.fileno())
             os.fsync(self._shard.fileno())
             self._sync_dir()  # the new files' directory entries
+
+    def _set_aside(self, scan) -> None:
+        """Rewrite the index without its damaged lines (set aside
+        for inspection, as ``damaged-index-RRRRR.jsonl``): appends reuse the bytes a damaged line may point at, and such a line
+        must never come to read another video's frames."""
+        import warnings
+
+        data = self.index_path.read_bytes()
+        bad = {lineno for lineno, _, _ in scan.damaged}
+        lines = data[:scan.length].splitlines(keepends=True)
+        keep = b"".join(line for k, line in enumerate(lines, 1) if k not in bad)
+        aside = self.index_path.with_name("damaged-" + self.index_path.name)
+        with open(aside, "ab") as f:
+            f.write(b"".join(line for _, line, _ in scan.damaged))
+        tmp = self.index_path.with_name(f".{self.index_path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(keep)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.index_path)
+        # The locked handle still points at the old file: reopen (and lock) the new one.
+        self._index.close()
+        self._index = open(self.index_path, "a+b", buffering=0)
+        fcntl.flock(self._index.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lines_txt = ", ".join(f"line {n} ({why})" for n, _, why in scan.damaged)
+        warnings.warn(f"{self.index_path}: damaged {lines_txt} moved to {aside.name}; their "
+                      "videos are extracted again", DamagedRecord, stacklevel=4)
 
     def _sync_dir(self) -> None:
         if self.durable:
@@ -201,28 +271,52 @@ class FeatureStore:
             raise ValueError(f"{video_id!r}: expected features of shape (T>=1, {self.dim}), got {np.shape(feats)}")
         if not np.isfinite(x).all():
             raise ValueError(f"{video_id!r}: features are not finite in fp16 (NaN, or |x| > 65504)")
-        line = json.dumps({
+        data = memoryview(x).cast("B")
+        fields = json.loads(json.dumps({
             "id": video_id, "shard": self.shard_path.name, "offset": self._end,
-            "length": int(x.shape[0]), "label": None if label is None else int(label), "meta": meta,
-        }, default=_json_default)
+            "length": int(x.shape[0]), "label": None if label is None else int(label),
+            "meta": meta, "frames_crc32": frames_checksum(data),
+        }, default=_json_default))
+        fields["line_crc32"] = line_checksum(fields)
+        line = (json.dumps(fields) + "\n").encode()
+        index_size = os.fstat(self._index.fileno()).st_size
         # Data first, then the index line that commits it: a crash in between leaves orphan
         # bytes that the next open truncates, never an index entry pointing at missing data.
-        self._shard.write(memoryview(x).cast("B"))
-        if self.durable:
-            os.fsync(self._shard.fileno())
-        self._index.write(line.encode() + b"\n")
-        self._index.flush()
-        if self.durable:
-            os.fsync(self._index.fileno())
+        try:
+            _write_all(self._shard, data)
+            if self.durable:
+                os.fsync(self._shard.fileno())
+            _write_all(self._index, line)
+            if self.durable:
+                os.fsync(self._index.fileno())
+        except BaseException as err:
+            self._roll_back(index_size)
+            if isinstance(err, OSError) and err.errno in _NO_SPACE:
+                raise DiskFull(err.errno, f"{self.root}: no space left to store {video_id!r} "
+                               f"({os.strerror(err.errno)}); nothing already stored is lost: "
+                               "free some space (or pass another --cache-dir) and run again "
+                               "to continue") from err
+            raise
         self._end += x.nbytes
         self._ids.add(video_id)
+
+    def _roll_back(self, index_size: int) -> None:
+        """Put both files back as they were before a failed append (best effort: if even the
+        truncation fails, the next open drops the torn tail)."""
+        for f, size in ((self._shard, self._end), (self._index, index_size)):
+            try:
+                f.truncate(size)
+                f.seek(size)
+            except OSError:
+                pass
 
     def done_ids(self) -> set[str]:
         """Ids committed by any rank (to skip them when resuming)."""
         done = set()
         for index in sorted(self.root.glob("index-*.jsonl")):
             rank = int(index.stem.split("-")[1])
-            records, _ = read_index(index, self.root / f"shard-{rank:05d}.bin", rank, self.dim)
+            records = read_index(index, self.root / f"shard-{rank:05d}.bin", rank,
+                                 self.dim, warn=False).records
             done.update(r.video_id for r in records)
         return done
 
@@ -248,4 +342,5 @@ class FeatureStore:
 
     def __repr__(self) -> str:
         return f"FeatureStore({str(self.root)!r}, rank={self.rank}, dim={self.dim}, fps={self.fps})"
+
 
