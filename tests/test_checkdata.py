@@ -43,6 +43,7 @@ def _av1m_root(tmp_path, clip_bytes, records, *, junk=False):
         (root / "splits" / f"{s}_labels.csv").write_text("path,label\n")
     meta = root / "val_metadata.json"
     meta.write_text(records if isinstance(records, str) else json.dumps(records))
+    (root / "train_metadata.json").write_text("[]")  # the (empty) train and val lists' folder
     return root
 
 
@@ -95,8 +96,9 @@ def test_adapter_errors_name_the_file_and_the_expected_layout(tmp_path, clip_byt
     root = _av1m_root(tmp_path, clip_bytes, bad)
     prof = Profile(name="paper", data_roots={"av1m": root}, cache_dir=tmp_path, synthetic=False,
                    splits_dirs={"av1m": root / "splits"})
-    with pytest.raises(DatasetError, match=r"val_metadata\.json \(id1/v1/00001/fake_video_fake"
-                                           r"_audio\.mp4\): segments .* expected e\.g\."):
+    with pytest.raises(DatasetError, match=r"val_metadata\.json record 0 \(id1/v1/00001/fake_video"
+                                           r"_fake_audio\.mp4\) fake_segments: segments .* "
+                                           r"expected e\.g\."):
         load_items(prof, "av1m", "test")
     (root / "val_metadata.json").write_text(json.dumps([{"path": "x.mp4"}]))
     with pytest.raises(DatasetError, match=r"val_metadata\.json record 0: expected an object "

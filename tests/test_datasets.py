@@ -44,6 +44,7 @@ def test_av1m_reads_segments_and_applies_the_evaluation_rule(av1m_root, tmp_path
 
 
 def test_paper_profile_uses_shipped_split_lists(tmp_path):
+    write(tmp_path / "train_metadata.json", "[]")  # AV1M's filter needs its metadata
     prof = paper_profile({d: tmp_path for d in DATASETS}, tmp_path / "cache")
     items = load_items(prof, "favc", "test")
     assert len(items) == 3508
@@ -70,3 +71,21 @@ def test_unknown_dataset_and_split(tmp_path):
         load_items(prof, "avlips", "train")
     with pytest.raises(DatasetError, match="does not exist"):
         load_items(prof, "favc", "test")
+
+
+def test_av1m_without_its_metadata_fails_instead_of_skipping_the_filter(av1m_root, tmp_path):
+    prof = demo_profile(tmp_path)
+    prof = type(prof)(**{**prof.__dict__, "data_roots": {"av1m": av1m_root}})
+    (av1m_root / "train_metadata.json").unlink()
+    with pytest.raises(DatasetError, match=r"train_metadata\.json not found.*both audio and video"):
+        load_items(prof, "av1m", "train")
+
+
+def test_an_av1m_record_with_unreadable_segments_is_named_not_dropped(av1m_root, tmp_path):
+    prof = demo_profile(tmp_path)
+    prof = type(prof)(**{**prof.__dict__, "data_roots": {"av1m": av1m_root}})
+    meta = json.loads((av1m_root / "train_metadata.json").read_text())
+    meta[1]["fake_segments"] = "[[0.5, 0.9]]"  # a string, as a hand-edited file may have
+    write(av1m_root / "train_metadata.json", json.dumps(meta))
+    with pytest.raises(DatasetError, match=r"train_metadata\.json record 1 .*fake_segments"):
+        load_items(prof, "av1m", "train")

@@ -24,9 +24,15 @@ FOLDER = {"train": "train", "val": "train", "test": "val"}
 
 
 def _metadata(root: Path, folder: str) -> dict[str, dict]:
+    """``{clip path: record}`` of ``<folder>_metadata.json``, each record's segments checked
+    (a record that cannot be read is an error naming the file and the record, never a video
+    silently dropped from the split)."""
     f = root / f"{folder}_metadata.json"
     if not f.is_file():
-        return {}
+        raise DatasetError(
+            f"AV1M metadata {f} not found: the paper's AV1M splits keep real videos and fakes "
+            "manipulated in both audio and video, which needs the release's "
+            f"{folder}_metadata.json; put it in {root} (it ships with AV-Deepfake1M)")
     try:
         records = json.loads(f.read_text())
     except json.JSONDecodeError as e:
@@ -39,6 +45,9 @@ def _metadata(root: Path, folder: str) -> dict[str, dict]:
         if not isinstance(rec, dict) or "file" not in rec:
             raise DatasetError(f"AV1M metadata {f} record {n}: expected an object with a "
                                f"'file' key (and {list(METADATA_KEYS[1:])}), got {rec!r:.120}")
+        where = f"AV1M metadata {f} record {n} ({rec['file']})"
+        for key in METADATA_KEYS[1:]:
+            rec[key] = segments(rec.get(key), where + f" {key}")
         # Official files name clips relative to the folder, sometimes with the folder prefix.
         name = str(rec["file"]).removeprefix(f"{folder}/")
         out[name] = rec
@@ -67,12 +76,11 @@ def load(root: Path, split: str, splits_dir: Path) -> list[Item]:
         rec = meta.get(rel, {})
         if rec and not keep_for_evaluation(rec):
             continue
-        where = f"AV1M metadata {root / f'{folder}_metadata.json'} ({rel})"
         items.append(Item(
             video_id=rel, path=root / folder / rel, label=int(label), dataset="av1m",
-            split=split, fake_segments=segments(rec.get("fake_segments"), where),
-            audio_fake_segments=segments(rec.get("audio_fake_segments"), where),
-            visual_fake_segments=segments(rec.get("visual_fake_segments"), where),
+            split=split, fake_segments=rec.get("fake_segments", ()),
+            audio_fake_segments=rec.get("audio_fake_segments", ()),
+            visual_fake_segments=rec.get("visual_fake_segments", ()),
             annotation=notes.get(f"{folder}/{rel}", notes.get(rel)),
         ))
     return items
