@@ -241,6 +241,9 @@ def test_table3_choice_reads_validation_only(study):
                                                                 (xv.labels == 1).sum())
     chosen = select_best(val)["audio"]
     other = next(b for b in backbones if b != chosen)
+    # a better validation AUC for the other backbone changes the choice ...
+    better = val.assign(val_auc=val.val_auc.where(val.index != other, 101.0))
+    assert select_best(better)["audio"] == other
     # Rewrite the AV1M test labels so that a choice on test would pick the other backbone:
     # its test scores become perfect (AUC 100), the chosen one's perfectly wrong (AUC 0).
     for b, sign in ((other, 1), (chosen, -1)):
@@ -249,6 +252,7 @@ def test_table3_choice_reads_validation_only(study):
     for b, want in ((other, 100), (chosen, 0)):
         t = probe_scores(study, b, "av1m", "av1m")
         assert auc(t.label, t.score) == want
+    # ... test labels that favour it do not
     again = validation_table(study, backbones)
     pd.testing.assert_frame_equal(again, val)
     assert select_best(again)["audio"] == chosen
