@@ -14,7 +14,9 @@ from avdd.media import read_clip
 from avdd.synth import SynthConfig, generate
 from avdd.synth.tts import Voice, synthesize
 
-CONFIG = SynthConfig(seed=3, scale=0.02, favc_fakes_per_identity=3)  # a few clips per domain
+# A few clips per domain, 2-4 s long: the default 2-6 s renders and decodes longer, and 2-4 s
+# still gives AV1M fakes with more than one fake segment.
+CONFIG = SynthConfig(seed=3, scale=0.02, favc_fakes_per_identity=3, max_duration=4.0)
 FPS, SR, HOP = 25, 16000, 640
 AV1M_KINDS = ("real", "fake_video_fake_audio", "fake_video_real_audio", "real_video_fake_audio")
 ANNOTATION_KEYS = {"path", "label", "identity", "voice", "manipulation", "words", "leading_silence",

@@ -1,12 +1,16 @@
 """Temporal explanations: frame labels, localisation AUC, the leading-silence check, and the
 Fig. 2 table end to end on the tiny synthetic benchmark."""
 
+import json
 import math
 
 import numpy as np
 import pytest
+from scipy.special import logsumexp
+from sklearn.metrics import roc_auc_score
 
 from avdd.analysis import temporal, timeline
+from avdd.analysis.linear_probing import trained_probe
 from avdd.analysis.temporal import (
     drop_leading_silence,
     frame_labels,
@@ -14,7 +18,7 @@ from avdd.analysis.temporal import (
     localisation_auc,
 )
 from avdd.backbones.layers.audio import silence_frames
-from avdd.features.prepare import prepare
+from avdd.features.prepare import feature_set, prepare
 
 
 def test_frame_labels_floor_both_ends_inclusive():
@@ -104,6 +108,116 @@ def test_leading_silence_check():
     assert part.n_videos == 1 and part.chance == pytest.approx(8 / 49)
     none = leading_silence_check([z_late], [0.0], 25.0)
     assert none.n_videos == 0 and math.isnan(none.fraction)
+
+
+def _hand_labelled():
+    """Two 50-frame videos at 25 Hz whose fake frames are written out by hand:
+    (0.4, 0.8) s covers frames 10..20 (frame t spans [t/25, (t+1)/25) s), and
+    (1.0, 1.2) s covers frames 25..30."""
+    segs = [[(0.4, 0.8)], [(1.0, 1.2)]]
+    perfect = [np.zeros(50), np.zeros(50)]
+    perfect[0][10:21] = 1
+    perfect[1][25:31] = 1
+    return segs, perfect
+
+
+def test_localisation_auc_known_answers():
+    segs, perfect = _hand_labelled()
+    assert localisation_auc(perfect, segs, [50, 50], 25.0, n_bootstrap=0).mean == 100
+    assert localisation_auc([-z for z in perfect], segs, [50, 50], 25.0).mean == 0
+    assert localisation_auc([np.full(50, 3.0)] * 2, segs, [50, 50], 25.0).mean == 50
+    # one real frame above every fake one: 11 of the 11 * 39 (fake, real) pairs misordered
+    z = perfect[0].copy()
+    z[0] = 2
+    res = localisation_auc([z, perfect[1]], segs, [50, 50], 25.0)
+    assert res.per_video[0] == pytest.approx(100 * 38 / 39) and res.per_video[1] == 100
+    assert res.mean == pytest.approx((100 * 38 / 39 + 100) / 2)
+    # at 12.5 Hz (VideoMAE) the same seconds are frames 5..10
+    half = np.zeros(25)
+    half[5:11] = 1
+    assert localisation_auc([half], segs[:1], [25], 12.5).mean == 100
+    # scores of an input trimmed by 5 frames: score j is frame j + 5
+    assert localisation_auc([perfect[0][5:]], segs[:1], [45], 25.0, offsets=[5]).mean == 100
+
+
+def test_labels_shifted_by_a_second_lower_a_perfect_detectors_auc():
+    """What a shifted-label bug would do: the detector that is perfect on the hand-made frame
+    labels, scored against the segments one second (25 frames) later, gets AUC 14/39: its 11
+    fake frames (now scored 0) tie with 28 real frames and lose to the 11 it scores 1."""
+    segs, perfect = _hand_labelled()
+    late = [[(a + 1.0, b + 1.0) for a, b in s] for s in segs]
+    res = localisation_auc(perfect[:1], late[:1], [50], 25.0)
+    assert res.mean == pytest.approx(100 * 14 / 39)
+    assert res.mean < localisation_auc(perfect[:1], segs[:1], [50], 25.0).mean == 100
+
+
+def test_leading_silence_check_at_the_frame_boundary():
+    """The silence of s seconds covers the frames that start at or before s (the silent ones
+    and the one in which sound starts): 0.32 s at 25 Hz is frames 0..8, 0.28 s frames 0..7."""
+    def peak(t, n=50):
+        z = np.zeros(n)
+        z[t] = 1
+        return z
+
+    chk = leading_silence_check([peak(8), peak(9), peak(0), peak(7), peak(0)],
+                                [0.32, 0.32, 0.32, 0.28, 0.0], 25.0)
+    assert (chk.n_videos, chk.n_in_silence) == (4, 3)  # the silent-free video cannot count
+    assert chk.fraction == 0.75 and chk.chance == pytest.approx((9 + 9 + 9 + 8) / 4 / 50)
+    trimmed = leading_silence_check([peak(3, 47)], [0.32], 25.0, offsets=[3])  # 6 frames left
+    assert (trimmed.n_in_silence, trimmed.chance) == (1, pytest.approx(6 / 47))
+    assert leading_silence_check([peak(6, 47)], [0.32], 25.0, offsets=[3]).n_in_silence == 0
+
+
+def _hand_frame_labels(segments, n: int, fps: float) -> np.ndarray:
+    """Frame t is fake when its span [t/fps, (t+1)/fps) meets a segment [start, end]."""
+    t = np.arange(n)
+    return np.any([(t / fps <= b) & ((t + 1) / fps > a) for a, b in segments], axis=0)
+
+
+def test_leading_silence_table_known_answers(tiny_profile):
+    """Every number of the table's rows recomputed from the probe's frame logits."""
+    prepare(tiny_profile, ["logmel"], ["av1m"], progress=False)
+    table = temporal.leading_silence_table(tiny_profile, ["logmel"], n_bootstrap=20)
+    assert list(table.ablation) == ["none", "scores"]  # logmel has no trim_silence option
+    probe = trained_probe(tiny_profile, "logmel", "av1m")
+    fs = feature_set(tiny_profile, "logmel", "av1m", "test")
+    silence = temporal.video_info(tiny_profile, "av1m", "test").loc[list(fs.ids),
+                                                                   "leading_silence_s"]
+    fps, labels = fs.fps, fs.labels
+    assert (silence[labels == 1] > 0).any(), "the benchmark's fakes start with silence"
+    for row in table.itertuples():
+        logits = probe.frame_logits(fs)
+        # the frames that start at or before the silence ends (one is always kept)
+        cut = [min(len(z) - 1, int(np.sum(np.arange(len(z)) / fps <= s))) if s > 0 else 0
+               for z, s in zip(logits, silence)]
+        if row.ablation == "scores":
+            logits = [z[k:] for z, k in zip(logits, cut)]
+        else:
+            cut = [0] * len(logits)
+        assert row.auc == pytest.approx(100 * roc_auc_score(
+            labels, [logsumexp(z.astype(np.float64)) for z in logits]), abs=1e-6)
+        fakes = np.flatnonzero(labels == 1)
+        per_video = []
+        for i in fakes:
+            y = _hand_frame_labels(fs.meta(int(i))["fake_segments"], len(logits[i]) + cut[i],
+                                   fps)[cut[i]:]
+            if 0 < y.sum() < len(y):
+                per_video.append(100 * roc_auc_score(y, logits[i]))
+        assert row.loc_n_used == len(per_video) > 0
+        assert row.loc_auc == pytest.approx(np.mean(per_video), abs=1e-6)
+        silent = [i for i in fakes if silence.iloc[i] > 0 and cut[i] == 0]
+        assert row.silence_videos == len(silent)
+        if silent:
+            in_silence = [np.argmax(logits[i]) / fps <= silence.iloc[i] for i in silent]
+            assert row.silence_top == pytest.approx(100 * np.mean(in_silence))
+        else:  # every silent frame was cut: no peak can lie in one
+            assert row.ablation == "scores" and math.isnan(row.silence_top)
+    sidecars = list((tiny_profile.cache_dir / "results").rglob("provenance.json"))
+    assert len(sidecars) >= 2  # the table and the videos' durations and silences
+    for side in sidecars:
+        prov = json.loads(side.read_text())
+        assert prov["profile"] == "demo" and prov["synthetic"] is True
+        assert "git_sha" in prov and {"numpy", "torch"} <= set(prov["versions"])
 
 
 def test_trim_spec():

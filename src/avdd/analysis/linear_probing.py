@@ -75,7 +75,8 @@ def table2_matrix(grid: pd.DataFrame, value: str = "auc") -> pd.DataFrame:
     wide = wide[[c for c, _, _ in TABLE2_COLUMNS if c in wide.columns]]
     ood = [c for c in OOD_COLUMNS if c in wide.columns]
     if len(ood) == len(OOD_COLUMNS):
-        wide["J"] = wide[ood].mean(axis=1)
+        # NaN when any of the six is undefined (a one-class test set): never a mean of five.
+        wide["J"] = wide[ood].mean(axis=1, skipna=False)
     order = list(dict.fromkeys(grid["backbone"]))
     return wide.loc[order]
 
