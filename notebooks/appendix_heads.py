@@ -46,19 +46,18 @@ head_backbones = ["wav2vec2-tiny-random", "avhubert-v-tiny-random", "avhubert-av
 # TransformerHead arguments overriding its defaults; the demo caps training to fit the book's
 # ten-minute budget ({} = the probe's recipe: at most 100 epochs, patience 10)
 head_params = {"max_epochs": 30, "patience": 5}
-# (2) AP tables: Table 2's backbones (its cached probes are reused)
-backbones = [
-    "logmel", "wav2vec2-tiny-random", "avhubert-a-tiny-random",
-    "mouth-pixels", "clip-tiny-random", "videomae-tiny-random", "fsfm-tiny-random",
-    "avhubert-v-tiny-random", "braven-v-tiny-random", "autoavsr-vsr-tiny-random",
-    "avhubert-av-tiny-random",
-]
+# (2) AP tables: Table 2's backbones (its cached probes are reused); None: the demo's
+# (avdd.config.DEMO_BACKBONES)
+backbones = None
 # (3) multi-layer features: a Wav2Vec2-family backbone and its hidden states to probe
 layer_backbone = "wav2vec2-tiny-random"  # a Wav2Vec2-family spec (paper: wav2vec2 with model DIR)
 layers = [0, 1, 2]  # hidden states: 0 is the Transformer input, k the output of layer k
 seed = 43  # probe and head seed
 n_bootstrap = 1000  # bootstrap resamples for the intervals
 workers = 2  # decode/feature processes for extraction
+# where the page writes its figures (PDF, PNG) and tables (CSV), each linked from it (the
+# book passes generated/<page>_files, beside the executed notebook); None: nowhere
+outputs = None
 
 # %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
@@ -72,12 +71,14 @@ from avdd.analysis.linear_probing import (
     table2_matrix,
 )
 from avdd.backbones.wav2vec2 import layer_specs
-from avdd.config import make_profile
+from avdd.config import default_backbones, make_profile
 from avdd.features.prepare import prepare
-from avdd.report.notices import data_notice, provenance_markdown
+from avdd.report.format import auc_gradient, data_label, synthetic_label
+from avdd.report.page import Page
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                     data_roots=data_roots, cache_dir=cache_dir)
+backbones = default_backbones(prof, backbones)
 # the default (last) layer keeps its plain name: it is the same feature store as Table 2's
 per_layer_specs = layer_specs(layer_backbone, layers)
 everything = list(dict.fromkeys(backbones + head_backbones + per_layer_specs))
@@ -88,9 +89,12 @@ heads = head_grid(prof, head_backbones, seed=seed, head_params=head_params,
                   n_bootstrap=n_bootstrap)
 layer_grid = linear_probe_grid(prof, per_layer_specs, seed=seed, n_bootstrap=n_bootstrap)
 IN_DOMAIN = [c for c, tr, te in TABLE2_COLUMNS if tr == te]
+page = Page("appendix_heads", prof, everything, outputs=outputs, seed=seed,
+            head=f"TransformerHead({head_params or 'defaults'})",
+            layers=f"{layer_backbone} hidden states {layers}")
 
 # %% tags=["remove-input"]
-display(Markdown(data_notice(prof, everything)))
+display(Markdown(page.notice()))
 
 # %% [markdown]
 # ## 1. Transformer head vs linear probe
@@ -116,22 +120,23 @@ ax.set_xlim(-2, 102)
 ax.set_ylim(-2, 102)
 ax.set_xlabel("linear probe ROC-AUC (%)")
 ax.set_ylabel("Transformer head ROC-AUC (%)")
-ax.set_title("Transformer head vs linear probe" + (" (synthetic)" if prof.synthetic else ""),
-             fontsize=10)
+ax.set_title("Transformer head vs linear probe" + synthetic_label(prof), fontsize=10)
 ax.legend(fontsize=7, loc="lower right")
 fig.tight_layout()
-plt.show()
+page.figure(fig, "head-vs-probe")
 
 # %% tags=["remove-input"]
 summary = pair.assign(domain=lambda d: d["column"].map(
     lambda c: "in-domain" if c in IN_DOMAIN else "out-of-domain"))
 summary = (summary.groupby(["backbone", "domain"], sort=False)[["auc_probe", "auc_head"]]
            .mean().assign(difference=lambda d: d.auc_head - d.auc_probe))
-display(summary.style.format(precision=1, na_rep="–")
-        .set_caption("Mean ROC-AUC (%) over the in- and out-of-domain columns"))
+page.table(summary.style.format(precision=1, na_rep="–")
+           .set_caption("Mean ROC-AUC (%) over the in- and out-of-domain columns"),
+           "head-vs-probe-means")
 epochs = heads.drop_duplicates(["backbone", "train"]).pivot(index="backbone", columns="train",
                                                             values="best_epoch")
-display(epochs.style.set_caption("Transformer head: best epoch (0-based) per training set"))
+page.table(epochs.style.set_caption("Transformer head: best epoch (0-based) per training set"),
+           "head-epochs")
 
 # %% [markdown]
 # ## 2. Average precision of the linear probes
@@ -140,15 +145,13 @@ display(epochs.style.set_caption("Transformer head: best epoch (0-based) per tra
 
 # %% tags=["remove-input"]
 ap = table2_matrix(grid, value="ap")
-display(ap.style.format(precision=1, na_rep="–")
-        .background_gradient(cmap="RdYlGn", vmin=40, vmax=100)
-        .highlight_null(color="white")
-        .set_caption(("Synthetic benchmark" if prof.synthetic else "Real data")
-                     + ": average precision (%) of the linear probes"))
+page.table(auc_gradient(ap.style.format(precision=1, na_rep="–"))
+           .set_caption(data_label(prof) + ": average precision (%) of the linear probes"), "ap")
 chance = grid.drop_duplicates("column").set_index("column")
 chance = (100 * chance.n_fake / (chance.n_fake + chance.n_real)).rename("fake fraction (%)")
-display(chance.to_frame().T.style.format(precision=1)
-        .set_caption("AP of a random detector = the test set's fake fraction"))
+page.table(chance.to_frame().T.style.format(precision=1)
+           .set_caption("AP of a random detector = the test set's fake fraction"),
+           "fake-fractions")
 display(Markdown(
     "*Paper.* The reference folder transcribes the paper's AUC tables only, so no published AP "
     "is shown here; compare the AP table above with the fake fractions instead."))
@@ -165,8 +168,9 @@ per_layer = table2_matrix(layer_grid)
 per_layer.index = [f"layer {k}" for k in layers]
 per_layer.insert(0, "in-domain", per_layer[IN_DOMAIN].mean(axis=1))
 per_layer.insert(1, "out-of-domain (J)", per_layer[list(OOD_COLUMNS)].mean(axis=1))
-display(per_layer.style.format(precision=1, na_rep="–")
-        .set_caption(f"{layer_backbone}: ROC-AUC (%) of the linear probe per hidden state"))
+page.table(per_layer.style.format(precision=1, na_rep="–")
+           .set_caption(f"{layer_backbone}: ROC-AUC (%) of the linear probe per hidden state"),
+           "layers")
 fig, ax = plt.subplots(figsize=(5, 3.2))
 ax.plot(layers, per_layer["in-domain"], "o-", label="in-domain (A, C, G)")
 ax.plot(layers, per_layer["out-of-domain (J)"], "s--", label="out-of-domain (J)")
@@ -176,14 +180,12 @@ ax.set_xlabel("hidden state (0 = Transformer input)")
 ax.set_ylabel("ROC-AUC (%)")
 ax.set_ylim(0, 102)
 ax.legend(fontsize=8)
-ax.set_title(layer_backbone + (" (synthetic)" if prof.synthetic else ""), fontsize=10)
+ax.set_title(layer_backbone + synthetic_label(prof), fontsize=10)
 fig.tight_layout()
-plt.show()
+page.figure(fig, "layer-curves")
 
 # %% [markdown]
 # ## Provenance
 
 # %% tags=["remove-input"]
-display(Markdown(provenance_markdown(
-    prof, everything, seed=seed, head=f"TransformerHead({head_params or 'defaults'})",
-    layers=f"{layer_backbone} hidden states {layers}")))
+display(Markdown(page.provenance()))

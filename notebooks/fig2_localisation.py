@@ -38,26 +38,18 @@ synth_seed = 0  # demo: seed of the synthetic benchmark
 synth_scale = 0.5  # demo: size multiplier of the synthetic benchmark (avdd.config.DEMO_SCALE)
 data_roots = None  # paper: {"av1m": "..."}; AV1M's metadata holds the fake segments
 cache_dir = None  # paper: where features and results are cached
-# backbones: registry names (`avdd backbones`), or "NAME:key=value" (the demo list is
-# avdd.config.DEMO_BACKBONES)
-backbones = [
-    "logmel", "wav2vec2-tiny-random", "avhubert-a-tiny-random",
-    "mouth-pixels", "clip-tiny-random", "videomae-tiny-random", "fsfm-tiny-random",
-    "avhubert-v-tiny-random", "braven-v-tiny-random", "autoavsr-vsr-tiny-random",
-    "avhubert-av-tiny-random",
-]
-# the paper's row (reference CSV `model`) each backbone's architecture corresponds to
-paper_rows = {
-    "wav2vec2-tiny-random": "Wav2Vec2", "avhubert-a-tiny-random": "AV-H(A)",
-    "clip-tiny-random": "CLIP", "videomae-tiny-random": "Video-MAE", "fsfm-tiny-random": "FSFM",
-    "avhubert-v-tiny-random": "AV-H(V)", "autoavsr-vsr-tiny-random": "Auto-AVSR (VSR)",
-    "avhubert-av-tiny-random": "AV-HuBERT (AV)",
-}
+# backbones: registry names (`avdd backbones`), or "NAME:key=value"; None: the demo's
+# (avdd.config.DEMO_BACKBONES). Each stands beside the paper's row of its architecture
+# (avdd.report.reference.FIG2_ROWS).
+backbones = None
 train = "av1m"  # the probes' training set
 test = "av1m"  # the test set with fake segments
 seed = 43  # probe seed (the official code's)
 n_bootstrap = 1000  # bootstrap resamples for the 95 % intervals
 workers = 2  # decode/feature processes for extraction
+# where the page writes its figures (PDF, PNG) and tables (CSV), each linked from it (the
+# book passes generated/<page>_files, beside the executed notebook); None: nowhere
+outputs = None
 
 # %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
@@ -66,21 +58,25 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from avdd.analysis.temporal import localisation_table
-from avdd.config import make_profile
+from avdd.config import default_backbones, make_profile
 from avdd.features.prepare import prepare
-from avdd.report.notices import data_notice, provenance_markdown
-from avdd.report.reference import reference
+from avdd.report.format import MODALITY_COLOURS, intervals, synthetic_label
+from avdd.report.page import Page
+from avdd.report.reference import fig2_paper, reference
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                     data_roots=data_roots, cache_dir=cache_dir)
+backbones = default_backbones(prof, backbones)
 prepare(prof, backbones, sorted({train, test}), workers=workers, progress=False)
 ours = localisation_table(prof, backbones, train=train, test=test, seed=seed,
                           n_bootstrap=n_bootstrap)
 paper = reference("fig2_classification_vs_localization_auc")
-COLOURS = {"audio": "tab:blue", "visual": "tab:orange", "audio-visual": "tab:green"}
+beside = fig2_paper(ours.backbone)  # the paper's row of each backbone's architecture
+page = Page("fig2_localisation", prof, backbones, outputs=outputs, seed=seed, train=train,
+            test=test)
 
 # %% tags=["remove-input"]
-display(Markdown(data_notice(prof, backbones)))
+display(Markdown(page.notice()))
 
 # %% [markdown]
 # ## Ours beside the paper's
@@ -93,7 +89,7 @@ display(Markdown(data_notice(prof, backbones)))
 def bars(ax, names, modality, cls, loc, title, cls_err=None, loc_err=None):
     """Fig. 2's layout: per representation a classification and a localisation bar."""
     x = np.arange(len(names))
-    colours = [COLOURS.get(m, "grey") for m in modality]
+    colours = [MODALITY_COLOURS.get(m, "grey") for m in modality]
     ax.bar(x - 0.2, cls, 0.4, color=colours, alpha=0.35, hatch="//", edgecolor=colours,
            yerr=cls_err, ecolor="0.4", capsize=2)
     ax.bar(x + 0.2, loc, 0.4, color=colours, yerr=loc_err, ecolor="0.2", capsize=2)
@@ -112,18 +108,18 @@ def err(df, col, lo, hi):
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), sharey=True,
                          gridspec_kw={"width_ratios": [len(ours), len(paper)]})
 bars(axes[0], ours.backbone, ours.modality, ours.auc, ours.loc_auc,
-     "ours" + (" (synthetic benchmark, random / handcrafted weights)" if prof.synthetic else ""),
+     "ours" + synthetic_label(prof, weights="random / handcrafted"),
      err(ours, "auc", "auc_ci_low", "auc_ci_high"),
      err(ours, "loc_auc", "loc_ci_low", "loc_ci_high"))
 bars(axes[1], paper.model, paper.modality, paper.classification_auc, paper.localization_auc,
      "paper, Fig. 2 (AV1M, pretrained / random-init backbones)")
-handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in COLOURS.values()]
+handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in MODALITY_COLOURS.values()]
 handles += [plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="k", hatch="//"),
             plt.Rectangle((0, 0), 1, 1, color="k")]
-fig.legend(handles, list(COLOURS) + ["classification", "localisation"], loc="upper center",
-           ncol=5, fontsize=8, frameon=False)
+fig.legend(handles, list(MODALITY_COLOURS) + ["classification", "localisation"],
+           loc="upper center", ncol=5, fontsize=8, frameon=False)
 fig.tight_layout(rect=(0, 0, 1, 0.93))
-plt.show()
+page.figure(fig, "bars")
 
 # %% [markdown]
 # ## Does detecting imply localising?
@@ -133,13 +129,13 @@ plt.show()
 
 # %% tags=["remove-input"]
 fig, ax = plt.subplots(figsize=(5.5, 5))
-for m, c in COLOURS.items():
+for m, c in MODALITY_COLOURS.items():
     p = paper[paper.modality == m]
     ax.scatter(p.classification_auc, p.localization_auc, color=c, marker="o", alpha=0.5,
                label=f"paper, {m}")
     o = ours[ours.modality == m]
     ax.scatter(o.auc, o.loc_auc, color=c, marker="x", s=50,
-               label=f"ours, {m}" + (" (synthetic)" if prof.synthetic else ""))
+               label=f"ours, {m}" + synthetic_label(prof))
 ax.plot([0, 100], [0, 100], color="0.6", lw=0.8)
 ax.axhline(50, color="0.8", lw=0.8, ls="--")
 ax.axvline(50, color="0.8", lw=0.8, ls="--")
@@ -149,7 +145,7 @@ ax.set_xlabel("classification AUC (%)")
 ax.set_ylabel("localisation AUC (%)")
 ax.legend(fontsize=7, loc="lower right")
 fig.tight_layout()
-plt.show()
+page.figure(fig, "scatter")
 
 # %% [markdown]
 # ## Numbers, with intervals
@@ -159,24 +155,16 @@ plt.show()
 # label.
 
 # %% tags=["remove-input"]
-ref = paper.set_index("model")
 shown = pd.DataFrame({
     "modality": ours.modality.values,
     "weights": ours.weights.values,
-    "classification": [f"{a:.1f} [{lo:.1f}, {hi:.1f}]" for a, lo, hi in
-                       zip(ours.auc, ours.auc_ci_low, ours.auc_ci_high)],
-    "localisation": [f"{a:.1f} [{lo:.1f}, {hi:.1f}]" for a, lo, hi in
-                     zip(ours.loc_auc, ours.loc_ci_low, ours.loc_ci_high)],
+    "classification": intervals(ours, "auc", "auc_ci_low", "auc_ci_high"),
+    "localisation": intervals(ours, "loc_auc", "loc_ci_low", "loc_ci_high"),
     "videos": [f"{u} / {s} / {c}" for u, s, c in zip(ours.loc_n_used, ours.loc_n_skipped_length,
                                                       ours.loc_n_single_class)],
     "fps": ours.fps.values,
-    "paper row": [paper_rows.get(b, "–") for b in ours.backbone],
-    "paper classification": [ref.classification_auc.get(paper_rows.get(b), np.nan)
-                             for b in ours.backbone],
-    "paper localisation": [ref.localization_auc.get(paper_rows.get(b), np.nan)
-                           for b in ours.backbone],
-}, index=pd.Index(ours.backbone, name="backbone"))
-display(shown.style.format(precision=1, na_rep="–"))
+}, index=pd.Index(ours.backbone, name="backbone")).join(beside)
+page.table(shown.style.format(precision=1, na_rep="–"), "numbers")
 display(Markdown(
     f"Test set: {test.upper()} test split, {int(ours.n_real.iloc[0])} real / "
     f"{int(ours.n_fake.iloc[0])} fake videos; probes trained on {train.upper()} "
@@ -187,4 +175,4 @@ display(Markdown(
 # ## Provenance
 
 # %% tags=["remove-input"]
-display(Markdown(provenance_markdown(prof, backbones, seed=seed, train=train, test=test)))
+display(Markdown(page.provenance()))

@@ -54,19 +54,20 @@ test = "av1m"  # the test set with fake segments
 seed = 43  # probe seed (the official code's)
 n_bootstrap = 1000  # bootstrap resamples for the 95 % intervals
 workers = 2  # decode/feature processes for extraction
+# where the page writes its figures (PDF, PNG) and tables (CSV), each linked from it (the
+# book passes generated/<page>_files, beside the executed notebook); None: nowhere
+outputs = None
 
 # %% tags=["remove-cell"]
 # %matplotlib inline
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
 from avdd.analysis import temporal, timeline
-from avdd.backbones.layers.audio import silence_frames
 from avdd.config import make_profile
 from avdd.features.prepare import prepare
-from avdd.media import read_clip
-from avdd.report.notices import data_notice, provenance_markdown
+from avdd.report.format import intervals
+from avdd.report.page import Page
 from avdd.report.plots import plot_timeline
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
@@ -79,9 +80,17 @@ timelines = {label: timeline.timeline(prof, spec, train=train, test=test, seed=s
 silence = temporal.leading_silence_table(prof, silence_backbones, train=train, test=test,
                                          seed=seed, n_bootstrap=n_bootstrap)
 info = temporal.video_info(prof, test, "test")
+# What the figures draw under the traces (decoded once, here: the plots only plot) and the
+# table of their peaks.
+media = {label: timeline.timeline_media(tl, offsets_s=frame_offsets)
+         for label, tl in timelines.items()}
+peaks = pd.DataFrame([timeline.peak_summary(tl, info.loc[tl.video_id, "leading_silence_s"])
+                      for tl in timelines.values()], index=list(timelines))
+page = Page("fig3_temporal", prof, backbones, outputs=outputs, seed=seed, train=train,
+            test=test)
 
 # %% tags=["remove-input"]
-display(Markdown(data_notice(prof, backbones)))
+display(Markdown(page.notice()))
 
 # %% [markdown]
 # ## The top-scoring fake video of each representation
@@ -89,26 +98,15 @@ display(Markdown(data_notice(prof, backbones)))
 # (visual models). The paper's Fig. 3 is qualitative (no numbers to set beside these).
 
 # %% tags=["remove-input"]
-rows = []
 for label, tl in timelines.items():
-    audio = tl.modality in ("audio", "audio-visual")
-    visual = tl.modality in ("visual", "audio-visual")
-    fig = plot_timeline(
-        tl.times, tl.scores, segments=tl.fake_segments,
-        spectrogram_audio=read_clip(tl.path, video=False).audio if audio else None,
-        frames=timeline.frames_around(tl.path, tl.peak_time, offsets_s=frame_offsets)
-        if visual else None,
-        title=f"{label} ({tl.backbone}, {tl.fps:g} Hz): {tl.video_id}")
-    display(fig)
-    lead = info.loc[tl.video_id, "leading_silence_s"]
-    rows.append({"representation": label, "video": tl.video_id,
-                 "video score": tl.video_score,
-                 "P(fake)": 0.5 * (1 + np.tanh(tl.video_score)),  # sigmoid(2 s)
-                 "peak (s)": tl.peak_time, "peak in a fake segment": bool(tl.labels[tl.peak]),
-                 "peak in the leading silence":
-                     tl.peak < silence_frames(lead, tl.fps),
-                 "leading silence (s)": lead})
-display(pd.DataFrame(rows).set_index("representation").style.format(precision=2))
+    fig = plot_timeline(tl.times, tl.scores, segments=tl.fake_segments,
+                        spectrogram_audio=media[label].audio, frames=media[label].frames,
+                        title=f"{label} ({tl.backbone}, {tl.fps:g} Hz): {tl.video_id}")
+    page.figure(fig, f"timeline {label}")
+page.table(peaks.rename_axis("representation").rename(columns={
+    "video_score": "video score", "probability": "P(fake)", "peak_s": "peak (s)",
+    "peak_in_fake": "peak in a fake segment", "peak_in_silence": "peak in the leading silence",
+    "leading_silence_s": "leading silence (s)"}).style.format(precision=2), "peaks")
 
 # %% [markdown]
 # ## The leading-silence check
@@ -128,19 +126,16 @@ display(pd.DataFrame(rows).set_index("representation").style.format(precision=2)
 # Classification AUC is AV1M → AV1M on all test videos, localisation AUC as in Fig. 2.
 
 # %% tags=["remove-input"]
-interval = "{:.1f} [{:.1f}, {:.1f}]".format
 table = pd.DataFrame({
     "representation": silence.base, "ablation": silence.ablation,
     "top frame in silence (%)": silence.silence_top,
     "chance (%)": silence.silence_chance,
     "videos with silence": silence.silence_videos,
     "top frame in a fake segment (%)": silence.top_in_fake,
-    "classification AUC": [interval(*r) for r in
-                           silence[["auc", "auc_ci_low", "auc_ci_high"]].to_numpy()],
-    "localisation AUC": [interval(*r) for r in
-                         silence[["loc_auc", "loc_ci_low", "loc_ci_high"]].to_numpy()],
+    "classification AUC": intervals(silence, "auc", "auc_ci_low", "auc_ci_high"),
+    "localisation AUC": intervals(silence, "loc_auc", "loc_ci_low", "loc_ci_high"),
 }).set_index(["representation", "ablation"])
-display(table.style.format(precision=1, na_rep="–"))
+page.table(table.style.format(precision=1, na_rep="–"), "leading-silence")
 display(Markdown("\n".join(f"- **{k}**: {v}" for k, v in temporal.ABLATIONS.items())))
 
 # %% [markdown]
@@ -154,9 +149,10 @@ display(Markdown("\n".join(f"- **{k}**: {v}" for k, v in temporal.ABLATIONS.item
 # %% tags=["remove-input"]
 fakes = info[info.label == 1]
 silent = fakes[fakes.leading_silence_s > 0]
-display(silent[["leading_silence_s", "measured_silence_s"]].describe()
-        .loc[["count", "mean", "min", "max"]].T.style.format(precision=3)
-        .set_caption("Fake test videos that start with silence: silence in seconds"))
+page.table(silent[["leading_silence_s", "measured_silence_s"]].describe()
+           .loc[["count", "mean", "min", "max"]].T.style.format(precision=3)
+           .set_caption("Fake test videos that start with silence: silence in seconds"),
+           "silence-sources")
 display(Markdown(
     f"{int((fakes.leading_silence_s > 0).sum())} of {len(fakes)} fake test videos start with "
     f"silence; AVH-Align's rule finds more than one frame (40 ms) of it in "
@@ -166,4 +162,4 @@ display(Markdown(
 # ## Provenance
 
 # %% tags=["remove-input"]
-display(Markdown(provenance_markdown(prof, backbones, seed=seed, train=train, test=test)))
+display(Markdown(page.provenance()))

@@ -58,6 +58,9 @@ n_thresholds = 8  # points on the left panel's score axis
 n_bootstrap = 1000  # bootstrap resamples of the clicks
 n_examples = 6  # example frames on the right
 workers = 2  # decode/feature processes for extraction
+# where the page writes its figures (PDF, PNG) and tables (CSV), each linked from it (the
+# book passes generated/<page>_files, beside the executed notebook); None: nowhere
+outputs = None
 
 # %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
@@ -66,11 +69,10 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from avdd.analysis import spatial
-from avdd.analysis.probes import trained_probe
-from avdd.backbones import get_backbone
 from avdd.config import make_profile
 from avdd.features.prepare import prepare
-from avdd.report.notices import data_notice, provenance_markdown
+from avdd.report.format import synthetic_label
+from avdd.report.page import Page
 from avdd.report.reference import reference
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
@@ -90,11 +92,16 @@ curves = {m: spatial.mae_vs_threshold(t, thresholds, n_bootstrap=n_bootstrap, ra
           for m, t in tables.items()}
 baselines = {"frame centre": "err_frame_centre", "face centre": "err_face_centre"}
 paper = reference("fig4_spatial_baselines").set_index("baseline")
-bb = get_backbone(backbone)
-grid, image_size = bb.grid, int(bb.net.config.image_size)
+# The examples on the right, with the backbone's geometry (cached: replotting builds no model).
+examples = spatial.spatial_examples(prof, backbone, dataset, train=train_set, split=split,
+                                    seed=seed, max_frames_per_video=max_frames_per_video,
+                                    n_examples=n_examples)
+grid, image_size = examples.grid, examples.image_size
+page = Page("fig4_spatial", prof, [backbone], outputs=outputs, seed=seed, train=train_set,
+            test=f"{dataset}/{split}", max_frames_per_video=max_frames_per_video)
 
 # %% tags=["remove-input"]
-display(Markdown(data_notice(prof, [backbone])))
+display(Markdown(page.notice()))
 display(Markdown(
     f"{len(clicks)} clicks on {clicks.video_id.nunique()} fake {dataset.upper()} {split} videos "
     f"(at most {max_frames_per_video} frames per video); probe trained on "
@@ -130,9 +137,9 @@ ax.set_xlabel("minimum video fakeness score θ (probe score s)")
 ax.set_ylabel("mean click error (fraction of frame)")
 ax.set_ylim(bottom=0)
 ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-ax.set_title("ours" + (" (synthetic, random weights)" if prof.synthetic else ""), fontsize=10)
+ax.set_title("ours" + synthetic_label(prof, weights="random"), fontsize=10)
 fig.tight_layout()
-plt.show()
+page.figure(fig, "error-vs-threshold")
 
 # %% [markdown]
 # ## Ours beside the paper's
@@ -155,7 +162,8 @@ for m, curve in curves.items():
 ours = pd.DataFrame(rows).T.rename(columns={m: f"ours: {NAMES[m]}" for m in NAMES})
 ours.loc[list(rows)[:2], "ours: patch probe"] = np.nan  # baselines do not depend on the map
 side = pd.concat([paper["mae"].rename("paper"), ours], axis=1)
-display(side.rename_axis("click error (fraction of frame)").style.format(precision=3, na_rep="–"))
+page.table(side.rename_axis("click error (fraction of frame)")
+           .style.format(precision=3, na_rep="–"), "errors")
 flat = int((tables["gradcam"].map_max <= 0).sum())
 display(Markdown(
     f"Grad-CAM maps with no positive cell (argmax undefined, first cell taken): {flat} of "
@@ -172,35 +180,26 @@ display(Markdown(
 # the patch probe.
 
 # %% tags=["remove-input"]
-best = (clicks.sort_values(["score", "frame_score"], ascending=False)
-        .drop_duplicates("video_id").head(n_examples))
-probe = trained_probe(prof, backbone, train_set, seed=seed)
-fig, axes = plt.subplots(2, max(len(best), 1), figsize=(2.3 * max(len(best), 1), 5),
-                         squeeze=False)
-for k, row in enumerate(best.itertuples()):
-    frame = spatial.load_frames(prof, dataset, split, row.video_id, [row.frame])
-    hw = frame.shape[1:3]
-    x0, y0, x1, y1 = spatial.crop_box(hw, image_size)
+n = max(len(examples.examples), 1)
+fig, axes = plt.subplots(2, n, figsize=(2.3 * n, 5), squeeze=False)
+for k, ex in enumerate(examples.examples):
+    x0, y0, x1, y1 = ex.crop
     for r, m in enumerate(spatial.METHODS):
-        cam = spatial.spatial_maps(m, bb, probe, frame)[0]
-        px, py = spatial.map_to_frame_point(cam, hw, image_size)
         ax = axes[r, k]
-        ax.imshow(frame[0], extent=(0, 1, 1, 0))
-        ax.imshow(cam, extent=(x0, x1, y1, y0), cmap="jet", alpha=0.4, interpolation="nearest")
-        ax.plot(row.click_x, row.click_y, "x", color="lime", ms=10, mew=2.5)
-        ax.plot(px, py, "+", color="white", ms=12, mew=2.5)
+        ax.imshow(ex.image, extent=(0, 1, 1, 0))
+        ax.imshow(ex.maps[m], extent=(x0, x1, y1, y0), cmap="jet", alpha=0.4,
+                  interpolation="nearest")
+        ax.plot(*ex.click, "x", color="lime", ms=10, mew=2.5)
+        ax.plot(*ex.points[m], "+", color="white", ms=12, mew=2.5)
         ax.set(xlim=(0, 1), ylim=(1, 0), xticks=[], yticks=[])
-        err = spatial.click_errors([[px, py]], [[row.click_x, row.click_y]])[0]
-        ax.set_title(f"s = {row.score:.2f}, err {err:.2f}", fontsize=8)
+        ax.set_title(f"s = {ex.score:.2f}, err {ex.errors[m]:.2f}", fontsize=8)
         if k == 0:
             ax.set_ylabel(NAMES[m])
 fig.tight_layout()
-plt.show()
+page.figure(fig, "examples")
 
 # %% [markdown]
 # ## Provenance
 
 # %% tags=["remove-input"]
-display(Markdown(provenance_markdown(prof, [backbone], seed=seed, train=train_set,
-                                     test=f"{dataset}/{split}",
-                                     max_frames_per_video=max_frames_per_video)))
+display(Markdown(page.provenance()))

@@ -49,6 +49,9 @@ test = "favc"  # where their scores are compared
 seed = 43  # probe seed
 n_bootstrap = 1000  # bootstrap resamples
 workers = 2  # decode/feature processes for extraction
+# where the page writes its figures (PDF, PNG) and tables (CSV), each linked from it (the
+# book passes generated/<page>_files, beside the executed notebook); None: nowhere
+outputs = None
 
 # %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
@@ -60,7 +63,8 @@ from IPython.display import Markdown, display
 from avdd.analysis.fusion import complementarity
 from avdd.config import make_profile
 from avdd.features.prepare import prepare
-from avdd.report.notices import data_notice, provenance_markdown
+from avdd.report.format import intervals, synthetic_label
+from avdd.report.page import Page
 from avdd.report.reference import reference
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
@@ -76,9 +80,11 @@ single_auc = fusion[fusion.row == fusion.col].set_index("row")["auc_row"].loc[la
 paper = reference("fig5_correlation_and_fusion")
 paper_corr = paper[paper.kind == "correlation"].set_index("row")
 paper_imp = paper[paper.kind == "relative_improvement"].set_index("row")
+page = Page("fig5_complementarity", prof, backbones, outputs=outputs, seed=seed, train=train,
+            test=test)
 
 # %% tags=["remove-input"]
-display(Markdown(data_notice(prof, backbones)))
+display(Markdown(page.notice()))
 
 # %% [markdown]
 # ## Ours beside the paper's
@@ -103,11 +109,11 @@ def heatmaps(corr, imp, auc, title, axes):
 
 fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))
 heatmaps(res["pearson"].loc[labels, labels], improvement, single_auc,
-         "ours" + (" (synthetic)" if prof.synthetic else ""), axes[0])
+         "ours" + synthetic_label(prof), axes[0])
 heatmaps(paper_corr[labels].loc[labels], paper_imp[labels].loc[labels],
          paper_corr["auc"].loc[labels], "paper", axes[1])
 fig.tight_layout()
-plt.show()
+page.figure(fig, "heatmaps")
 
 # %% [markdown]
 # ## Rank correlation
@@ -117,7 +123,8 @@ plt.show()
 # %% tags=["remove-input"]
 both = pd.concat({"Pearson": res["pearson"].loc[labels, labels],
                   "Spearman": res["spearman"].loc[labels, labels]}, axis=1)
-display(both.style.format(precision=1).background_gradient(cmap="Blues", vmin=0, vmax=100))
+page.table(both.style.format(precision=1).background_gradient(cmap="Blues", vmin=0, vmax=100),
+           "correlations")
 
 # %% [markdown]
 # ## Every pair, with intervals
@@ -126,12 +133,10 @@ display(both.style.format(precision=1).background_gradient(cmap="Blues", vmin=0,
 
 # %% tags=["remove-input"]
 pairs = fusion[fusion.row != fusion.col].copy()
-pairs["fused AUC"] = [f"{a:.1f} [{lo:.1f}, {hi:.1f}]" for a, lo, hi in
-                      zip(pairs.auc_fused, pairs.auc_fused_low, pairs.auc_fused_high)]
-pairs["improvement"] = [f"{a:+.1f} [{lo:+.1f}, {hi:+.1f}]" for a, lo, hi in
-                        zip(pairs.rel_improvement, pairs.rel_low, pairs.rel_high)]
-display(pairs.set_index(["row", "col"])[["auc_row", "fused AUC", "improvement"]]
-        .rename(columns={"auc_row": "row AUC"}).round(1))
+pairs["fused AUC"] = intervals(pairs, "auc_fused", "auc_fused_low", "auc_fused_high")
+pairs["improvement"] = intervals(pairs, "rel_improvement", "rel_low", "rel_high", signed=True)
+page.table(pairs.set_index(["row", "col"])[["auc_row", "fused AUC", "improvement"]]
+           .rename(columns={"auc_row": "row AUC"}).round(1), "pairs")
 n = int(fusion["n_videos"].iloc[0])
 display(Markdown(f"{n} {test.upper()} test videos ({int(fusion['n_fake'].iloc[0])} fake) scored "
                  f"by probes trained on {train.upper()}."))
@@ -140,4 +145,4 @@ display(Markdown(f"{n} {test.upper()} test videos ({int(fusion['n_fake'].iloc[0]
 # ## Provenance
 
 # %% tags=["remove-input"]
-display(Markdown(provenance_markdown(prof, backbones, seed=seed, train=train, test=test)))
+display(Markdown(page.provenance()))

@@ -35,13 +35,12 @@ synth_seed = 0  # demo: seed of the synthetic benchmark
 synth_scale = 0.5  # demo: size multiplier of the synthetic benchmark (avdd.config.DEMO_SCALE)
 data_roots = None  # paper: {"av1m": "...", ...}
 cache_dir = None  # paper: where features and results are cached
-# the demo's stand-ins, listed with their real (tiny) parameter counts
-backbones = [
-    "logmel", "wav2vec2-tiny-random", "avhubert-a-tiny-random",
-    "mouth-pixels", "clip-tiny-random", "videomae-tiny-random", "fsfm-tiny-random",
-    "avhubert-v-tiny-random", "braven-v-tiny-random", "autoavsr-vsr-tiny-random",
-    "avhubert-av-tiny-random",
-]
+# the stand-ins listed with their real (tiny) parameter counts; None: the demo's
+# (avdd.config.DEMO_BACKBONES)
+backbones = None
+# where the page writes its figures (PDF, PNG) and tables (CSV), each linked from it (the
+# book passes generated/<page>_files, beside the executed notebook); None: nowhere
+outputs = None
 
 # %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
@@ -49,13 +48,17 @@ from IPython.display import Markdown, display
 from matplotlib.patches import Patch
 
 from avdd.analysis.representations import SOURCE_NOTE, demo_table, representation_table
-from avdd.config import make_profile
-from avdd.report.notices import data_notice, provenance_markdown
+from avdd.config import default_backbones, make_profile
+from avdd.report.format import MODALITY_COLOURS
+from avdd.report.page import Page
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                     data_roots=data_roots, cache_dir=cache_dir)
+backbones = default_backbones(prof, backbones)
 table = representation_table()
 demo = demo_table(backbones)
+page = Page("table1_representations", prof, backbones, outputs=outputs,
+            architectures="meta-device instances")
 
 # %% [markdown]
 # ## The paper's representations
@@ -69,9 +72,9 @@ shown = table[["modality", "input", "context", "pretraining_modality", "pretrain
                "supervision", "dim", "fps", "params_M"]].rename(columns={
                    "pretraining_modality": "pretrained on", "pretraining_data": "pretraining data",
                    "dim": "feature dim", "fps": "frame rate (Hz)", "params_M": "parameters (M)"})
-display(shown.style.format({"parameters (M)": "{:,.1f}", "frame rate (Hz)": "{:g}"})
-        .set_caption("Table 1: representations (dimension, rate and size computed from the "
-                     "instantiated architectures)"))
+page.table(shown.style.format({"parameters (M)": "{:,.1f}", "frame rate (Hz)": "{:g}"})
+           .set_caption("Table 1: representations (dimension, rate and size computed from "
+                        "the instantiated architectures)"), "representations")
 mismatch = table[~table["dim_matches"]]
 display(Markdown(
     "Every computed feature dimension equals the one the paper states."
@@ -86,17 +89,16 @@ display(Markdown(f"*Sources.* {SOURCE_NOTE}"))
 
 # %% tags=["remove-input"]
 fig, ax = plt.subplots(figsize=(7, 4.4))
-colours = {"audio": "C0", "visual": "C1", "audio-visual": "C2"}
 ax.barh(table.index[::-1], table["params_M"][::-1],
-        color=[colours[m] for m in table["modality"][::-1]])
+        color=[MODALITY_COLOURS[m] for m in table["modality"][::-1]])
 ax.set_xscale("log")
 ax.set_xlim(10, 5000)
 ax.set_xlabel("parameters (millions, log scale)")
-ax.legend(handles=[Patch(color=c, label=m) for m, c in colours.items()], fontsize=8,
+ax.legend(handles=[Patch(color=c, label=m) for m, c in MODALITY_COLOURS.items()], fontsize=8,
           loc="upper right")
 ax.set_title("Instantiated full-size architectures", fontsize=10)
 fig.tight_layout()
-plt.show()
+page.figure(fig, "parameters")
 
 # %% [markdown]
 # ## The demo's stand-ins
@@ -106,13 +108,13 @@ plt.show()
 
 # %% tags=["remove-input"]
 if prof.synthetic:
-    display(Markdown(data_notice(prof, backbones)))
-display(demo.rename(columns={"dim": "feature dim", "fps": "frame rate (Hz)"})
-        .style.format({"params": "{:,d}", "frame rate (Hz)": "{:g}"})
-        .set_caption("Demo backbones (handcrafted or tiny random weights)"))
+    display(Markdown(page.notice()))
+page.table(demo.rename(columns={"dim": "feature dim", "fps": "frame rate (Hz)"})
+           .style.format({"params": "{:,d}", "frame rate (Hz)": "{:g}"})
+           .set_caption("Demo backbones (handcrafted or tiny random weights)"), "demo")
 
 # %% [markdown]
 # ## Provenance
 
 # %% tags=["remove-input"]
-display(Markdown(provenance_markdown(prof, backbones, architectures="meta-device instances")))
+display(Markdown(page.provenance()))

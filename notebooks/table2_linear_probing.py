@@ -34,15 +34,14 @@ synth_seed = 0  # demo: seed of the synthetic benchmark
 synth_scale = 0.5  # demo: size multiplier of the synthetic benchmark (avdd.config.DEMO_SCALE)
 data_roots = None  # paper: {"av1m": "...", "favc": "...", "avlips": "...", "dfe": "..."}
 cache_dir = None  # paper: where features and results are cached
-# backbones: registry names (`avdd backbones`), or "NAME:key=value", e.g. "wav2vec2:model=DIR"
-backbones = [
-    "logmel", "wav2vec2-tiny-random", "avhubert-a-tiny-random",
-    "mouth-pixels", "clip-tiny-random", "videomae-tiny-random", "fsfm-tiny-random",
-    "avhubert-v-tiny-random", "braven-v-tiny-random", "autoavsr-vsr-tiny-random",
-    "avhubert-av-tiny-random",
-]
+# backbones: registry names (`avdd backbones`), or "NAME:key=value", e.g. "wav2vec2:model=DIR";
+# None: the demo's (avdd.config.DEMO_BACKBONES)
+backbones = None
 seed = 43  # probe seed (the official code's)
 workers = 2  # decode/feature processes for extraction
+# where the page writes its figures (PDF, PNG) and tables (CSV), each linked from it (the
+# book passes generated/<page>_files, beside the executed notebook); None: nowhere
+outputs = None
 
 # %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
@@ -50,20 +49,23 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from avdd.analysis.linear_probing import TABLE2_COLUMNS, linear_probe_grid, table2_matrix
-from avdd.config import make_profile
+from avdd.config import default_backbones, make_profile
 from avdd.features.prepare import prepare
-from avdd.report.notices import data_notice, provenance_markdown
+from avdd.report.format import auc_gradient, data_label, intervals, synthetic_label
+from avdd.report.page import Page
 from avdd.report.reference import reference
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                     data_roots=data_roots, cache_dir=cache_dir)
+backbones = default_backbones(prof, backbones)
 prepare(prof, backbones, workers=workers, progress=False)
 grid = linear_probe_grid(prof, backbones, seed=seed)
 ours = table2_matrix(grid).round(1)
 paper = reference("table2_linear_probing_auc")
+page = Page("table2_linear_probing", prof, backbones, outputs=outputs, seed=seed)
 
 # %% tags=["remove-input"]
-display(Markdown(data_notice(prof, backbones)))
+display(Markdown(page.notice()))
 
 # %% [markdown]
 # ## Our Table 2
@@ -88,13 +90,12 @@ def grey_audio(styler, frame):
     return styler.map(lambda _: "opacity: 0.35", subset=pd.IndexSlice[rows, cols])
 
 
-display(legend)
-display(grey_audio(shown.style.format(precision=1, na_rep="–")
-                   .background_gradient(cmap="RdYlGn", vmin=40, vmax=100,
-                                        subset=[c for c in ours.columns])
-                   .highlight_null(color="white"), shown)
-        .set_caption(("Synthetic benchmark" if prof.synthetic else "Real data")
-                     + ": ROC-AUC (%) of linear probes (audio rows greyed for AVLips, DFE)"))
+page.table(legend, "columns")
+page.table(grey_audio(auc_gradient(shown.style.format(precision=1, na_rep="–"),
+                                   subset=list(ours.columns)), shown)
+           .set_caption(data_label(prof)
+                        + ": ROC-AUC (%) of linear probes (audio rows greyed for AVLips, DFE)"),
+           "auc")
 
 # %% [markdown]
 # ### Uncertainty
@@ -102,12 +103,12 @@ display(grey_audio(shown.style.format(precision=1, na_rep="–")
 # bootstrap 95 % interval for every AUC (1,000 resamples of the test videos).
 
 # %% tags=["remove-input"]
-ci = grid.assign(interval=lambda d: [f"{a:.1f} [{lo:.1f}, {hi:.1f}]" for a, lo, hi in
-                                     zip(d.auc, d.auc_ci_low, d.auc_ci_high)],
-                 test_size=lambda d: [f"{r} real / {f} fake" for r, f in zip(d.n_real, d.n_fake)])
-display(ci.pivot(index="backbone", columns="column", values="interval")
-        .loc[ours.index])
-display(ci.drop_duplicates("column").set_index("column")[["train", "test", "test_size"]].T)
+ci = grid.assign(interval=intervals(grid, "auc", "auc_ci_low", "auc_ci_high"),
+                 test_size=[f"{r} real / {f} fake" for r, f in zip(grid.n_real, grid.n_fake)])
+page.table(ci.pivot(index="backbone", columns="column", values="interval").loc[ours.index],
+           "auc-intervals")
+page.table(ci.drop_duplicates("column").set_index("column")[["train", "test", "test_size"]].T,
+           "test-sets")
 
 # %% [markdown]
 # ## The paper's Table 2 (for comparison)
@@ -118,10 +119,9 @@ display(ci.drop_duplicates("column").set_index("column")[["train", "test", "test
 # %% tags=["remove-input"]
 ref = paper.set_index("model").drop(columns=["row"])
 ref.columns = [c.split("_")[0] if c != "modality" else c for c in ref.columns]
-display(grey_audio(ref.style.format(precision=1)
-                   .background_gradient(cmap="RdYlGn", vmin=40, vmax=100,
-                                        subset=[c for c in ref.columns if c != "modality"]), ref)
-        .set_caption("Paper, Table 2: ROC-AUC (%)"))
+page.table(grey_audio(auc_gradient(ref.style.format(precision=1),
+                                   subset=[c for c in ref.columns if c != "modality"]), ref)
+           .set_caption("Paper, Table 2: ROC-AUC (%)"), "paper-auc")
 
 # %% [markdown]
 # ## Side by side
@@ -143,7 +143,7 @@ for ax, (name, row) in zip(axes.flat, ours.iterrows()):
                     label=f"paper, {mod} models (range)")
     ax.plot(range(len(cols)), same.mean(), "k--", lw=1, label=f"paper, {mod} models (mean)")
     ax.plot(range(len(cols)), row.values, "o-", color="C3",
-            label=f"ours: {name}" + (" (synthetic)" if prof.synthetic else ""))
+            label=f"ours: {name}" + synthetic_label(prof))
     ax.axhline(50, color="0.6", lw=0.8)
     ax.set_xticks(range(len(cols)), cols)
     ax.set_title(f"{name} ({mod})", fontsize=10)
@@ -152,10 +152,10 @@ for ax, (name, row) in zip(axes.flat, ours.iterrows()):
 for ax in axes[:, 0]:
     ax.set_ylabel("ROC-AUC (%)")
 fig.tight_layout()
-plt.show()
+page.figure(fig, "side-by-side")
 
 # %% [markdown]
 # ## Provenance
 
 # %% tags=["remove-input"]
-display(Markdown(provenance_markdown(prof, backbones, seed=seed)))
+display(Markdown(page.provenance()))

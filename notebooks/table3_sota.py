@@ -39,14 +39,13 @@ synth_scale = 0.5  # demo: size multiplier of the synthetic benchmark (avdd.conf
 data_roots = None  # paper: {"av1m": "...", "favc": "...", "avlips": "...", "dfe": "..."}
 cache_dir = None  # paper: where features and results are cached
 # candidates (registry specs); the same list as Table 2's, so its cached probes are reused
-backbones = [
-    "logmel", "wav2vec2-tiny-random", "avhubert-a-tiny-random",
-    "mouth-pixels", "clip-tiny-random", "videomae-tiny-random", "fsfm-tiny-random",
-    "avhubert-v-tiny-random", "braven-v-tiny-random", "autoavsr-vsr-tiny-random",
-    "avhubert-av-tiny-random",
-]
+# (None: the demo's, avdd.config.DEMO_BACKBONES)
+backbones = None
 seed = 43  # probe seed (the official code's)
 workers = 2  # decode/feature processes for extraction
+# where the page writes its figures (PDF, PNG) and tables (CSV), each linked from it (the
+# book passes generated/<page>_files, beside the executed notebook); None: nowhere
+outputs = None
 
 # %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
@@ -54,22 +53,26 @@ from IPython.display import Markdown, display
 
 from avdd.analysis.linear_probing import linear_probe_grid
 from avdd.analysis.sota import TABLE3_COLUMNS, select_best, sota_table, validation_table
-from avdd.config import make_profile
+from avdd.config import default_backbones, make_profile
 from avdd.features.prepare import prepare
-from avdd.report.notices import data_notice, provenance_markdown
+from avdd.report.format import data_label, intervals, synthetic_label
+from avdd.report.page import Page
 from avdd.report.reference import reference
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                     data_roots=data_roots, cache_dir=cache_dir)
+backbones = default_backbones(prof, backbones)
 prepare(prof, backbones, workers=workers, progress=False)
 val = validation_table(prof, backbones, train="av1m", seed=seed)
 chosen = select_best(val)
 grid = linear_probe_grid(prof, backbones, seed=seed)
 ours = sota_table(grid, chosen)
 paper = reference("table3_sota_auc").set_index("method")
+page = Page("table3_sota", prof, backbones, outputs=outputs, seed=seed,
+            selection="AV1M validation AUC")
 
 # %% tags=["remove-input"]
-display(Markdown(data_notice(prof, backbones)))
+display(Markdown(page.notice()))
 
 # %% [markdown]
 # ## Step 1: choose on validation
@@ -87,10 +90,10 @@ def highlight(row):
             for _ in row]
 
 
-display(sel.style.apply(highlight, axis=1)
-        .format({"val_auc": "{:.1f}", "val_ap": "{:.1f}", "val_loss": "{:.3f}"}, na_rep="–")
-        .set_caption(f"AV1M validation ({n_real} real / {n_fake} fake videos): AUC and AP in %, "
-                     "loss = mean cross-entropy (nats)"))
+page.table(sel.style.apply(highlight, axis=1)
+           .format({"val_auc": "{:.1f}", "val_ap": "{:.1f}", "val_loss": "{:.3f}"}, na_rep="–")
+           .set_caption(f"AV1M validation ({n_real} real / {n_fake} fake videos): AUC and AP "
+                        "in %, loss = mean cross-entropy (nats)"), "validation")
 if val["val_auc"].isna().any():
     display(Markdown("The validation split has a single class here, so AUC is undefined and "
                      "the choice falls back to the validation loss."))
@@ -101,17 +104,18 @@ if val["val_auc"].isna().any():
 # %% tags=["remove-input"]
 cols = list(TABLE3_COLUMNS)
 shown = ours.rename(columns={"all4": "All4", "last3": "Last3"})
-display(shown.style.format(precision=1, na_rep="–",
-                           subset=[c for c in shown.columns if c != "backbone"])
-        .set_caption(("Synthetic benchmark" if prof.synthetic else "Real data")
-                     + ": ROC-AUC (%) of AV1M-trained linear probes (Table 2 columns "
-                     + ", ".join(f"{t} = {c}" for t, c in TABLE3_COLUMNS.items()) + ")"))
+page.table(shown.style.format(precision=1, na_rep="–",
+                              subset=[c for c in shown.columns if c != "backbone"])
+           .set_caption(data_label(prof)
+                        + ": ROC-AUC (%) of AV1M-trained linear probes (Table 2 columns "
+                        + ", ".join(f"{t} = {c}" for t, c in TABLE3_COLUMNS.items()) + ")"),
+           "auc")
 ci = grid[grid["column"].isin(TABLE3_COLUMNS.values())
           & grid["backbone"].isin(chosen.values)].copy()
-ci["interval"] = [f"{a:.1f} [{lo:.1f}, {hi:.1f}]"
-                  for a, lo, hi in zip(ci.auc, ci.auc_ci_low, ci.auc_ci_high)]
-display(ci.pivot(index="backbone", columns="test", values="interval")[cols]
-        .style.set_caption("Bootstrap 95 % intervals of the same AUCs (1,000 resamples)"))
+ci["interval"] = intervals(ci, "auc", "auc_ci_low", "auc_ci_high")
+page.table(ci.pivot(index="backbone", columns="test", values="interval")[cols]
+           .style.set_caption("Bootstrap 95 % intervals of the same AUCs (1,000 resamples)"),
+           "auc-intervals")
 
 # %% [markdown]
 # ## The paper's Table 3
@@ -120,9 +124,8 @@ display(ci.pivot(index="backbone", columns="test", values="interval")[cols]
 
 # %% tags=["remove-input"]
 ref = paper.rename(columns={"all4": "All4", "last3": "Last3"}).fillna({"note": ""})
-display(ref.style.format(precision=1, na_rep="",
-                         subset=cols + ["All4", "Last3"])
-        .set_caption("Paper, Table 3: ROC-AUC (%)"))
+page.table(ref.style.format(precision=1, na_rep="", subset=cols + ["All4", "Last3"])
+           .set_caption("Paper, Table 3: ROC-AUC (%)"), "paper-auc")
 
 # %% [markdown]
 # ## Side by side
@@ -136,17 +139,17 @@ for i, (name, row) in enumerate(paper.iterrows()):
     ax.plot(x, row[cols].astype(float), "o-", lw=1, alpha=0.7, color=f"C{i}", label=name)
 for (name, row), marker, style in zip(ours.iterrows(), "sD^", ("--", ":", "-.")):
     ax.plot(x, row[cols].astype(float), marker=marker, ls=style, lw=2, color="k", alpha=0.8,
-            label=f"ours, {name}: {row['backbone']}" + (" (synthetic)" if prof.synthetic else ""))
+            label=f"ours, {name}: {row['backbone']}" + synthetic_label(prof))
 ax.axhline(50, color="0.6", lw=0.8)
 ax.set_xticks(list(x), ["AV1M", "FAVC", "AVLips", "DFE-2024"])
 ax.set_ylabel("ROC-AUC (%)")
 ax.set_ylim(0, 102)
 ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
 fig.tight_layout()
-plt.show()
+page.figure(fig, "side-by-side")
 
 # %% [markdown]
 # ## Provenance
 
 # %% tags=["remove-input"]
-display(Markdown(provenance_markdown(prof, backbones, seed=seed, selection="AV1M validation AUC")))
+display(Markdown(page.provenance()))

@@ -53,6 +53,9 @@ sync_params = {"hidden": 128, "widths": [64, 32], "lr": 1e-3, "max_epochs": 10,
 seed = 43  # detector and probe seed
 n_bootstrap = 1000  # bootstrap resamples for the 95 % intervals
 workers = 2  # decode/feature processes for extraction
+# where the page writes its figures (PDF, PNG) and tables (CSV), each linked from it (the
+# book passes generated/<page>_files, beside the executed notebook); None: nowhere
+outputs = None
 
 # %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
@@ -62,7 +65,8 @@ from IPython.display import Markdown, display
 from avdd.analysis.anomaly import DEMO_ROWS, PAPER_ROWS, anomaly_table
 from avdd.config import make_profile
 from avdd.features.prepare import prepare
-from avdd.report.notices import data_notice, provenance_markdown
+from avdd.report.format import auc_gradient, data_label, intervals
+from avdd.report.page import Page
 from avdd.report.reference import reference
 
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
@@ -76,9 +80,11 @@ result = anomaly_table(prof, rows, ntp_params=ntp_params, sync_params=sync_param
                        n_bootstrap=n_bootstrap)
 table, pretext = result["table"], result["pretext"]
 paper = reference("table4_anomaly_auc").set_index("model")
+page = Page("table4_anomaly", prof, backbones, outputs=outputs, seed=seed, ntp=ntp_params,
+            sync=sync_params)
 
 # %% tags=["remove-input"]
-display(Markdown(data_notice(prof, backbones)))
+display(Markdown(page.notice()))
 
 # %% [markdown]
 # ## Our Table 4
@@ -91,24 +97,22 @@ wide = wide.reindex(index=list(rows), columns=pd.MultiIndex.from_tuples(COLS))
 wide.columns = pd.MultiIndex.from_tuples([(NAMES[t], NAMES[m]) for t, m in wide.columns])
 wide.index.name = None
 what = pd.Series({k: " + ".join(v) for k, v in rows.items()}, name="backbones")
-display(wide.style.format(precision=1, na_rep="–")
-        .background_gradient(cmap="RdYlGn", vmin=40, vmax=100, axis=None)
-        .highlight_null(color="white")  # no sync for single representations
-        .set_caption(("Synthetic benchmark" if prof.synthetic else "Real data")
-                     + ": ROC-AUC (%); detectors trained on AV1M(-like) real videos"))
-display(what.to_frame())
+# (empty cells: no sync for single representations)
+page.table(auc_gradient(wide.style.format(precision=1, na_rep="–"), axis=None)
+           .set_caption(data_label(prof)
+                        + ": ROC-AUC (%); detectors trained on AV1M(-like) real videos"), "auc")
+page.table(what.to_frame(), "rows")
 
 # %% [markdown]
 # ### Intervals
 # Bootstrap 95 % intervals (1,000 resamples of the test videos, stratified by label).
 
 # %% tags=["remove-input"]
-ci = table.assign(value=[f"{a:.1f} [{lo:.1f}, {hi:.1f}]" for a, lo, hi in
-                         zip(table.auc, table.auc_ci_low, table.auc_ci_high)])
+ci = table.assign(value=intervals(table, "auc", "auc_ci_low", "auc_ci_high"))
 ci = ci.pivot(index="row", columns=["test", "method"], values="value")
 ci = ci.reindex(index=list(rows), columns=pd.MultiIndex.from_tuples(COLS))
 ci.columns = pd.MultiIndex.from_tuples([(NAMES[t], NAMES[m]) for t, m in ci.columns])
-display(ci.fillna("–"))
+page.table(ci.fillna("–"), "auc-intervals")
 
 # %% [markdown]
 # ## The paper's Table 4 (for comparison)
@@ -118,10 +122,9 @@ ref = paper.drop(columns=["group"])
 ref.columns = pd.MultiIndex.from_tuples([(NAMES[c.split("_")[0]], NAMES[c.split("_")[1]])
                                          for c in ref.columns])
 ref.index.name = None
-display(ref.style.format(precision=1, na_rep="–")
-        .background_gradient(cmap="RdYlGn", vmin=40, vmax=100, axis=None)
-        .highlight_null(color="white")
-        .set_caption("Paper, Table 4: ROC-AUC (%) (real data, pretrained backbones)"))
+page.table(auc_gradient(ref.style.format(precision=1, na_rep="–"), axis=None)
+           .set_caption("Paper, Table 4: ROC-AUC (%) (real data, pretrained backbones)"),
+           "paper-auc")
 
 # %% [markdown]
 # ## Side by side
@@ -146,7 +149,7 @@ for ax, test in zip(axes, ("AV1M", "FAVC")):
 axes[0].invert_yaxis()
 axes[1].legend(fontsize=7, loc="lower left")
 fig.tight_layout()
-plt.show()
+page.figure(fig, "side-by-side")
 
 # %% [markdown]
 # ## Do the proxies solve their pretext tasks?
@@ -171,15 +174,16 @@ def pretext_view(detector: str, value: str, caption: str):
     return wide.style.format(precision=3, na_rep="–").set_caption(caption)
 
 
-for view in (pretext_view("ntp", "mean_error", "NTP: mean next-frame error (lower = predicted)"),
-             pretext_view("sync", "sync_accuracy",
-                          "Sync: top-1 offset-0 accuracy (chance = 1/31 ≈ 0.032)")):
+views = {"ntp": pretext_view("ntp", "mean_error",
+                            "NTP: mean next-frame error (lower = predicted)"),
+         "sync": pretext_view("sync", "sync_accuracy",
+                              "Sync: top-1 offset-0 accuracy (chance = 1/31 ≈ 0.032)")}
+for detector, view in views.items():
     if view is not None:
-        display(view)
+        page.table(view, f"pretext-{detector}")
 
 # %% [markdown]
 # ## Provenance
 
 # %% tags=["remove-input"]
-display(Markdown(provenance_markdown(prof, backbones, seed=seed, ntp=ntp_params,
-                                     sync=sync_params)))
+display(Markdown(page.provenance()))

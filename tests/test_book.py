@@ -10,8 +10,10 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from conftest import TINY_SCALE
@@ -100,3 +102,83 @@ def test_rebuild_reuses_results(built_book):
                            timeout=900)
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     assert executed.stat().st_mtime_ns == stamp, "an unchanged notebook was re-executed"
+
+
+def output_counts(nb: dict) -> dict[str, int]:
+    """Image outputs and HTML-table outputs of an executed notebook (the page's figures and
+    tables; tests/test_book_browser.py counts them the same way)."""
+    images = tables = 0
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            images += any(k.startswith("image/") for k in data)
+            html = data.get("text/html", "")
+            tables += "<table" in ("".join(html) if isinstance(html, list) else html)
+    return {"images": images, "tables": tables}
+
+
+def check_download(path: Path, page: str) -> str | None:
+    """What is wrong with one downloaded file of ``page`` (None: nothing)."""
+    import pandas as pd
+    from PIL import Image
+
+    data = path.read_bytes()
+    if path.suffix == ".png":
+        with Image.open(path) as im:
+            if f"page {page}" not in im.text.get("Description", ""):
+                return "PNG metadata carries no provenance"
+    elif path.suffix == ".pdf":
+        if not data.startswith(b"%PDF") or b"/Subject" not in data:
+            return "not a PDF with a provenance Subject"
+    elif path.suffix == ".csv":
+        if pd.read_csv(path).empty:
+            return "empty CSV"
+    elif path.suffix == ".json":
+        record = json.loads(data)
+        if record.get("page") != page or record.get("profile") != "demo" \
+                or record.get("synthetic") is not True or not record.get("git_sha"):
+            return f"provenance without page/profile/git: {sorted(record)}"
+    else:
+        return "unexpected kind of file"
+    return None
+
+
+def test_every_figure_and_table_is_a_download_of_its_page(built_book):
+    """Each figure of a page is linked as PDF + PNG, each table as CSV, each with its JSON
+    provenance; the links resolve to files Sphinx copied into the build, which carry
+    provenance (in the sidecar, and in the PNG's and PDF's metadata)."""
+    bs4 = pytest.importorskip("bs4")  # installed with jupyter-book (its theme needs it)
+    assert built_book.run.returncode == 0, "the book build failed (see test_book_builds)"
+    html = built_book.html.resolve()
+    executed = sorted(p for p in (built_book.repo / "book/generated").glob("*.ipynb")
+                      if not p.name.endswith(".partial.ipynb"))
+    assert len(executed) == 9, [p.name for p in executed]
+    problems = []
+    for nb in executed:
+        want = output_counts(json.loads(nb.read_text()))
+        page = html / "generated" / f"{nb.stem}.html"
+        dom = bs4.BeautifulSoup(page.read_text(), "html.parser")
+        linked = {}
+        for a in dom.select("a.download"):
+            target = (page.parent / unquote(a["href"])).resolve()
+            if not (target.is_file() and target.stat().st_size
+                    and target.is_relative_to(html / "_downloads")):
+                problems.append(f"{page.name}: {a['href']} is not a file of the build")
+                continue
+            linked[target.name] = target
+            if (why := check_download(target, nb.stem)) is not None:
+                problems.append(f"{page.name}: {target.name}: {why}")
+        kinds = Counter(Path(n).suffix for n in linked)
+        if not kinds[".png"] == kinds[".pdf"] == want["images"]:
+            problems.append(f"{page.name}: {want['images']} figures, {kinds['.png']} PNG and "
+                            f"{kinds['.pdf']} PDF links")
+        if kinds[".csv"] != want["tables"]:
+            problems.append(f"{page.name}: {want['tables']} tables, {kinds['.csv']} CSV links")
+        if kinds[".json"] != want["images"] + want["tables"]:
+            problems.append(f"{page.name}: {kinds['.json']} provenance links")
+        for name, target in linked.items():  # a sidecar's files are linked beside it
+            if target.suffix == ".json":
+                missing = set(json.loads(target.read_text())["files"]) - set(linked)
+                if missing:
+                    problems.append(f"{page.name}: {name} names unlinked {sorted(missing)}")
+    assert not problems, "\n".join(problems)

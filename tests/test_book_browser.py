@@ -7,7 +7,10 @@ shared with tests/test_book.py, each page's DOM (after scripts ran) is dumped by
 - every ``<img>`` has a non-empty ``src`` naming a non-empty file of the build;
 - each notebook page shows as many figures as its executed notebook has image outputs, and
   at least as many tables as it has HTML table outputs;
-- no page shows an error output (a traceback) or an error in a stderr output.
+- no page shows an error output (a traceback) or an error in a stderr output;
+- every row of a Markdown page's pipe tables is a row of a rendered table: a blank line
+  inside a table cuts it, and the rows after it render as a paragraph of ``|`` text, which
+  Sphinx does not warn about.
 
 Skipped when no Chromium is installed, except in CI (``CI=true``), where that fails: ``.ci/run``
 installs Debian's ``chromium``.
@@ -141,4 +144,52 @@ def test_no_error_outputs(pages):
             problems.append(f"{page.name}: a Python traceback is shown")
         if not body.find("h1"):
             problems.append(f"{page.name}: no title (h1): did the page render?")
+    assert not problems, "\n".join(problems)
+
+
+def markdown_table_rows(source: str) -> list[str]:
+    """The rows (header and body, not the ``|---|`` separator) of the pipe tables of a
+    Markdown source: its lines that start with ``|``, outside fenced blocks."""
+    rows, fence = [], ""
+    for line in source.splitlines():
+        text = line.strip()
+        mark = re.match(r"(`{3,}|~{3,})", text)
+        if mark and (not fence or mark.group(1).startswith(fence)):
+            fence = "" if fence else mark.group(1)
+            continue
+        if not fence and text.startswith("|") and not re.fullmatch(r"\|[\s:|-]*", text):
+            rows.append(text)
+    return rows
+
+
+def table_cut_problems(source: str, dom) -> list[str]:
+    """Rows of ``source``'s pipe tables that are not rows of a table of the rendered ``dom``."""
+    body = article(dom)
+    problems = []
+    want, got = len(markdown_table_rows(source)), len(body.find_all("tr"))
+    if want != got:
+        problems.append(f"{want} table rows in the source, {got} rendered")
+    for p in body.find_all("p"):
+        if p.get_text().lstrip().startswith("|"):
+            problems.append(f"a table row rendered as text: {p.get_text()[:120]!r}")
+    return problems
+
+
+def test_the_table_check_sees_a_cut_table():
+    from markdown_it import MarkdownIt  # MyST's parser
+
+    render = MarkdownIt("commonmark").enable("table").render
+    whole = "# t\n\n| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\n```\n| not | a row |\n```\n"
+    cut = whole.replace("| 2 |\n| 3", "| 2 |\n\n| 3")
+    assert markdown_table_rows(whole) == ["| a | b |", "| 1 | 2 |", "| 3 | 4 |"]
+    assert not table_cut_problems(whole, bs4.BeautifulSoup(render(whole), "html.parser"))
+    assert len(table_cut_problems(cut, bs4.BeautifulSoup(render(cut), "html.parser"))) == 2
+
+
+def test_markdown_tables_render_whole(book, pages):
+    problems = []
+    for md in sorted((book.repo / "book").glob("*.md")):
+        page = book.html / f"{md.stem}.html"
+        dom = pages.get(page) or bs4.BeautifulSoup(dump_dom(page), "html.parser")
+        problems += [f"{md.name}: {p}" for p in table_cut_problems(md.read_text(), dom)]
     assert not problems, "\n".join(problems)

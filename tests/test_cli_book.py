@@ -16,7 +16,8 @@ def test_extension_merges_per_notebook_parameters(monkeypatch, tmp_path):
         sys.path.pop(0)
     calls = {}
     monkeypatch.setattr(avdd_execute, "execute_stale",
-                        lambda nb, out, params, cwd: calls.__setitem__(Path(nb).stem, params))
+                        lambda nb, out, params, cwd, files: calls.__setitem__(Path(nb).stem,
+                                                                              params))
     monkeypatch.setenv("AVDD_BOOK_PARAMETERS", json.dumps({
         "profile": "paper", "backbones": ["clip"],
         "notebooks": {"fig4_spatial": {"backbone": "clip", "dataset": "exddv"}}}))
@@ -25,8 +26,9 @@ def test_extension_merges_per_notebook_parameters(monkeypatch, tmp_path):
     config = SimpleNamespace(avdd_parameters={"profile": "demo", "home": ".avdd"},
                              avdd_notebooks=["table2_linear_probing", "fig4_spatial"])
     avdd_execute._execute(SimpleNamespace(srcdir=str(book)), config)
-    assert calls["table2_linear_probing"] == {"profile": "paper", "backbones": ["clip"],
-                                              "home": str((tmp_path / ".avdd").resolve())}
+    assert calls["table2_linear_probing"] == {
+        "profile": "paper", "backbones": ["clip"], "home": str((tmp_path / ".avdd").resolve()),
+        "outputs": str(book / "generated" / "table2_linear_probing_files")}
     assert calls["fig4_spatial"]["dataset"] == "exddv"
     assert "notebooks" not in calls["fig4_spatial"]
 

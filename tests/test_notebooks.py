@@ -1,5 +1,7 @@
-"""Every notebook is a synced jupytext pair with an output-free .ipynb and a parameters cell."""
+"""Every notebook is a synced jupytext pair with an output-free .ipynb and a parameters cell,
+whose demo backbones all come from the one demo list."""
 
+import ast
 import json
 from pathlib import Path
 
@@ -30,3 +32,29 @@ def test_pair_in_sync_and_output_free(py):
 def test_has_papermill_parameters_cell(py):
     tagged = [c for c in jupytext.read(py).cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
+
+
+def parameters_cell(py: Path) -> ast.Module:
+    cell = next(c for c in jupytext.read(py).cells if "parameters" in c.metadata.get("tags", []))
+    return ast.parse(cell.source)
+
+
+@pytest.mark.parametrize("py", NOTEBOOKS, ids=lambda p: p.stem)
+def test_demo_backbones_come_from_the_one_list(py):
+    """A ``backbones`` parameter defaults to None (avdd.config.DEMO_BACKBONES on the demo), and
+    every backbone a parameters cell names (a notebook's own smaller demo choice) is one of
+    DEMO_BACKBONES, so the demo list is edited in one place."""
+    from avdd.backbones import available
+    from avdd.config import DEMO_BACKBONES
+
+    tree = parameters_cell(py)
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "backbones"
+                                                for t in node.targets):
+            assert isinstance(node.value, ast.Constant) and node.value.value is None, \
+                f"{py.name}: `backbones` must default to None (the demo's list)"
+    registry = set(available())
+    named = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+             and isinstance(n.value, str) and n.value.partition(":")[0] in registry}
+    stray = named - set(DEMO_BACKBONES)
+    assert not stray, f"{py.name}: {sorted(stray)} are not in avdd.config.DEMO_BACKBONES"

@@ -215,3 +215,17 @@ def test_spatial_table_on_tiny_profile(tiny_profile, tmp_path):
     assert (patch.method == "patch").all() and len(patch) == len(df)
     again = spatial.spatial_table(tiny_profile, bb, "favc", max_frames_per_video=2)  # cached
     pd.testing.assert_frame_equal(again, df, check_dtype=False)
+    # Fig. 4's examples: the top frame of each fake, explained as the table explained it
+    ex = spatial.spatial_examples(tiny_profile, bb, "favc", max_frames_per_video=2)
+    assert (ex.grid, ex.image_size) == (4, 56) and len(ex.examples) == 2
+    assert ex.examples[0].score >= ex.examples[1].score
+    rows = {m: t.set_index(["video_id", "frame"]) for m, t in (("gradcam", df), ("patch", patch))}
+    for e in ex.examples:
+        assert e.image.dtype == np.uint8 and e.image.shape[:2] == (df.frame_h[0], df.frame_w[0])
+        for m, t in rows.items():
+            row = t.loc[(e.video_id, e.frame)]
+            assert e.points[m] == pytest.approx((row.pred_x, row.pred_y))
+            assert e.errors[m] == pytest.approx(row.err_cam) and e.maps[m].shape == (4, 4)
+    cached = spatial.spatial_examples(tiny_profile, bb, "favc", max_frames_per_video=2)
+    assert all(np.array_equal(a.image, b.image) and np.array_equal(a.maps["patch"], b.maps["patch"])
+               and a.points == b.points for a, b in zip(cached.examples, ex.examples))

@@ -247,3 +247,10 @@ def test_localisation_table_tiny(tiny_profile):
     tl = timeline.timeline(tiny_profile, "logmel")
     assert tl.labels.sum() > 0 and tl.scores.shape == tl.times.shape
     assert tl.video_score >= tl.scores.max()
+    media = timeline.timeline_media(tl)  # an audio model: its audio, no frames
+    assert media.frames is None and len(media.audio) == pytest.approx(
+        16000 * info.loc[tl.video_id, "duration_s"], abs=640)
+    peak = timeline.peak_summary(tl, 0.0)
+    assert peak["probability"] == pytest.approx(1 / (1 + np.exp(-2 * tl.video_score)))
+    assert peak["peak_in_fake"] == bool(tl.labels[tl.peak]) and not peak["peak_in_silence"]
+    assert timeline.peak_summary(tl, tl.peak_time + 0.04)["peak_in_silence"]

@@ -11,6 +11,10 @@ optional ``notebooks`` entry maps a notebook name to parameters for that noteboo
 notebooks name their backbones differently: ``backbones``, ``rows``, ``representations``,
 ``backbone``). Relative ``home`` paths are resolved against the repository root (the book
 folder's parent).
+
+Each notebook also gets ``outputs = generated/<name>_files``, beside its executed copy: it
+writes every figure (PDF, PNG) and table (CSV) it shows there, with provenance sidecars, and
+links them from its page; Sphinx copies linked files into the build's ``_downloads/``.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ def _execute(app, config) -> None:
     if params.get("home"):
         params["home"] = str((repo / params["home"]).resolve())
     for name in config.avdd_notebooks:
+        files = book / "generated" / f"{name}_files"
         execute_stale(repo / "notebooks" / f"{name}.py", book / "generated" / f"{name}.ipynb",
-                      {**params, **per_notebook.get(name, {})}, cwd=repo)
+                      {**params, **per_notebook.get(name, {}), "outputs": str(files)},
+                      cwd=repo, files=files)
 
 
 def setup(app):

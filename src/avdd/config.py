@@ -13,6 +13,7 @@ Nothing here holds an absolute path: the home folder comes from ``$AVDD_HOME`` o
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +29,6 @@ SPLITS: dict[str, tuple[str, ...]] = {
     "exddv": ("train", "val", "test"),  # real data only (see EXTRA_DATASETS)
 }
 
-#: Backbones the demo profile runs: handcrafted features and tiny random-weight versions of
-#: the real architectures (no weights to download; they exercise the same code paths).
 #: Size of the demo profile's synthetic benchmark (a multiplier of the generator's default
 #: counts, `avdd synth --scale`): half the default (~1,200 clips) keeps the whole demo book,
 #: every table and figure with eleven backbones, within ten minutes on 2 cores.
@@ -39,6 +38,11 @@ DEMO_SCALE = 0.5
 #: Fig. 4). Real-data profiles accept them; the demo neither synthesises nor extracts them.
 EXTRA_DATASETS: tuple[str, ...] = ("exddv",)
 
+#: Backbones the demo profile runs: handcrafted features and tiny random-weight versions of
+#: the real architectures (no weights to download; they exercise the same code paths). Audio,
+#: then visual, then audio-visual, as the paper's Table 2. The one list: every notebook's
+#: ``backbones = None`` means it on the demo profile, and the notebooks' smaller demo
+#: choices (Fig. 3's, Fig. 5's, the appendix's) are drawn from it (tests/test_notebooks.py).
 DEMO_BACKBONES: tuple[str, ...] = (
     "logmel", "wav2vec2-tiny-random", "avhubert-a-tiny-random",
     "mouth-pixels", "clip-tiny-random", "videomae-tiny-random", "fsfm-tiny-random",
@@ -138,3 +142,17 @@ def make_profile(profile: str = "demo", *, home: str | Path | None = None, synth
             raise ValueError("the paper profile needs data_roots={dataset: folder} and cache_dir")
         return paper_profile(data_roots, cache_dir)
     raise ValueError(f"unknown profile {profile!r}; expected 'demo' or 'paper'")
+
+
+def default_backbones(profile: Profile, backbones: Sequence[str] | None = None, *,
+                      parameter: str = "backbones") -> list[str]:
+    """A notebook's backbone list: ``backbones`` when given, else :data:`DEMO_BACKBONES` on
+    the demo profile. The paper profile has no default (its backbones need checkpoint paths):
+    a ValueError names the parameter and the example profile that sets it."""
+    if backbones is not None:
+        return list(backbones)
+    if profile.synthetic:
+        return list(DEMO_BACKBONES)
+    raise ValueError(f"the {profile.name} profile needs `{parameter}`: registry specs with their "
+                     "checkpoints, e.g. the `backbones` list of profiles/paper.example.yaml "
+                     "(`avdd backbones` lists the names)")

@@ -17,7 +17,8 @@ The predicted point is the map's argmax cell, mapped back through CLIP's preproc
 (:func:`map_to_frame_point`). Error against a human click ``(x, y)`` (both normalised to
 [0, 1]) is ``(|x − x̂| + |y − ŷ|) / 2`` (:func:`click_errors`), compared with two baselines:
 the frame centre and the face centre. :func:`spatial_table` runs all of it on the fake test
-videos of a dataset; :func:`mae_vs_threshold` gives Fig. 4's left panel.
+videos of a dataset; :func:`mae_vs_threshold` gives Fig. 4's left panel and
+:func:`spatial_examples` its examples (frames, both maps, points), so the page builds no model.
 
 Clicks come from ``Item.annotation``: ``clicks = [[frame, x, y], ...]`` (ExDDV) or, on the
 synthetic benchmark, ``region_centre`` (the centre of the manipulated region in each fake
@@ -29,8 +30,11 @@ baselines they are compared with and the cached table); its parts share the CLIP
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,7 +50,7 @@ from avdd.media import Clip
 __all__ = ["gradcam_maps", "patch_probe_maps", "resized_size", "crop_box", "cell_to_frame_point",
            "map_to_frame_point", "click_errors", "face_centre_points", "clicks_of",
            "decode_for_clicks", "spatial_maps", "spatial_table", "mae_vs_threshold",
-           "load_frames", "METHODS"]
+           "load_frames", "METHODS", "SpatialExample", "SpatialExamples", "spatial_examples"]
 
 #: The two explanation maps: name → function ``(backbone, probe, frames) -> (T, g, g)``.
 METHODS = ("gradcam", "patch")
@@ -421,3 +425,116 @@ def mae_vs_threshold(df: pd.DataFrame, thresholds: Sequence[float], *, error: st
                     "n_videos": int(kept["video_id"].nunique()) if "video_id" in kept else 0,
                     "mae": float(err.mean()) if len(err) else np.nan, "ci_low": lo, "ci_high": hi})
     return pd.DataFrame(out)
+
+
+# -- Fig. 4's examples -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SpatialExample:
+    """One annotated frame of Fig. 4's examples, explained by every method of :data:`METHODS`.
+
+    Attributes:
+        video_id, frame: the video and its annotated frame (indexed as its clicks are).
+        score: the video's probe score s; frame_score: the probe's logit of that frame.
+        image: ``(H, W, 3)`` uint8, the frame.
+        click: ``(x, y)``, the click in normalised frame coordinates.
+        crop: ``(x0, y0, x1, y1)``, the normalised part of the frame CLIP sees (:func:`crop_box`).
+        maps: method → ``(g, g)`` float32 map over that crop (:func:`spatial_maps`).
+        points: method → ``(x̂, ŷ)``, the map's argmax point (:func:`map_to_frame_point`).
+        errors: method → the click error of that point (:func:`click_errors`).
+    """
+
+    video_id: str
+    frame: int
+    score: float
+    frame_score: float
+    image: np.ndarray
+    click: tuple[float, float]
+    crop: tuple[float, float, float, float]
+    maps: dict[str, np.ndarray]
+    points: dict[str, tuple[float, float]]
+    errors: dict[str, float]
+
+
+@dataclass(frozen=True)
+class SpatialExamples:
+    """Fig. 4's examples and the geometry of the backbone that explained them: ``image_size``
+    (CLIP's input side, pixels) and ``grid`` (g, patches per side)."""
+
+    backbone: str
+    image_size: int
+    grid: int
+    examples: tuple[SpatialExample, ...]
+
+
+_SCALARS = ("video_id", "frame", "score", "frame_score", "click", "crop", "points", "errors")
+
+
+def _save_examples(value: SpatialExamples, folder: Path) -> None:
+    arrays = {f"image_{k}": ex.image for k, ex in enumerate(value.examples)}
+    arrays |= {f"map_{m}_{k}": ex.maps[m] for k, ex in enumerate(value.examples) for m in ex.maps}
+    np.savez_compressed(folder / "examples.npz", **arrays)
+    meta = {"backbone": value.backbone, "image_size": value.image_size, "grid": value.grid,
+            "examples": [{k: getattr(ex, k) for k in _SCALARS} for ex in value.examples]}
+    (folder / "examples.json").write_text(json.dumps(meta, indent=2))
+
+
+def _load_examples(folder: Path) -> SpatialExamples:
+    meta = json.loads((folder / "examples.json").read_text())
+    with np.load(folder / "examples.npz") as arrays:
+        examples = tuple(SpatialExample(
+            video_id=e["video_id"], frame=e["frame"], score=e["score"],
+            frame_score=e["frame_score"], image=arrays[f"image_{k}"], click=tuple(e["click"]),
+            crop=tuple(e["crop"]), maps={m: arrays[f"map_{m}_{k}"] for m in e["points"]},
+            points={m: tuple(p) for m, p in e["points"].items()}, errors=e["errors"])
+            for k, e in enumerate(meta["examples"]))
+    return SpatialExamples(meta["backbone"], meta["image_size"], meta["grid"], examples)
+
+
+def spatial_examples(profile, backbone: str, dataset: str, *, train: str | None = None,
+                     split: str = "test", seed: int = 43, max_frames_per_video: int | None = 8,
+                     n_examples: int = 6, force: bool = False) -> SpatialExamples:
+    """Fig. 4's examples: the ``n_examples`` most confidently fake videos of
+    :func:`spatial_table` (Grad-CAM's, same arguments), one frame each (the annotated frame
+    with the highest frame logit), with the maps, points and click errors of
+    every method of :data:`METHODS`.
+
+    Cached with the frames (:func:`avdd.analysis.cache.cached`): a page that only replots
+    builds no backbone and decodes no video.
+    """
+    from avdd.analysis.cache import Format, cached
+    from avdd.analysis.probes import trained_probe
+    from avdd.backbones import describe, get_backbone
+    from avdd.datasets import load_items
+
+    train = dataset if train is None else train
+    clicks = spatial_table(profile, backbone, dataset, train=train, split=split, seed=seed,
+                           method="gradcam", max_frames_per_video=max_frames_per_video)
+    best = (clicks.sort_values(["score", "frame_score"], ascending=False)
+            .drop_duplicates("video_id").head(n_examples))
+    config = {"backbone": [backbone, describe(backbone).config], "train": train,
+              "dataset": dataset, "split": split, "seed": seed,
+              "max_frames_per_video": max_frames_per_video, "n_examples": n_examples,
+              "examples": best[["video_id", "frame"]].to_numpy().tolist()}
+
+    def compute() -> SpatialExamples:
+        bb = get_backbone(backbone)
+        probe = trained_probe(profile, backbone, train, seed=seed)
+        image_size = int(bb.net.config.image_size)
+        items = {it.video_id: it for it in load_items(profile, dataset, split)}
+        examples = []
+        for row in best.itertuples():
+            frame = decode_for_clicks(items[row.video_id])[0][[int(row.frame)]]  # (1, H, W, 3)
+            hw = frame.shape[1:3]
+            click = (float(row.click_x), float(row.click_y))
+            maps = {m: spatial_maps(m, bb, probe, frame)[0] for m in METHODS}
+            points = {m: map_to_frame_point(maps[m], hw, image_size) for m in METHODS}
+            errors = {m: float(click_errors([points[m]], [click])[0]) for m in METHODS}
+            examples.append(SpatialExample(
+                video_id=str(row.video_id), frame=int(row.frame), score=float(row.score),
+                frame_score=float(row.frame_score), image=frame[0], click=click,
+                crop=crop_box(hw, image_size), maps=maps,
+                points={m: (float(x), float(y)) for m, (x, y) in points.items()}, errors=errors))
+        return SpatialExamples(backbone, image_size, int(bb.grid), tuple(examples))
+
+    return cached(profile, "spatial_examples", config, compute, code=__name__, force=force,
+                  fmt=Format(_save_examples, _load_examples))

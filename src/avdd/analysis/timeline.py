@@ -1,6 +1,7 @@
 """Fig. 3: one video's temporal explanation, the frame scores of a probe over time with the
-ground-truth fake segments, and the video frames around its peak. Compute only: the page
-plots with :func:`avdd.report.plots.plot_timeline`."""
+ground-truth fake segments, and the media shown under them (the audio of audio models, the
+frames around the peak of visual ones: :func:`timeline_media`). Compute only: the page plots
+with :func:`avdd.report.plots.plot_timeline`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from avdd.analysis.probes import trained_probe
 from avdd.analysis.temporal import feature_offsets, frame_index, frame_labels
 from avdd.analysis.video_info import video_info
 from avdd.backbones import describe
+from avdd.backbones.layers.audio import silence_frames
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.scoring import probability
@@ -56,6 +58,7 @@ class Timeline:
         """Start of the peak frame (s)."""
         return float(self.times[self.peak])
 
+
 def timeline(profile: Profile, backbone: str, *, train: str = "av1m", test: str = "av1m",
              seed: int = 43, video_id: str | None = None) -> Timeline:
     """Frame scores of the top-scoring fake test video (or of ``video_id``).
@@ -95,6 +98,7 @@ def timeline(profile: Profile, backbone: str, *, train: str = "av1m", test: str 
                     labels=frame_labels(segs, off + len(z), fs.fps)[off:], fake_segments=segs,
                     video_score=float(logsumexp(z)), peak=int(np.argmax(z)))
 
+
 def frames_around(path: str | Path, time_s: float, *,
                   offsets_s: Sequence[float] = (-0.2, 0.0, 0.2),
                   fps: float = 25.0) -> list[tuple[float, np.ndarray]]:
@@ -108,3 +112,44 @@ def frames_around(path: str | Path, time_s: float, *,
         t = min(len(video) - 1, max(0, frame_index(time_s + off, fps)))
         out.append((t / fps, video[t]))
     return out
+
+
+@dataclass(frozen=True)
+class TimelineMedia:
+    """What Fig. 3 shows under one timeline's traces (:func:`avdd.report.plots.plot_timeline`'s
+    ``spectrogram_audio`` and ``frames``).
+
+    Attributes:
+        audio: ``(N,)`` float32 mono audio at 16 kHz for audio and audio-visual models, else
+            None.
+        frames: ``[(time_s, (H, W, 3) uint8), ...]`` around the peak for visual and
+            audio-visual models (:func:`frames_around`), else None.
+    """
+
+    audio: np.ndarray | None
+    frames: list[tuple[float, np.ndarray]] | None
+
+
+def timeline_media(tl: Timeline, *,
+                   offsets_s: Sequence[float] = (-0.2, 0.0, 0.2)) -> TimelineMedia:
+    """Decode what Fig. 3 draws under ``tl``: its video's audio if the model hears, the frames
+    at ``tl.peak_time + offset`` if it sees."""
+    from avdd.media import read_clip
+
+    hears = tl.modality in ("audio", "audio-visual")
+    sees = tl.modality in ("visual", "audio-visual")
+    return TimelineMedia(
+        audio=read_clip(tl.path, video=False).audio if hears else None,
+        frames=frames_around(tl.path, tl.peak_time, offsets_s=offsets_s) if sees else None)
+
+
+def peak_summary(tl: Timeline, leading_silence_s: float) -> dict[str, object]:
+    """Fig. 3's table row of one timeline: ``video``, ``video_score`` and its ``probability``
+    σ(2s), ``peak_s`` (start of the top frame), whether that frame is in a fake segment
+    (``peak_in_fake``) or in the video's leading silence of ``leading_silence_s`` seconds
+    (``peak_in_silence``, the frames AVH-Align's trimming drops), and ``leading_silence_s``."""
+    return {"video": tl.video_id, "video_score": tl.video_score,
+            "probability": float(probability(tl.video_score)), "peak_s": tl.peak_time,
+            "peak_in_fake": bool(tl.labels[tl.peak]),
+            "peak_in_silence": bool(tl.peak < silence_frames(leading_silence_s, tl.fps)),
+            "leading_silence_s": float(leading_silence_s)}

@@ -64,33 +64,49 @@ def execution_key(notebook: Path, parameters: dict[str, Any]) -> str:
     return h.hexdigest()[:16]
 
 
-def _stored_key(output: Path) -> str | None:
+def _stored_run(output: Path) -> dict[str, Any]:
     if not output.is_file():
-        return None
+        return {}
     try:
-        return json.loads(output.read_text())["metadata"].get("avdd", {}).get("key")
+        return json.loads(output.read_text())["metadata"].get("avdd", {})
     except (json.JSONDecodeError, KeyError, UnicodeDecodeError):
-        return None
+        return {}
+
+
+def _up_to_date(output: Path, key: str, files: Path | None) -> bool:
+    """Whether ``output`` is a run under ``key`` whose files (if it wrote any) all exist."""
+    run = _stored_run(output)
+    if run.get("key") != key:
+        return False
+    return files is None or all((files / f).is_file() for f in run.get("files", []))
 
 
 def execute_stale(notebook: Path, output: Path, parameters: dict[str, Any], *,
-                  kernel_name: str = "python3", cwd: Path | None = None) -> bool:
+                  kernel_name: str = "python3", cwd: Path | None = None,
+                  files: Path | None = None) -> bool:
     """Run ``notebook`` (a jupytext ``.py``) into ``output`` unless an up-to-date run exists.
 
-    Returns True if the notebook was executed. Raises papermill's ``PapermillExecutionError``
-    (naming the failing cell) when a cell fails; a failed run leaves no output file, so the
-    next build retries it.
+    ``files`` is the folder the notebook writes its figure and table files into (the book
+    passes it as the ``outputs`` parameter): it is emptied before a run, its files are listed
+    in the output's metadata, and a run whose files have gone is run again (its page links
+    them). Returns True if the notebook was executed. Raises papermill's
+    ``PapermillExecutionError`` (naming the failing cell) when a cell fails; a failed run
+    leaves no output file, so the next build retries it.
     """
+    import shutil
+
     import jupytext
     import nbformat
     import papermill
 
     notebook, output = Path(notebook), Path(output)
     key = execution_key(notebook, parameters)
-    if _stored_key(output) == key:
+    if _up_to_date(output, key, files):
         log.info("avdd: %s is up to date", output.name)
         return False
     output.parent.mkdir(parents=True, exist_ok=True)
+    if files is not None:  # no file of an earlier run may stay linked-looking but stale
+        shutil.rmtree(files, ignore_errors=True)
     nb = jupytext.read(notebook)
     partial = output.with_suffix(".partial.ipynb")
     try:
@@ -106,7 +122,10 @@ def execute_stale(notebook: Path, output: Path, parameters: dict[str, Any], *,
         if "injected-parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
     done.metadata["avdd"] = {"key": key, "source": notebook.name, "parameters": parameters,
-                             "code": notebook_code(notebook)}
+                             "code": notebook_code(notebook),
+                             "files": sorted(p.relative_to(files).as_posix()
+                                             for p in files.rglob("*") if p.is_file())
+                             if files is not None and files.is_dir() else []}
     nbformat.write(done, output)
     partial.unlink()
     return True
