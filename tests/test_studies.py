@@ -308,3 +308,16 @@ def test_anomaly_table_sup_columns_are_the_cross_domain_probes(study):
         assert any(fused_probe_auc(study, specs, test, test) != pytest.approx(sup[(label, test)])
                    for label, specs in rows.items()), test
     assert_tables_carry_provenance(study, at_least=2)
+
+
+def test_the_papers_fixed_table3_choice_ignores_validation():
+    from avdd.analysis.sota import PAPER_CHOICE, fixed_choice
+
+    specs = ["logmel", "wav2vec2-tiny-random", "avhubert-a-tiny-random",
+             "braven-v-tiny-random", "clip:model=/x", "avhubert-av:checkpoint=/c.pt"]
+    chosen = fixed_choice(specs)
+    assert chosen.to_dict() == {"audio": "wav2vec2-tiny-random", "visual": "braven-v-tiny-random",
+                                "audio-visual": "avhubert-av:checkpoint=/c.pt"}
+    assert set(PAPER_CHOICE.values()) == {"wav2vec2", "braven-v", "avhubert-av"}
+    with pytest.raises(ValueError, match="needs a braven-v backbone"):
+        fixed_choice(["wav2vec2", "avhubert-av"])

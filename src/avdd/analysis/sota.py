@@ -11,6 +11,11 @@ columns read from the Table 2 grid.
 Caveat, stated in the book: the same validation split also stopped the probe's training
 (early stopping), so validation scores are slightly optimistic for every backbone alike; the
 test set is never looked at before the choice.
+
+The paper's own choice is fixed (:data:`PAPER_CHOICE`: Wav2Vec2, BRAVEn (V), AV-HuBERT (AV),
+as the official release's README and its three checkpoints show); :func:`fixed_choice` finds
+those families among the given backbones, so the book shows the paper's choice and the
+validation choice side by side.
 """
 
 from __future__ import annotations
@@ -31,6 +36,33 @@ from avdd.heads.scoring import video_losses
 TABLE3_COLUMNS: dict[str, str] = {"av1m": "C", "favc": "B", "avlips": "F", "dfe": "I"}
 #: The three out-of-domain test sets averaged into Last3 (All4 adds in-domain AV1M).
 LAST3: tuple[str, ...] = ("favc", "avlips", "dfe")
+
+#: The paper's fixed Table 3 choice: modality -> backbone family (bit-ml/ssr-dfd README, "the
+#: best set of features for each modality reported in the paper", and its checkpoints
+#: wav2vec2, braven_vsr, avh_multimodal).
+PAPER_CHOICE: dict[str, str] = {"audio": "wav2vec2", "visual": "braven-v",
+                                "audio-visual": "avhubert-av"}
+
+
+def fixed_choice(backbones: Sequence[str], families: dict[str, str] = PAPER_CHOICE
+                 ) -> pd.Series:
+    """Per modality, the first of ``backbones`` of the chosen family: its registry name is the
+    family (``"wav2vec2"``, ``"wav2vec2:model=/ckpt"``) or a variant of it
+    (``"wav2vec2-tiny-random"``).
+
+    Raises:
+        ValueError: a family has no backbone in ``backbones`` (name the missing one).
+    """
+    out = {}
+    for modality, family in families.items():
+        hit = next((b for b in backbones
+                    if (name := b.partition(":")[0]) == family or name.startswith(family + "-")),
+                   None)
+        if hit is None:
+            raise ValueError(f"Table 3's fixed choice needs a {family} backbone ({modality}); "
+                             f"add one to `backbones` (given: {list(backbones)})")
+        out[modality] = hit
+    return pd.Series(out, name="backbone").rename_axis("modality")
 
 
 def validation_table(profile: Profile, backbones: Sequence[str], *, train: str = "av1m",
