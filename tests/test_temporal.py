@@ -27,12 +27,13 @@ def test_frame_labels_floor_both_ends_inclusive():
     assert np.flatnonzero(lab).tolist() == [2, 3, 4, 5, 6, 7]
 
 
-def test_frame_labels_survive_float_rounding():
+def test_frame_labels_follow_the_papers_float_arithmetic():
     # 25 * 1.16 == 28.999999999999996 and 12.5 * 2.32 == 28.999999999999996 in floating
-    # point; both are frame 29.
+    # point: the official evaluation's int() makes both frame 28, and so does avdd (it used
+    # to add a slack and say 29, one frame off the paper's labels at such boundaries).
     assert 25 * 1.16 < 29 and 12.5 * 2.32 < 29
-    assert np.flatnonzero(frame_labels([(1.16, 1.16)], 40, 25.0)).tolist() == [29]
-    assert np.flatnonzero(frame_labels([(2.32, 2.32)], 40, 12.5)).tolist() == [29]
+    assert np.flatnonzero(frame_labels([(1.16, 1.16)], 40, 25.0)).tolist() == [28]
+    assert np.flatnonzero(frame_labels([(2.32, 2.32)], 40, 12.5)).tolist() == [28]
     assert np.flatnonzero(frame_labels([(0.28, 0.32)], 20, 25.0)).tolist() == [7, 8]
 
 
@@ -254,3 +255,23 @@ def test_localisation_table_tiny(tiny_profile):
     assert peak["probability"] == pytest.approx(1 / (1 + np.exp(-2 * tl.video_score)))
     assert peak["peak_in_fake"] == bool(tl.labels[tl.peak]) and not peak["peak_in_silence"]
     assert timeline.peak_summary(tl, tl.peak_time + 0.04)["peak_in_silence"]
+
+
+def test_the_papers_label_and_length_rule():
+    """Upstream's arithmetic: labels int(fps s)..int(fps e) without slack, lengths held
+    against the metadata's frame count (VideoMAE: its windows), skipped when off by more than
+    2, otherwise compared on the common length."""
+    from avdd.analysis.temporal import expected_frames
+
+    lab = frame_labels([(1.16, 1.40)], 40, 25.0)
+    assert np.flatnonzero(lab).tolist() == list(range(28, 36))  # 25 * 1.16 = 28.999...
+    mae = {"window": 16, "tubelet": 2, "trailing": "drop"}
+    assert expected_frames(mae, 40) == 16 and expected_frames({**mae, "trailing": "pad"}, 40) == 20
+    assert expected_frames({"name": "clip"}, 40) == 40
+    truth = frame_labels([(1.0, 1.6)], 100, 25.0).astype(float)
+    late = np.r_[truth, 5.0, 5.0]  # 102 scores: two extra frames that would look fake
+    too_long = np.r_[truth, 5.0, 5.0, 5.0]  # 103: off by 3, skipped
+    res = localisation_auc([late, too_long], [[(1.0, 1.6)]] * 2, [102, 103], 25.0,
+                           expected_lengths=[100, 100], n_bootstrap=0)
+    assert res.per_video[0] == 100 and np.isnan(res.per_video[1])
+    assert (res.n_used, res.n_skipped_length) == (1, 1)

@@ -41,19 +41,31 @@ from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.probe import LinearProbe
 
-#: Slack (in frames) when turning seconds into frame indices: ``25 * 0.28`` is
-#: ``6.999999999999999`` in floating point and must still give frame 7.
-FRAME_EPS = 1e-6
-
 #: The rate at which the lip backbones cut their inputs when ``trim_silence=true``
 #: (video frames; their features are at the same rate).
 LIP_FPS = 25.0
 
 
 def frame_index(seconds: float, fps: float) -> int:
-    """Index of the frame that contains time ``seconds``: ``floor(fps * seconds)``, robust to
-    floating-point error (see :data:`FRAME_EPS`)."""
-    return math.floor(fps * seconds + FRAME_EPS)
+    """Index of the frame that contains time ``seconds``: ``int(fps * seconds)``, the paper's
+    arithmetic, float rounding included (1.16 s at 25 fps is frame 28: ``25 * 1.16`` is
+    ``28.999...``)."""
+    return math.floor(fps * seconds)
+
+
+def expected_frames(config: dict[str, Any], video_frames: int) -> int:
+    """Feature frames a backbone gives for a video of ``video_frames`` frames (the length the
+    paper's evaluation holds its scores against): the frames themselves for per-frame
+    backbones; for windowed ones (VideoMAE: ``window``, ``tubelet``, ``trailing`` in its
+    config) the steps of the windows kept, ``8 * ((T - 16) // 16 + 1)`` with the trailing
+    partial window dropped, as upstream."""
+    if "window" in config and "tubelet" in config:
+        from avdd.backbones.videomae import windows
+
+        return sum(keep for _, keep in windows(int(video_frames), int(config["window"]),
+                                               int(config["tubelet"]),
+                                               config.get("trailing", "drop")))
+    return int(video_frames)
 
 
 def frame_labels(fake_segments: Sequence[Sequence[float]], n_frames: int,
@@ -132,10 +144,10 @@ def localisation_auc(frame_logits: Sequence[np.ndarray] | np.ndarray,
             original video's clock).
         lengths: ``(N,)`` valid frames of each row of ``frame_logits``.
         fps: frame rate of the scores (labels are made at this rate).
-        expected_lengths: ``(N,)`` frames each video should have, ``duration_s * fps`` (minus
-            ``offsets``); videos off by more than ``tolerance`` frames are skipped and counted
-            (the paper's guard against features that do not line up with the labels). None:
-            no check.
+        expected_lengths: ``(N,)`` frames each video should have (:func:`expected_frames` of
+            the metadata's frame count, minus ``offsets``); as in the paper's evaluation, videos
+            off by more than ``tolerance`` frames are skipped and counted, and the others are
+            compared on their first ``min(T_i, expected)`` frames. None: no check, all frames.
         offsets: ``(N,)`` leading frames of the original video that the scores do not cover
             (a silence-trimmed input): score ``j`` is compared with label ``j + offset``.
         n_bootstrap: resamples of the used videos for the 95 % interval (0: no interval).
@@ -158,6 +170,8 @@ def localisation_auc(frame_logits: Sequence[np.ndarray] | np.ndarray,
         if expected_lengths is not None and abs(len(z) - expected_lengths[i]) > tolerance:
             skipped_length += 1
             continue
+        if expected_lengths is not None:
+            z = z[:max(0, int(min(len(z), expected_lengths[i])))]
         labels = frame_labels(segs, len(z) + int(offsets[i]), fps)[int(offsets[i]):]
         auc = metrics.auc(labels, z)
         if math.isnan(auc):
@@ -329,7 +343,8 @@ def evaluate_temporal(profile: Profile, backbone: str, *, train: str = "av1m",
     fake = np.flatnonzero(labels == 1)
     segs = [fs.meta(int(i)).get("fake_segments", []) for i in fake]
     z = [logits[i] for i in fake]
-    expected = info["duration_s"].to_numpy()[fake] * fs.fps - offsets[fake]
+    expected = np.array([expected_frames(bb.config, n) for n in
+                         info["video_frames"].to_numpy()[fake]], np.float64) - offsets[fake]
     loc = localisation_auc(z, segs, [len(v) for v in z], fs.fps, expected_lengths=expected,
                            tolerance=tolerance, offsets=offsets[fake], n_bootstrap=n_bootstrap,
                            random_state=seed)

@@ -21,7 +21,9 @@ def video_info(profile: Profile, dataset: str, split: str, *,
     """Duration and leading silence of every video of one split (cached: real data is decoded).
 
     Returns a table indexed by ``video_id`` with ``label``, ``duration_s`` (decoded audio
-    length), ``leading_silence_s`` (the ground truth used by the checks: the synthetic
+    length), ``video_frames`` (the metadata's frame count, as the paper's temporal evaluation
+    uses: AV1M ``video_frames``; else the audio duration at 25 fps) and ``frames_source``,
+    ``leading_silence_s`` (the ground truth used by the checks: the synthetic
     benchmark's annotation when it has one, else ``measured_silence_s``),
     ``measured_silence_s`` (AVH-Align's rule on the decoded 16 kHz audio: first sample with
     ``|x| > 0.0005``; what ``trim_silence=true`` trims) and ``silence_source``.
@@ -38,6 +40,11 @@ def video_info(profile: Profile, dataset: str, split: str, *,
             known = "leading_silence" in note
             rows.append({"video_id": item.video_id, "label": item.label,
                          "duration_s": len(clip.audio) / clip.sample_rate,
+                         # the metadata's frame count (AV1M), else the decoded one
+                         "video_frames": item.video_frames if item.video_frames is not None
+                         else int(round(len(clip.audio) / clip.sample_rate * 25.0)),
+                         "frames_source": "metadata" if item.video_frames is not None
+                         else "audio duration",
                          "leading_silence_s": float(note["leading_silence"]) if known
                          else measured,
                          "measured_silence_s": measured,

@@ -58,6 +58,16 @@ def _metadata(root: Path, folder: str) -> dict[str, dict]:
 METADATA_KEYS = ("file", "fake_segments", "audio_fake_segments", "visual_fake_segments")
 
 
+def _frames(rec: dict, where: str) -> int | None:
+    value = rec.get("video_frames")
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{where}: video_frames {value!r} is not a number of frames") from None
+
+
 def keep_for_evaluation(rec: dict) -> bool:
     """The paper's rule: real videos, and fakes whose audio *and* video are manipulated."""
     if not rec.get("fake_segments"):
@@ -81,6 +91,7 @@ def load(root: Path, split: str, splits_dir: Path) -> list[Item]:
             split=split, fake_segments=rec.get("fake_segments", ()),
             audio_fake_segments=rec.get("audio_fake_segments", ()),
             visual_fake_segments=rec.get("visual_fake_segments", ()),
+            video_frames=_frames(rec, f"AV1M metadata {root / f'{folder}_metadata.json'} ({rel})"),
             annotation=notes.get(f"{folder}/{rel}", notes.get(rel)),
         ))
     return items

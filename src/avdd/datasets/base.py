@@ -43,6 +43,9 @@ class Item:
     dataset: str
     split: str
     fake_segments: Segments = ()
+    #: frames of the video as its metadata states them (AV1M ``video_frames``), or None: the
+    #: length the paper's temporal evaluation holds the features against.
+    video_frames: int | None = None
     audio_fake_segments: Segments = ()
     visual_fake_segments: Segments = ()
     annotation: dict[str, Any] | None = field(default=None, compare=False, repr=False)
