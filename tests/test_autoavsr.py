@@ -199,9 +199,9 @@ def test_loader_wrong_model_and_missing_file(tmp_path):
     torch.save(dict(tiny("video").net.state_dict()), path)
     with pytest.raises(CheckpointError, match="video model: use autoavsr-vsr"):
         autoavsr.autoavsr_asr(str(path))
-    with pytest.raises(WeightsNotFound, match="mpc001/auto_avsr") as err:
+    with pytest.raises(WeightsNotFound, match="Visual_Speech_Recognition_for_Multiple_Languages") as err:
         autoavsr.autoavsr_av(str(tmp_path / "absent.pth"))
-    assert "avsr_trlrwlrs2lrs3vox2avsp_base.pth" in str(err.value)
+    assert "LRS3_AV_WER0.9/model.pth" in str(err.value)  # the paper's AV model
 
 
 # --- end to end through lip_inputs ----------------------------------------------------------
@@ -225,5 +225,5 @@ def test_call_end_to_end():
     audio_only = Clip(video=EMPTY_VIDEO, audio=clip.audio)
     inp_a = lip_inputs(audio_only, None, audio="utterance_norm", need_video=False)
     feats_a = asr(audio_only)
-    assert feats_a.shape == (7, 32)  # alone, the partial last audio frame is zero-padded
+    assert feats_a.shape == (6, 32)  # alone, the partial last frame is dropped (floor)
     np.testing.assert_array_equal(feats_a, asr.encode(None, inp_a.audio))

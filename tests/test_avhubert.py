@@ -112,6 +112,42 @@ def test_call_uses_lip_inputs():
         assert out.shape == (t, 32) and out.dtype == np.float32
 
 
+def _speaking_clip(frames: int, samples: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    clip = Clip(video=rng.integers(0, 256, (frames, 128, 128, 3), dtype=np.uint8),
+                audio=(0.1 * rng.standard_normal(samples)).astype(np.float32))
+    roi = Roi(mouth_centre=np.tile([[64.0, 88.0]], (frames, 1)).astype(np.float32),
+              face_box=np.tile([[32.0, 24.0, 96.0, 104.0]], (frames, 1)).astype(np.float32))
+    return clip, roi
+
+
+@pytest.mark.parametrize(("frames", "rows"), [(10, 10), (20, 14)])
+def test_every_pass_is_cut_to_the_shorter_stream(frames, rows):
+    """AVH-Align cuts audio and video to the shorter one before all three passes: 0.56 s of
+    audio is 55 logfbank frames, 14 stacked; with 10 video frames every pass has 10 rows,
+    with 20 every pass has 14 (before, avhubert-a had 14 and avhubert-v 20)."""
+    clip, roi = _speaking_clip(frames, 8960)
+    for short in ("a", "v", "av"):
+        bb = get_backbone(f"avhubert-{short}-tiny-random")
+        assert bb.decodes == (True, True)  # both lengths are needed by every pass
+        assert bb(clip, roi).shape == (rows, 32), short
+    # The audio-only pass counts the frames but makes no mouth crop: no ROI, no landmarks.
+    a = get_backbone("avhubert-a-tiny-random")
+    audio_only = a(clip, None)
+    np.testing.assert_array_equal(audio_only, a(clip, roi))
+    with pytest.raises(ValueError, match="no video frames"):
+        a(Clip(video=np.zeros((0, 0, 0, 3), np.uint8), audio=clip.audio), None)
+
+
+def test_cut_before_the_pass_equals_the_pass_on_cut_inputs():
+    """The audio-only features of a long-audio clip are those of its audio cut to the video."""
+    from avdd.backbones.layers.audio import avhubert_audio
+
+    clip, _ = _speaking_clip(10, 8960)
+    bb = get_backbone("avhubert-a-tiny-random")
+    np.testing.assert_array_equal(bb(clip), bb.encode(None, avhubert_audio(clip.audio)[:10]))
+
+
 # --- checkpoints ----------------------------------------------------------------------------
 
 def fairseq_file(path, state, monkeypatch, *, prefix="encoder.w2v_model.", junk=None):

@@ -5,11 +5,13 @@ offline errors and seeded random init. No weights are downloaded."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 
 import numpy as np
 import pytest
 import torch
+from conftest import require
 
 # Importing the family modules registers their names (until backbones/__init__ imports them).
 from avdd.backbones import clip as clip_family  # noqa: F401
@@ -119,7 +121,7 @@ def test_clip_local_dir_round_trip(clip_bb, tmp_path):
 
 @pytest.mark.parametrize(("frames", "trailing", "steps"),
                          [(8, "pad", 4), (9, "pad", 5), (11, "pad", 6), (3, "pad", 2),
-                          (9, "drop", 4), (3, "drop", 0)])
+                          (9, "drop", 4), (11, "drop", 4), (8, "drop", 4)])
 def test_videomae_windows_and_rate(frames, trailing, steps):
     bb = videomae.videomae_tiny_random(trailing=trailing)  # 4-frame windows, tubelet 2
     feats = bb(video_clip(frames))
@@ -127,12 +129,29 @@ def test_videomae_windows_and_rate(frames, trailing, steps):
     assert bb.fps == 12.5
 
 
-def test_videomae_partial_window_is_last_frame_padding(vmae):
+def test_videomae_drops_the_trailing_window_by_default_as_the_paper():
+    """The paper's code takes windows at 0, 16, ... while a whole one fits: 40 frames give
+    2 windows = 16 rows (pad: 20); a clip shorter than one window has no feature at all,
+    which is an error, not an empty array."""
+    assert [idx[0] for idx, _ in videomae.windows(40, 16, 2)] == [0, 16]  # the default: drop
+    assert sum(k for _, k in videomae.windows(40, 16, 2)) == 16
+    assert sum(k for _, k in videomae.windows(40, 16, 2, "pad")) == 20
+    assert sum(k for _, k in videomae.windows(15, 16, 2, "pad")) == 8
+    assert videomae.windows(15, 16, 2) == []
+    bb = videomae.videomae_tiny_random()
+    assert bb.trailing == "drop" and bb.config()["trailing"] == "drop" and bb.version == 2
+    assert bb(video_clip(7)).shape == (2, 32)  # 4-frame windows: the last 3 frames go
+    with pytest.raises(ValueError, match="fewer than one 4-frame window"):
+        bb(video_clip(3))
+
+
+def test_videomae_partial_window_is_last_frame_padding():
+    vmae = videomae.videomae_tiny_random(trailing="pad")
     clip = video_clip(10)
     padded = Clip(video=np.concatenate([clip.video, clip.video[-1:].repeat(2, 0)]),
                   audio=clip.audio)
     np.testing.assert_allclose(vmae(clip), vmae(padded)[:5], atol=1e-5)
-    idx, keep = videomae.windows(10, 4, 2)[-1]
+    idx, keep = videomae.windows(10, 4, 2, "pad")[-1]
     assert idx.tolist() == [8, 9, 9, 9] and keep == 1
 
 
@@ -230,18 +249,71 @@ def test_random_init_is_deterministic_by_seed(name):
     assert a.weights == "random"
 
 
-def test_fsfm_face_crops_use_the_landmark_pass_when_there_is_no_face_box():
-    import dataclasses
+def test_fsfm_face_crops_follow_the_ffpp_box_rule():
+    """The paper's FSFM crop: FF++'s integer square of 1.3 x the detector box, shifted or
+    shrunk inside the frame (never padded), PIL bilinear to the model's size; no box: the
+    whole frame. (100 x 100 frame, box (80, 80)-(99, 99): side int(19 * 1.3) = 24, centre
+    (89, 89), corner 77, side min(100 - 77, 24) = 23.)"""
+    from PIL import Image
 
     from avdd.backbones.fsfm import face_crops
-    from avdd.roi.regions import MouthRois, Roi
+    from avdd.roi.faces import face_crop, ffpp_box
+    from avdd.roi.regions import Roi
 
-    video = np.zeros((2, 64, 64, 3), np.uint8)
-    video[:, 8:24, 40:56] = 255  # a white "face" in the top right corner
-    boxes = np.tile(np.array([[40, 8, 56, 24]], np.float32), (2, 1))
-    mouth = MouthRois(frames=np.zeros((2, 96, 96), np.uint8), face_boxes=boxes, fallback=False,
-                      landmark_source="test")
-    crops = face_crops(video, Roi(mouth=mouth), 16, scale=1.0)
-    assert crops.mean() > 200  # the crop is the white box, not the whole (mostly black) frame
-    assert face_crops(video, Roi(mouth=dataclasses.replace(mouth, fallback=True)), 16).mean() < 100
-    assert face_crops(video, None, 16).mean() < 100
+    assert ffpp_box((80, 80, 99, 99), 100, 100) == (77, 77, 23)
+    assert ffpp_box((-5, 2, 15, 30), 100, 100) == (0, 0, 36)  # int(28 * 1.3) = 36, shifted
+    assert ffpp_box((10.7, 20.2, 50.9, 60.4), 100, 100) == (4, 14, 52)  # floats: as pixels
+    video = np.random.default_rng(0).integers(0, 256, (2, 100, 100, 3), dtype=np.uint8)
+    roi = Roi(face_box=np.tile(np.float32([[80, 80, 99, 99]]), (2, 1)))
+    crops = face_crops(video, roi, 16, faces="annotation")
+    expected = np.asarray(Image.fromarray(video[0, 77:100, 77:100]).resize(
+        (16, 16), Image.Resampling.BILINEAR))
+    np.testing.assert_array_equal(crops[0], expected)
+    whole = np.asarray(Image.fromarray(video[1]).resize((16, 16), Image.Resampling.BILINEAR))
+    np.testing.assert_array_equal(face_crop(video[1], np.full(4, np.nan), 16), whole)
+    with pytest.raises(ValueError, match="needs face boxes"):
+        face_crops(video, None, 16, faces="annotation")
+
+
+def test_fsfm_detector_boxes_are_dlib_rgb_first_face(monkeypatch):
+    """Without annotated boxes FSFM runs dlib's HOG detector on the RGB frame (upsample 1)
+    and keeps the first face, per frame; a frame without a face is resized whole."""
+    require(importlib.util.find_spec("dlib") is not None, "dlib is not installed (.[dlib])")
+    from avdd.backbones.fsfm import face_crops
+    from avdd.roi import faces as faces_mod
+
+    seen = []
+
+    class Rect:
+        def __init__(self, l, t, r, b):
+            self.l, self.t, self.r, self.b = l, t, r, b
+
+        def left(self): return self.l
+        def top(self): return self.t
+        def right(self): return self.r
+        def bottom(self): return self.b
+
+    def detector(frame, upsample):
+        seen.append((frame.shape, upsample))
+        return [Rect(10, 10, 29, 29), Rect(50, 50, 89, 89)] if frame[0, 0, 0] else []
+
+    monkeypatch.setattr(faces_mod.DlibFaceBoxes, "_detector", staticmethod(lambda: detector))
+    video = np.zeros((2, 100, 100, 3), np.uint8)
+    video[0, 0, 0, 0] = 1  # the first frame "has" faces
+    boxes = faces_mod.DlibFaceBoxes()(video)
+    np.testing.assert_array_equal(boxes[0], [10, 10, 29, 29])  # faces[0], not the biggest
+    assert np.isnan(boxes[1]).all() and seen == [((100, 100, 3), 1)] * 2
+    crops = face_crops(video, None, 16)  # faces="auto", no annotation: the detector
+    assert faces_mod.ffpp_box((10, 10, 29, 29), 100, 100) == (7, 7, 24)
+    np.testing.assert_array_equal(crops[0], faces_mod.face_crop(video[0], (10, 10, 29, 29), 16))
+    np.testing.assert_array_equal(crops[1], faces_mod.face_crop(video[1], None, 16))
+
+
+def test_fsfm_real_dlib_detector_runs_on_rgb_frames():
+    require(importlib.util.find_spec("dlib") is not None, "dlib is not installed (.[dlib])")
+    from avdd.roi.faces import DlibFaceBoxes
+
+    source = DlibFaceBoxes()
+    assert source.config()["input"] == "rgb" and source.config()["face"] == "first"
+    boxes = source(np.zeros((2, 64, 64, 3), np.uint8))  # nothing to find: NaN rows
+    assert boxes.shape == (2, 4) and np.isnan(boxes).all()

@@ -46,8 +46,11 @@ FULL_SIZE = ("wav2vec2-random", "clip-random", "videomae-random")
 WITH_ARGUMENTS = (
     "wav2vec2-tiny-random:seed=1", "wav2vec2-tiny-random:layer=1",
     "mouth-pixels:fps=30", "clip-tiny-random:fps=30",
-    "videomae-tiny-random:trailing=drop", "fsfm-tiny-random:fps=12.5",
+    "videomae-tiny-random:trailing=pad", "fsfm-tiny-random:fps=12.5",
+    "fsfm-tiny-random:faces=dlib",
     "braven-v-tiny-random:trim_silence=true", "autoavsr-av-tiny-random:trim_silence=1",
+    "braven-v-tiny-random:landmarks=dlib", "autoavsr-vsr-tiny-random:crop=autoavsr",
+    "autoavsr-vsr-tiny-random:landmarks=mediapipe-face",
     "avhubert-av-tiny-random:landmarks=synthetic,trim_silence=true",
 )
 

@@ -269,3 +269,77 @@ def test_a_full_disk_stops_avdd_extract_with_one_line(tiny_profile, tmp_path, mo
     monkeypatch.setattr(store_mod, "_write_all", real)
     stores = list((tmp_path / "cache" / "features").glob("logmel-*/favc/test"))
     assert len(stores) == 1 and len(FeatureSet.open(stores[0])) == 2
+
+
+def _clip_at(path: Path, fps: int, frames: int, audio_s: float | None = None) -> None:
+    from avdd.media import write_clip
+
+    rng = np.random.default_rng(fps)
+    n = int((frames / fps if audio_s is None else audio_s) * 16000)
+    tone = 0.2 * np.sin(2 * np.pi * 300 * np.arange(n) / 16000) + 0.01 * rng.standard_normal(n)
+    write_clip(path, rng.integers(0, 255, (frames, 64, 64, 3), dtype=np.uint8),
+               tone.astype(np.float32), fps=fps)
+
+
+def _one_clip_set(tiny_profile, tmp_path, clips: dict[str, tuple]):
+    root = tmp_path / "avlips"
+    (root / "0_real").mkdir(parents=True)
+    (root / "splits").mkdir()
+    for name, args in clips.items():
+        _clip_at(root / "0_real" / name, *args)
+    (root / "splits" / "test_labels.csv").write_text(
+        "path,label\n" + "".join(f"0_real/{name},0\n" for name in clips))
+    return replace(tiny_profile, data_roots={**tiny_profile.data_roots, "avlips": root})
+
+
+def test_an_audio_backbone_gives_the_same_features_whatever_else_is_extracted(tiny_profile,
+                                                                              tmp_path):
+    """A job that also decodes video must not change an audio backbone's input: Wav2Vec2
+    extracted alone and with a visual backbone are bit-identical, on a clip whose audio
+    outlasts its video by 0.5 s (it used to be cut to the video when both were decoded)."""
+    prof = _one_clip_set(tiny_profile, tmp_path, {"long_audio.mp4": (25, 50, 2.5)})
+    alone = extract(replace(prof, cache_dir=tmp_path / "alone"), ["wav2vec2-tiny-random"],
+                    "avlips", "test", progress=False)
+    mixed = extract(replace(prof, cache_dir=tmp_path / "mixed"),
+                    ["wav2vec2-tiny-random", "clip-tiny-random"], "avlips", "test",
+                    progress=False)
+    assert alone[0].failed == mixed[0].failed == 0
+    _same_features(alone[0].store, mixed[0].store)
+    assert FeatureSet.open(alone[0].store).lengths[0] == 62  # 2.5 s: 124 frames at 50 Hz, paired
+
+
+def test_native_frame_rate_is_kept_and_recorded(tiny_profile, tmp_path):
+    """Profile.video_fps=None (the paper profile) decodes every native frame, as the paper's
+    extractors did: a 2 s clip at 30 fps gives 60 CLIP rows (50 at 25 fps), 30 VideoMAE rows
+    (two 16-frame windows would be 16: the tiny model's 4-frame windows give 30), and the
+    video's feature rate in its meta; 25 fps sources are unchanged."""
+    base = _one_clip_set(tiny_profile, tmp_path, {"a30.mp4": (30, 60), "b25.mp4": (25, 50)})
+    names = ["clip-tiny-random", "videomae-tiny-random", "wav2vec2-tiny-random"]
+    out = {}
+    for rate in (25.0, None):
+        prof = replace(base, cache_dir=tmp_path / f"cache-{rate}", video_fps=rate)
+        reports = {r.backbone: r for r in extract(prof, names, "avlips", "test",
+                                                  progress=False)}
+        assert all(r.failed == 0 for r in reports.values())
+        out[rate] = {n: FeatureSet.open(r.store) for n, r in reports.items()}
+    resampled, native = out[25.0], out[None]
+    for fs in native.values():  # native stores are keyed apart from the 25 fps ones
+        assert fs.info["config"]["video_fps"] == "native"
+
+    def rows(fs, vid):
+        return dict(zip(fs.ids, fs.lengths))[vid], fs.meta(list(fs.ids).index(vid))
+
+    assert rows(resampled["clip-tiny-random"], "0_real/a30.mp4")[0] == 50
+    n, meta = rows(native["clip-tiny-random"], "0_real/a30.mp4")
+    assert n == 60 and meta["fps"] == 30.0
+    n, meta = rows(native["videomae-tiny-random"], "0_real/a30.mp4")
+    assert n == 30 and meta["fps"] == 15.0
+    # Audio is not resampled by the video rate; a 25 fps source reads as before.
+    n, meta = rows(native["wav2vec2-tiny-random"], "0_real/a30.mp4")
+    assert "fps" not in meta
+    np.testing.assert_array_equal(native["wav2vec2-tiny-random"][0], resampled["wav2vec2-tiny-random"][0])
+    n, meta = rows(native["clip-tiny-random"], "0_real/b25.mp4")
+    assert n == 50 and "fps" not in meta
+    i, j = (list(fs.ids).index("0_real/b25.mp4") for fs in (native["clip-tiny-random"],
+                                                            resampled["clip-tiny-random"]))
+    np.testing.assert_array_equal(native["clip-tiny-random"][i], resampled["clip-tiny-random"][j])

@@ -91,6 +91,10 @@ def test_get_landmark_source_choices(monkeypatch):
     monkeypatch.setattr(lm_mod, "_importable", lambda name: False)
     with pytest.raises(ImportError, match=r'avdd\[dlib\]'):
         get_landmark_source("auto", Roi(mouth_centre=roi.mouth_centre))  # no face box: not synthetic
+    # Without dlib, "auto" never falls back to mediapipe (another detector, other features).
+    monkeypatch.setattr(lm_mod, "_importable", lambda name: name == "mediapipe")
+    with pytest.raises(ImportError, match=r'uses dlib.*avdd\[dlib\]'):
+        get_landmark_source("auto", None)
 
 
 def test_mediapipe_mapping_is_68_distinct_mesh_points():
@@ -148,23 +152,57 @@ def test_forward_smoothing_window():
     np.testing.assert_allclose(short[:, 0, 0], 2.0)  # fewer frames than the window: one mean
 
 
-def test_no_face_anywhere_falls_back_to_whole_frames():
-    video, _ = _face_clip(4)
+def _ramp_video(t: int, h: int, w: int) -> np.ndarray:
+    """Grey frames whose pixel (y, x) is x (mod 256): a crop's columns say where it was cut."""
+    x = (np.arange(w) % 256).astype(np.uint8)
+    return np.broadcast_to(x[None, None, :, None], (t, h, w, 3)).copy()
+
+
+@pytest.mark.parametrize("width", [224, 225, 160])
+def test_no_face_anywhere_falls_back_to_the_centre_of_the_full_frame(width):
+    """AVH-Align writes the whole full-resolution frame as the ROI video when no face is found;
+    AV-HuBERT's loader centre-crops 88 x 88 at floor((W - 88) / 2) of it."""
+    video = _ramp_video(4, 224, width)
     rois = mouth_rois(video, np.full((4, 68, 2), np.nan, np.float32), source="dlib")
     assert rois.fallback and "no face" in rois.reason
     assert rois.frames.shape == (4, 96, 96)
-    np.testing.assert_array_equal(rois.face_boxes, np.tile([0, 0, SIZE, SIZE], (4, 1)))
-    # The whole frame, shrunk: the mouth blob is still below the centre.
-    assert _bright_centroid(rois.frames[0])[1] > 55
+    np.testing.assert_array_equal(rois.face_boxes, np.tile([0, 0, width, 224], (4, 1)))
+    x0 = (width - 96) // 2
+    np.testing.assert_array_equal(rois.frames, to_grey(video)[:, 64:160, x0:x0 + 96])
+    # What the model reads: the 88 columns from floor((W - 88) / 2), AV-HuBERT's CenterCrop.
+    first = (width - 88) // 2
+    columns = np.round(video_input(rois.frames)[0, 0] * 0.165 * 255 + 0.421 * 255)
+    np.testing.assert_array_equal(columns, np.arange(first, first + 88))
 
 
-def test_crop_far_outside_falls_back_unless_clamping():
+def test_fallback_of_a_frame_smaller_than_the_crop_is_zero_padded():
+    video = _ramp_video(1, 64, 80)
+    rois = mouth_rois(video, np.full((1, 68, 2), np.nan, np.float32))
+    assert rois.frames.shape == (1, 96, 96)
+    np.testing.assert_array_equal(rois.frames[0, 16:80, 8:88], to_grey(video)[0])
+    assert rois.frames[0, :16].max() == 0 and rois.frames[0, :, :8].max() == 0
+
+
+def test_crop_outside_the_aligned_frame_is_clamped_as_upstream():
+    """Upstream clamps the crop centre before its "more than 5 px outside" test, so the test
+    never fires: a mouth far off the aligned frame gives the edge crop, not a fallback."""
     video, roi = _face_clip(3)
     lms = template_landmarks(roi.face_box, roi.mouth_centre)
     lms[:, 48:68, 1] += 40  # mouth points far below the face: the crop leaves the frame
-    assert mouth_rois(video, lms).fallback
-    clamped = mouth_rois(video, lms, config=AlignConfig(max_outside_px=None))
+    clamped = mouth_rois(video, lms)
     assert not clamped.fallback and clamped.frames.shape == (3, 96, 96)
+    # The opt-in strict rule still exists (BACKBONES.md's wording) and does fall back.
+    assert mouth_rois(video, lms, config=AlignConfig(max_outside_px=5)).fallback
+
+
+def test_crop_origin_clamps_a_centre_past_the_right_edge():
+    cfg = AlignConfig()
+    # Mouth 20 px beyond the right edge of the 256 x 256 aligned frame: 68 px outside.
+    assert align_mod._crop_origin(np.array([276.0, 128.0]), cfg) == (256 - 96, 80)
+    assert align_mod._crop_origin(np.array([-3.0, 300.0]), cfg) == (0, 256 - 96)
+    assert align_mod._crop_origin(np.array([100.5, 99.5]), cfg) == (100 - 48, 100 - 48)  # half-even
+    with pytest.raises(align_mod.CropError, match="68.0 px outside"):
+        align_mod._crop_origin(np.array([276.0, 128.0]), AlignConfig(max_outside_px=5))
 
 
 def test_landmark_shape_mismatch_is_an_error():
@@ -207,12 +245,17 @@ def test_avhubert_audio_shape_and_layer_norm(n, frames):
     np.testing.assert_allclose(out, expected, atol=1e-5)
 
 
-def test_utterance_norm_is_auto_avsr_layer_norm():
+def test_utterance_norm_is_auto_avsr_layer_norm_with_eps_0():
     import torch
 
-    x = np.random.default_rng(1).standard_normal(3000).astype(np.float32) * 0.2 + 0.05
-    expected = torch.nn.functional.layer_norm(torch.from_numpy(x)[:, None], (3000, 1), eps=1e-8)
-    np.testing.assert_allclose(utterance_norm(x), expected.numpy()[:, 0], atol=1e-5)
+    x = np.random.default_rng(1).standard_normal(3000).astype(np.float32) * 0.002 + 0.0005
+    # The paper's transform: layer_norm(x, x.shape, eps=0); with eps 1e-8 a quiet waveform
+    # (variance 4e-6) would differ by ~1e-3 relative.
+    expected = torch.nn.functional.layer_norm(torch.from_numpy(x)[None], (1, 3000), eps=0)
+    np.testing.assert_allclose(utterance_norm(x), expected.numpy()[0], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(utterance_norm(x, eps=1e-8), expected.numpy()[0], rtol=1e-4, atol=0)
+    with pytest.raises(ValueError, match="constant"):
+        utterance_norm(np.zeros(640, np.float32))
 
 
 def test_trim_leading_silence_frame_arithmetic():
@@ -246,7 +289,9 @@ def test_video_input_centre_crop_and_normalisation():
 def test_lip_inputs_cuts_streams_to_common_length(kind):
     video, roi = _face_clip(30)
     short_audio = lip_inputs(_clip(video, 20 * 640 + 100), roi, audio=kind)  # 20.2 audio frames
-    t = 20 if kind == "avhubert" else 21  # the partial frame counts for raw audio (zero-padded)
+    # BRAVEn's raw audio counts the partial frame (zero-padded); AV-HuBERT's stacker and
+    # Auto-AVSR's min(T, N // 640) do not.
+    t = 21 if kind == "raw" else 20
     assert short_audio.video.shape == (t, 88, 88) and short_audio.fps == 25.0
     expected_audio = (t, 104) if kind == "avhubert" else (t * 640,)
     assert short_audio.audio.shape == expected_audio and short_audio.audio.dtype == np.float32
@@ -271,6 +316,22 @@ def test_lip_inputs_single_stream_and_precomputed_rois():
         lip_inputs(_clip(video, 0), roi)
     with pytest.raises(ValueError, match="fps"):
         lip_inputs(Clip(video=video, audio=np.zeros(640, np.float32), fps=30.0), roi)
+
+
+def test_lip_inputs_take_a_native_clip_frame_by_frame():
+    """A clip decoded at its native 30 fps is taken as upstream took it: one frame per 640
+    audio samples; the features' rate is then the clip's (30 rows per second)."""
+    from avdd.backbones.layers.lip_inputs import lip_feature_rate
+
+    video, roi = _face_clip(30)
+    clip = Clip(video=video, audio=np.zeros(40 * 640, np.float32) + 0.01, fps=30.0, native=True)
+    out = lip_inputs(clip, roi)
+    assert out.video.shape == (30, 88, 88) and out.audio.shape == (30, 104)
+    assert lip_feature_rate(clip, True) == 30.0 and lip_feature_rate(clip, False) == 25.0
+    resampled = dataclasses.replace(clip, native=False)
+    with pytest.raises(ValueError, match="30 fps"):
+        lip_inputs(resampled, roi)
+    assert lip_inputs(resampled, roi, need_video=False).audio.shape == (40, 104)  # audio only
 
 
 def test_lip_inputs_trim_silence_drops_matching_frames():

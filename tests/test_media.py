@@ -59,6 +59,25 @@ def test_30_fps_is_resampled_to_25(tmp_path):
     np.testing.assert_allclose(_levels(clip), 40 + 2 * nearest, atol=3)
 
 
+def test_native_rate_keeps_every_frame(tmp_path):
+    """fps=None: every decoded frame at the stream's own rate, as the paper's extractors read
+    video (none of them resamples)."""
+    clip = read_clip(write_clip(tmp_path / "n.mp4", _grey_ramp(60), _sine(300, 2.0), fps=30), fps=None)
+    assert clip.video.shape[0] == 60 and clip.fps == 30.0 and clip.native
+    np.testing.assert_allclose(_levels(clip), 40 + 2 * np.arange(60), atol=3)
+    assert not read_clip(tmp_path / "n.mp4").native  # resampled to 25 fps
+    assert abs(len(clip.audio) / SR - 2.0) < 0.01  # audio is not tied to the video rate
+
+
+def test_audio_is_the_same_with_or_without_the_video(tmp_path):
+    """Audio is never cut to the video's length, and is aligned on the same origin whether
+    or not the video is decoded: an audio backbone sees the same samples in every job."""
+    path = write_clip(tmp_path / "long.mp4", _grey_ramp(50), _sine(300, 2.6))  # 2 s video
+    joint, alone = read_clip(path), read_clip(path, video=False)
+    np.testing.assert_array_equal(joint.audio, alone.audio)
+    assert abs(len(joint.audio) / SR - 2.6) < 0.01 and joint.duration == pytest.approx(2.0)
+
+
 def test_24_fps_duplicates_frames(tmp_path):
     clip = read_clip(write_clip(tmp_path / "c.mp4", _grey_ramp(72), _sine(300, 3.0), fps=24))
     assert clip.video.shape[0] == 75

@@ -69,6 +69,12 @@ class Profile:
             every result and in the book).
         synth_seed: seed of the synthetic benchmark (demo only).
         synth_scale: size multiplier of the synthetic benchmark (demo only).
+        splits_dirs: dataset name -> folder of its split lists (overrides the default).
+        video_fps: the rate videos are decoded at for extraction: 25.0 (resampled by nearest
+            timestamp; the demo, whose clips are 25 fps anyway) or None: every native frame,
+            as the paper's extractors read them (none of them resamples; it matters for
+            sources that are not 25 fps, e.g. Deepfake-Eval-2024's). Features of a video at
+            another rate keep it in their ``fps`` meta.
     """
 
     name: str
@@ -78,6 +84,7 @@ class Profile:
     synth_seed: int = 0
     synth_scale: float = 1.0
     splits_dirs: dict[str, Path] = field(default_factory=dict)
+    video_fps: float | None = 25.0
 
     def splits_dir(self, dataset: str) -> Path:
         """Folder holding ``{train,val,test}_labels.csv`` for ``dataset``.
@@ -117,8 +124,10 @@ def demo_profile(
     )
 
 
-def paper_profile(data_roots: dict[str, Path | str], cache_dir: Path | str) -> Profile:
-    """Real datasets: ``data_roots`` maps dataset name to its root in the official layout."""
+def paper_profile(data_roots: dict[str, Path | str], cache_dir: Path | str, *,
+                  video_fps: float | None = None) -> Profile:
+    """Real datasets: ``data_roots`` maps dataset name to its root in the official layout.
+    Videos are decoded at their native rate (``video_fps=None``), as the paper's code did."""
     known = (*DATASETS, *EXTRA_DATASETS)
     unknown = set(data_roots) - set(known)
     if unknown:
@@ -128,6 +137,7 @@ def paper_profile(data_roots: dict[str, Path | str], cache_dir: Path | str) -> P
         data_roots={k: Path(v).expanduser().resolve() for k, v in data_roots.items()},
         cache_dir=Path(cache_dir).expanduser().resolve(),
         synthetic=False,
+        video_fps=video_fps,
     )
 
 

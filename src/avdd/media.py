@@ -5,10 +5,14 @@ normalises both here, once:
 
 * video frames are resampled to ``fps`` by presentation timestamp (nearest source frame, which
   duplicates or drops frames: a 3 s clip at 30 fps or 24 fps gives 75 frames at 25 fps);
+  ``fps=None`` keeps every decoded frame at the stream's own rate instead (what the paper's
+  extractors read: none of them resamples video; :attr:`Clip.native` says so);
 * audio is resampled to ``sample_rate`` mono with PyAV's ``AudioResampler``;
-* both are aligned on their streams' start times, so audio sample 0 is the time of video
+* both are aligned on the video stream's start time, so audio sample 0 is the time of video
   frame 0 (AAC encoders prepend "priming" samples; mp4 edit lists or a non-zero audio
-  start time would otherwise shift speech against the lips).
+  start time would otherwise shift speech against the lips). The same origin is used whether
+  or not the video is decoded, and audio is never cut to the video's length, so an audio
+  backbone gets the same samples whatever else a job decodes.
 
 Encoding writes H.264 (yuv420p) + AAC mp4 files, the format of the real datasets.
 """
@@ -44,6 +48,9 @@ class Clip:
         fps: video frame rate (frames per second).
         sample_rate: audio sample rate (Hz).
         path: the file it was read from, if any.
+        native: True when ``video`` holds the stream's own frames (``read_clip(fps=None)``:
+            no rate conversion; ``fps`` is then the stream's average rate), False when the
+            frames were resampled to ``fps``.
     """
 
     video: np.ndarray
@@ -51,6 +58,7 @@ class Clip:
     fps: float = 25.0
     sample_rate: int = 16000
     path: Path | None = None
+    native: bool = False
 
     @property
     def num_frames(self) -> int:
@@ -133,10 +141,23 @@ class _NearestFrames:
         return np.stack(self.out[:n_out])
 
 
+class _AllFrames:
+    """Every decoded frame, in presentation order: the stream's own rate (``fps=None``)."""
+
+    def __init__(self):
+        self.out: list[np.ndarray] = []
+
+    def push(self, t: float, frame) -> None:
+        self.out.append(frame.to_ndarray(format="rgb24"))
+
+    def finish(self, last_duration: float) -> np.ndarray:
+        return np.stack(self.out) if self.out else np.zeros((0, 0, 0, 3), np.uint8)
+
+
 def read_clip(
     path: str | Path,
     *,
-    fps: float = 25.0,
+    fps: float | None = 25.0,
     sample_rate: int = 16000,
     video: bool = True,
     audio: bool = True,
@@ -145,16 +166,19 @@ def read_clip(
 
     Args:
         path: media file (mp4, mkv, avi, ... anything FFmpeg reads).
-        fps: output video rate; frames are picked by nearest timestamp.
+        fps: output video rate; frames are picked by nearest timestamp. None: every decoded
+            frame, no resampling (``Clip.fps`` = the stream's average rate, ``Clip.native``).
         sample_rate: output audio rate (Hz); audio is downmixed to mono.
         video: decode the first video stream (required to exist when True).
         audio: decode the first audio stream (required to exist when True).
 
     Returns:
-        Clip with ``video (T, H, W, 3) uint8`` and ``audio (N,) float32``. When both are read,
-        audio sample 0 is aligned to video frame 0 (leading audio before the first frame is
-        dropped, a late audio start is zero-padded) and audio running past the last video
-        frame (AAC padding) is trimmed, so N <= round(T / fps * sample_rate).
+        Clip with ``video (T, H, W, 3) uint8`` and ``audio (N,) float32``. Audio sample 0 is
+        aligned to the video stream's start (leading audio before it is dropped, a late audio
+        start is zero-padded), whether or not the video is decoded; the AAC padding after the
+        audio stream's own end is dropped. Audio is not cut to the video's length (N may
+        exceed T / fps * sample_rate): consumers that need a common length cut both streams
+        themselves, so the audio of a file is the same in every read.
 
     Raises:
         MediaError: missing, empty, unreadable or truncated file; a requested stream is absent;
@@ -168,16 +192,23 @@ def read_clip(
         raise _corrupt(path, err) from err
     with container:
         vstream, astream = _streams(path, container, video, audio)
+        native = fps is None
+        if native:
+            fps = _rate(vstream) if vstream is not None else 25.0
         frames, v_start, chunks, a_start = _decode(
-            path, container, vstream if video else None, astream if audio else None, fps, sample_rate)
+            path, container, vstream if video else None, astream if audio else None, fps,
+            sample_rate, native)
         if video:
             _check_frames(path, frames, vstream, fps)
-        if v_start is None and vstream is not None:
-            v_start = _stream_start(vstream)  # audio-only reads are aligned on the video clock too
-        wav = _audio(path, chunks, a_start, v_start, astream, sample_rate) if audio else np.zeros(0, np.float32)
-    if video and audio:
-        wav = wav[: round(len(frames) / fps * sample_rate)]
-    return Clip(video=frames, audio=np.clip(wav, -1.0, 1.0), fps=float(fps), sample_rate=sample_rate, path=path)
+        # One origin for the audio whether or not the video was decoded (the stream's start;
+        # the first decoded frame's time only when the stream declares none), so that audio
+        # backbones see the same samples in every job.
+        origin = _stream_start(vstream) if vstream is not None else None
+        if origin is None:
+            origin = v_start
+        wav = _audio(path, chunks, a_start, origin, astream, sample_rate) if audio else np.zeros(0, np.float32)
+    return Clip(video=frames, audio=np.clip(wav, -1.0, 1.0), fps=float(fps), sample_rate=sample_rate,
+                path=path, native=native and video)
 
 
 def _streams(path: Path, container, video: bool, audio: bool):
@@ -223,10 +254,10 @@ def _rate(stream) -> float:
     return float(rate) if rate else 25.0
 
 
-def _decode(path, container, vstream, astream, fps, sample_rate):
+def _decode(path, container, vstream, astream, fps, sample_rate, native=False):
     """Demux the requested streams once; returns (frames, video start, audio chunks, audio start)."""
     streams = [s for s in (vstream, astream) if s is not None]
-    picker = _NearestFrames(fps)
+    picker = _AllFrames() if native else _NearestFrames(fps)
     v_start = a_start = None
     last_duration = 1.0 / _rate(vstream) if vstream is not None else 0.0
     n_video = 0

@@ -131,7 +131,8 @@ def fake_ranges(frame_scores: np.ndarray, fps: float, threshold: float = 0.5
 def _decode(path: Path, scorer: Scorer) -> Clip:
     bb = scorer.backbone
     try:
-        return read_clip(path, video=bb.needs_video, audio=bb.needs_audio)
+        video, audio = bb.decodes
+        return read_clip(path, video=video, audio=audio)
     except MediaError as e:
         need = {"audio": "an audio stream", "visual": "a video stream"}.get(
             bb.modality, "both audio and video streams")
@@ -147,7 +148,7 @@ def _features(clip: Clip, scorer: Scorer) -> np.ndarray:
         # Lip models read a mouth ROI; without dataset annotations it comes from landmarks.
         from avdd.roi.mouth import compute_rois
 
-        roi = Roi(mouth=compute_rois(clip, None, bb.landmarks))
+        roi = Roi(mouth=compute_rois(clip, None, bb.landmarks, bb.roi_recipe))
     from avdd.features.threads import one_thread
 
     with one_thread():  # the kernels of extraction, so a score matches the stored features

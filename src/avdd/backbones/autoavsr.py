@@ -29,14 +29,22 @@ the same under ``aux_encoder.``, plus ``fusion.*``). The two are the same comput
 loader accepts both. ``decoder.*``, ``ctc.*`` and ``proj_decoder.*`` are dropped. The
 conv-module names keep upstream's typo ``pointwise_cov1``/``pointwise_cov2``.
 
-Inputs (:func:`avdd.backbones.layers.lip_inputs.lip_inputs`): video as BRAVEn (88×88 grey, (0.421,
-0.165)); audio = the waveform layer-normalised over the whole utterance (eps 1e-8), as
-Auto-AVSR's ``AudioTransform`` does.
+Inputs (:func:`avdd.backbones.layers.lip_inputs.lip_inputs`), as the paper's copy of the
+pipeline (``danoneata/veridiq``, ``fe_VSR``) prepared them: video = the 88×88 grey centre of
+the **Auto-AVSR mouth crop** (:mod:`avdd.roi.autoavsr`: MediaPipe FaceDetection keypoints,
+centred smoothing, partial-affine warp; ``crop="avhubert"`` takes AV-HuBERT's crop instead),
+normalised with (0.421, 0.165); audio = the waveform layer-normalised over the utterance with
+**eps 0**: the audio-visual model cuts both streams to ``min(T_video, N // 640)`` first, ASR
+normalises the whole waveform and its front-end drops the partial last frame.
 
-Checkpoints: the model zoo in the README of https://github.com/mpc001/auto_avsr (main: VSR
-and ASR files, e.g. ``vsr_trlrs3vox2_base.pth``, ``asr_trlrs3vox2_base.pth``; the v1.0.0
-release adds ``avsr_trlrwlrs2lrs3vox2avsp_base.pth``). Plain state dicts, read with
-``torch.load(weights_only=True)``; sizes come from the tensor shapes.
+Checkpoints: the paper used the LRS3 models of *Visual Speech Recognition for Multiple
+Languages* (``LRS3_V_WER19.1``, ``LRS3_A_WER1.0``, ``LRS3_AV_WER0.9``: their ``model.pth`` in
+the v1.0.0 key layout, with a ``model.json``; https://github.com/mpc001/Visual_Speech_Recognition_for_Multiple_Languages).
+The zoo of https://github.com/mpc001/auto_avsr (``vsr_trlrs3vox2_base.pth``, ...) loads too.
+Plain state dicts, read with ``torch.load(weights_only=True)``; sizes come from the tensor
+shapes. Not checked here: a release whose ``model.json`` selects ESPnet's *legacy* relative
+positions (``rel_mha`` without ``rel_pos_type``) would need that attention variant, which this
+module does not implement.
 
 Registry names: ``autoavsr-{vsr,asr,av}`` (``checkpoint=`` path), ``autoavsr-{vsr,asr}-random``
 (d 768, seeded), ``autoavsr-{vsr,asr,av}-tiny-random`` (d 32, 2 blocks, kernel 3, ResNet
@@ -73,9 +81,10 @@ from avdd.media import Clip
 from avdd.roi.regions import Roi
 
 MODALITIES = ("video", "audio", "av")
-ZOO = "https://github.com/mpc001/auto_avsr (README model zoo; the AV model is in release v1.0.0)"
-DEFAULT_FILES = {"video": "vsr_trlrs3vox2_base.pth", "audio": "asr_trlrs3vox2_base.pth",
-                 "av": "avsr_trlrwlrs2lrs3vox2avsp_base.pth"}
+ZOO = ("https://github.com/mpc001/Visual_Speech_Recognition_for_Multiple_Languages (the paper's "
+       "LRS3 models), or https://github.com/mpc001/auto_avsr (README model zoo)")
+#: The paper's files (VSR for Multiple Languages, LRS3 models; each a folder with model.pth).
+DEFAULT_FILES = {"video": "LRS3_V_WER19.1", "audio": "LRS3_A_WER1.0", "av": "LRS3_AV_WER0.9"}
 SHORT = {"video": "vsr", "audio": "asr", "av": "av"}
 _DROPPED = ("decoder.", "ctc.", "proj_decoder.")
 
@@ -308,7 +317,7 @@ def read_model(checkpoint: str | Path, modality: str, *, lazy: bool = False
     that reads only the shapes (:func:`avdd.backbones.describe`)."""
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
-    download = f"{DEFAULT_FILES[modality]} (or another {SHORT[modality]} model) from {ZOO}"
+    download = f"{DEFAULT_FILES[modality]}/model.pth (or another {SHORT[modality]} model) from {ZOO}"
     state = model_state(read_state_dict(checkpoint, "Auto-AVSR", download, lazy=lazy),
                         modality)
     return infer_config(state, modality, str(checkpoint)), state
@@ -316,26 +325,41 @@ def read_model(checkpoint: str | Path, modality: str, *, lazy: bool = False
 
 # --- backbones ------------------------------------------------------------------------------
 
+CROPS = ("autoavsr", "avhubert")
+
+
 class AutoAVSR(Backbone):
     """Pretrained Auto-AVSR encoder → ``(T, dim)`` at 25 Hz; ``modality`` (``"visual"``,
-    ``"audio"``, ``"audio-visual"``) is set per instance."""
+    ``"audio"``, ``"audio-visual"``) is set per instance.
+
+    ``crop``: the mouth-crop recipe, ``"autoavsr"`` (the paper's, :mod:`avdd.roi.autoavsr`)
+    or ``"avhubert"`` (AV-HuBERT's, which needs no OpenCV: the tiny demo models' default).
+    ``landmarks``: its landmark source (``"auto"``: synthetic annotations, else the recipe's
+    official detector).
+    """
 
     weights = "pretrained"
+    #: 2: the paper's crop recipe and audio rules (eps 0, whole frames only), the landmark
+    #: source and crop recorded.
+    version = 2
     uses_mouth_roi = True  # the runner passes the cached mouth ROI (Roi.mouth)
-    audio_input = "utterance_norm"  # lip_inputs audio mode: Auto-AVSR's layer_norm(eps 1e-8)
+    audio_input = "utterance_norm"  # lip_inputs audio mode: layer_norm(x, x.shape, eps=0)
 
     def __init__(self, checkpoint: str | Path, *, modality: str = "video",
-                 trim_silence: bool = False, name: str | None = None) -> None:
+                 trim_silence: bool = False, landmarks: str = "auto", crop: str = "autoavsr",
+                 name: str | None = None) -> None:
         source = str(checkpoint)
         cfg, state = read_model(checkpoint, modality)
         net = build(cfg)
         load_checked(net, state, source)
         self.net = frozen(net)
-        self._describe(cfg, source, name or f"autoavsr-{SHORT[modality]}", trim_silence)
+        self._describe(cfg, source, name or f"autoavsr-{SHORT[modality]}", trim_silence,
+                       landmarks, crop)
 
     @classmethod
     def unbuilt(cls, checkpoint: str | Path, *, modality: str = "video",
-                trim_silence: bool = False, name: str | None = None) -> AutoAVSR:
+                trim_silence: bool = False, landmarks: str = "auto", crop: str = "autoavsr",
+                name: str | None = None) -> AutoAVSR:
         """What ``cls(checkpoint, ...)`` describes itself by, from the checkpoint's tensor
         *shapes* (memory-mapped: no weight is read, no network built): for
         :func:`avdd.backbones.describe`. A file whose keys would not all fit is found only
@@ -343,16 +367,20 @@ class AutoAVSR(Backbone):
         self = cls._shell()
         cfg, _ = read_model(checkpoint, modality, lazy=True)
         self._describe(cfg, str(checkpoint), name or f"autoavsr-{SHORT[modality]}",
-                       trim_silence)
+                       trim_silence, landmarks, crop)
         return self
 
     def _describe(self, cfg: AutoAVSRConfig, source: str, name: str,
-                  trim_silence: bool) -> None:
+                  trim_silence: bool, landmarks: str, crop: str) -> None:
         """Every attribute :meth:`config` and the description read."""
+        if crop not in CROPS:
+            raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
         self.cfg = cfg
         self.source = source
         self.name = name
         self.trim_silence = bool(trim_silence)
+        self.landmarks = landmarks
+        self.roi_recipe = crop
         self.modality = {"video": "visual", "audio": "audio", "av": "audio-visual"}[cfg.modality]
         self.dim = cfg.dim
         self.fps = FPS
@@ -361,7 +389,13 @@ class AutoAVSR(Backbone):
         return {"name": self.name, "version": self.version, "checkpoint": self.source,
                 "weights": self.weights, "dim": self.dim, "fps": self.fps,
                 "arch": asdict(self.cfg), "audio_input": self.audio_input,
-                "trim_silence": self.trim_silence}
+                "trim_silence": self.trim_silence, "landmarks": self.landmarks,
+                "crop": self.roi_recipe}
+
+    def feature_rate(self, clip: Clip) -> float:
+        from avdd.backbones.layers.lip_inputs import lip_feature_rate
+
+        return lip_feature_rate(clip, self.needs_video)
 
     def encode(self, video: np.ndarray | None = None,
                audio: np.ndarray | None = None) -> np.ndarray:
@@ -391,7 +425,8 @@ class AutoAVSR(Backbone):
         from avdd.backbones.layers.lip_inputs import lip_inputs
 
         inp = lip_inputs(clip, roi, audio=self.audio_input, need_video=self.needs_video,
-                         need_audio=self.needs_audio, trim_silence=self.trim_silence)
+                         need_audio=self.needs_audio, landmarks=self.landmarks,
+                         trim_silence=self.trim_silence, recipe=self.roi_recipe)
         return self.encode(inp.video if self.needs_video else None,
                            inp.audio if self.needs_audio else None)
 
@@ -403,93 +438,117 @@ class AutoAVSRRandom(AutoAVSR):
     weights = "random"
 
     def __init__(self, *, config: AutoAVSRConfig | None = None, seed: int = 0,
-                 trim_silence: bool = False, name: str | None = None) -> None:
+                 trim_silence: bool = False, landmarks: str = "auto", crop: str = "autoavsr",
+                 name: str | None = None) -> None:
         cfg = config or AutoAVSRConfig()
-        self._describe_random(cfg, seed, trim_silence, name)
+        self._describe_random(cfg, seed, trim_silence, landmarks, crop, name)
         self.net = frozen(seeded(lambda: build(cfg), seed))
 
     @classmethod
     def unbuilt(cls, *, config: AutoAVSRConfig | None = None, seed: int = 0,
-                trim_silence: bool = False, name: str | None = None) -> AutoAVSRRandom:
+                trim_silence: bool = False, landmarks: str = "auto", crop: str = "autoavsr",
+                name: str | None = None) -> AutoAVSRRandom:
         """``cls(...)`` without its network."""
         self = cls._shell()
-        self._describe_random(config or AutoAVSRConfig(), seed, trim_silence, name)
+        self._describe_random(config or AutoAVSRConfig(), seed, trim_silence, landmarks, crop,
+                              name)
         return self
 
     def _describe_random(self, cfg: AutoAVSRConfig, seed: int, trim_silence: bool,
-                         name: str | None) -> None:
+                         landmarks: str, crop: str, name: str | None) -> None:
         self.seed = seed
         self._describe(cfg, "config", name or f"autoavsr-{SHORT[cfg.modality]}-random",
-                       trim_silence)
+                       trim_silence, landmarks, crop)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "seed": self.seed}
 
 
-def _random(modality: str, tiny: bool, seed: int, trim_silence: bool, *,
-            unbuilt: bool = False) -> AutoAVSRRandom:
+#: The tiny demo models keep AV-HuBERT's crop: the Auto-AVSR recipe needs OpenCV, which the
+#: book's environment does not install (the tests run the recipe through ``crop=autoavsr``).
+TINY_CROP = "avhubert"
+
+
+def _random(modality: str, tiny: bool, seed: int, trim_silence: bool, landmarks: str,
+            crop: str | None, *, unbuilt: bool = False) -> AutoAVSRRandom:
     cfg = tiny_config(modality) if tiny else AutoAVSRConfig(modality=modality)
     name = f"autoavsr-{SHORT[modality]}{'-tiny' if tiny else ''}-random"
     make = AutoAVSRRandom.unbuilt if unbuilt else AutoAVSRRandom
-    return make(config=cfg, seed=seed, trim_silence=trim_silence, name=name)
+    return make(config=cfg, seed=seed, trim_silence=trim_silence, landmarks=landmarks,
+                crop=crop or (TINY_CROP if tiny else "autoavsr"), name=name)
 
 
 # What describe() reads for each registered name: the factory below it, without the network.
 def _pretrained_unbuilt(modality: str):
-    def unbuilt(checkpoint: str, *, trim_silence: bool = False) -> AutoAVSR:
-        return AutoAVSR.unbuilt(checkpoint, modality=modality, trim_silence=trim_silence)
+    def unbuilt(checkpoint: str, *, trim_silence: bool = False, landmarks: str = "auto",
+                crop: str = "autoavsr") -> AutoAVSR:
+        return AutoAVSR.unbuilt(checkpoint, modality=modality, trim_silence=trim_silence,
+                                landmarks=landmarks, crop=crop)
     return unbuilt
 
 
 def _random_unbuilt(modality: str, tiny: bool):
-    def unbuilt(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
-        return _random(modality, tiny, seed, trim_silence, unbuilt=True)
+    def unbuilt(*, seed: int = 0, trim_silence: bool = False, landmarks: str = "auto",
+                crop: str | None = None) -> AutoAVSRRandom:
+        return _random(modality, tiny, seed, trim_silence, landmarks, crop, unbuilt=True)
     return unbuilt
 
 
 @register("autoavsr-vsr", unbuilt=_pretrained_unbuilt("video"))
-def autoavsr_vsr(checkpoint: str, *, trim_silence: bool = False) -> AutoAVSR:
-    """Pretrained Auto-AVSR VSR model (video conformer)."""
-    return AutoAVSR(checkpoint, modality="video", trim_silence=trim_silence)
+def autoavsr_vsr(checkpoint: str, *, trim_silence: bool = False, landmarks: str = "auto",
+                 crop: str = "autoavsr") -> AutoAVSR:
+    """Pretrained Auto-AVSR VSR model (video conformer; the paper: LRS3_V_WER19.1)."""
+    return AutoAVSR(checkpoint, modality="video", trim_silence=trim_silence,
+                    landmarks=landmarks, crop=crop)
 
 
 @register("autoavsr-asr", unbuilt=_pretrained_unbuilt("audio"))
-def autoavsr_asr(checkpoint: str, *, trim_silence: bool = False) -> AutoAVSR:
-    """Pretrained Auto-AVSR ASR model (raw-audio conformer)."""
-    return AutoAVSR(checkpoint, modality="audio", trim_silence=trim_silence)
+def autoavsr_asr(checkpoint: str, *, trim_silence: bool = False, landmarks: str = "auto",
+                 crop: str = "autoavsr") -> AutoAVSR:
+    """Pretrained Auto-AVSR ASR model (raw-audio conformer; the paper: LRS3_A_WER1.0)."""
+    return AutoAVSR(checkpoint, modality="audio", trim_silence=trim_silence,
+                    landmarks=landmarks, crop=crop)
 
 
 @register("autoavsr-av", unbuilt=_pretrained_unbuilt("av"))
-def autoavsr_av(checkpoint: str, *, trim_silence: bool = False) -> AutoAVSR:
-    """Pretrained Auto-AVSR audio-visual model (v1.0.0 release): the fusion output."""
-    return AutoAVSR(checkpoint, modality="av", trim_silence=trim_silence)
+def autoavsr_av(checkpoint: str, *, trim_silence: bool = False, landmarks: str = "auto",
+                crop: str = "autoavsr") -> AutoAVSR:
+    """Pretrained Auto-AVSR audio-visual model: the fusion output (the paper: LRS3_AV_WER0.9)."""
+    return AutoAVSR(checkpoint, modality="av", trim_silence=trim_silence,
+                    landmarks=landmarks, crop=crop)
 
 
 @register("autoavsr-vsr-random", unbuilt=_random_unbuilt("video", False))
-def autoavsr_vsr_random(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
+def autoavsr_vsr_random(*, seed: int = 0, trim_silence: bool = False, landmarks: str = "auto",
+                        crop: str | None = None) -> AutoAVSRRandom:
     """768-d VSR architecture, random weights."""
-    return _random("video", False, seed, trim_silence)
+    return _random("video", False, seed, trim_silence, landmarks, crop)
 
 
 @register("autoavsr-asr-random", unbuilt=_random_unbuilt("audio", False))
-def autoavsr_asr_random(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
+def autoavsr_asr_random(*, seed: int = 0, trim_silence: bool = False, landmarks: str = "auto",
+                        crop: str | None = None) -> AutoAVSRRandom:
     """768-d ASR architecture, random weights."""
-    return _random("audio", False, seed, trim_silence)
+    return _random("audio", False, seed, trim_silence, landmarks, crop)
 
 
 @register("autoavsr-vsr-tiny-random", unbuilt=_random_unbuilt("video", True))
-def autoavsr_vsr_tiny_random(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
-    """Tiny VSR model (32-d, 2 blocks, kernel 3) for tests and demos."""
-    return _random("video", True, seed, trim_silence)
+def autoavsr_vsr_tiny_random(*, seed: int = 0, trim_silence: bool = False,
+                             landmarks: str = "auto", crop: str | None = None) -> AutoAVSRRandom:
+    """Tiny VSR model (32-d, 2 blocks, kernel 3) for tests and demos (AV-HuBERT's crop
+    unless ``crop=autoavsr``: :data:`TINY_CROP`)."""
+    return _random("video", True, seed, trim_silence, landmarks, crop)
 
 
 @register("autoavsr-asr-tiny-random", unbuilt=_random_unbuilt("audio", True))
-def autoavsr_asr_tiny_random(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
+def autoavsr_asr_tiny_random(*, seed: int = 0, trim_silence: bool = False,
+                             landmarks: str = "auto", crop: str | None = None) -> AutoAVSRRandom:
     """Tiny ASR model (32-d, 2 blocks, kernel 3) for tests and demos."""
-    return _random("audio", True, seed, trim_silence)
+    return _random("audio", True, seed, trim_silence, landmarks, crop)
 
 
 @register("autoavsr-av-tiny-random", unbuilt=_random_unbuilt("av", True))
-def autoavsr_av_tiny_random(*, seed: int = 0, trim_silence: bool = False) -> AutoAVSRRandom:
+def autoavsr_av_tiny_random(*, seed: int = 0, trim_silence: bool = False,
+                            landmarks: str = "auto", crop: str | None = None) -> AutoAVSRRandom:
     """Tiny AV model (two 32-d encoders + fusion) for tests and demos."""
-    return _random("av", True, seed, trim_silence)
+    return _random("av", True, seed, trim_silence, landmarks, crop)

@@ -29,7 +29,9 @@ dropped; ``weight_g/weight_v`` and ``parametrizations.weight.original0/1`` both 
 
 Inputs (:func:`avdd.backbones.layers.lip_inputs.lip_inputs`, ``audio="avhubert"``): the 88×88 grey mouth ROI
 normalised with (0.421, 0.165), and log filterbanks stacked to ``(T, 104)`` with per-frame
-layer norm.
+layer norm. As AVH-Align extracts them, both streams are cut to the shorter one *before* each
+of the three passes, so ``avhubert-a`` and ``avhubert-v`` also have ``min(T_video, T_audio)``
+rows (every variant decodes both streams; the audio-only pass only counts the frames).
 
 Registry names: ``avhubert-{a,v,av}`` (``checkpoint=`` path), ``avhubert-{a,v}-random`` (Large,
 seeded), ``avhubert-{a,v,av}-tiny-random`` (E 32, 2 layers, ResNet widths /8).
@@ -376,8 +378,21 @@ class AVHubert(Backbone):
     """AV-HuBERT features ``(T, E)`` at 25 Hz from audio, video or both (``modality``)."""
 
     weights = "pretrained"
+    #: 2: the crop is always clamped, the no-face fallback is the centre of the full frame,
+    #: and every pass is cut to the shorter of both streams (AVH-Align).
+    version = 2
     uses_mouth_roi = True  # the runner passes the cached mouth ROI (Roi.mouth)
     audio_input = "avhubert"  # lip_inputs audio mode: stacked log filterbanks (T, 104)
+
+    @property
+    def decodes(self) -> tuple[bool, bool]:
+        # Every pass is cut to the shorter of both streams, so each needs both lengths.
+        return True, True
+
+    def feature_rate(self, clip: Clip) -> float:
+        from avdd.backbones.layers.lip_inputs import lip_feature_rate
+
+        return lip_feature_rate(clip, self.needs_video)
 
     def __init__(self, checkpoint: str | Path, *, modality: str = "audio-visual",
                  trust_checkpoint: bool = False, heads: int | None = None,
@@ -451,7 +466,7 @@ class AVHubert(Backbone):
 
         inp = lip_inputs(clip, roi, audio=self.audio_input, need_video=self.needs_video,
                          need_audio=self.needs_audio, landmarks=self.landmarks,
-                         trim_silence=self.trim_silence)
+                         trim_silence=self.trim_silence, common_length=True)
         return self.encode(inp.video if self.needs_video else None,
                            inp.audio if self.needs_audio else None)
 

@@ -47,11 +47,13 @@ class Backbone(ABC):
     dim: int
     fps: float
     device: str = "cpu"  # where the model runs; set by :meth:`to`
-    #: Lip-reading backbones (AV-HuBERT, BRAVEn, Auto-AVSR) read the shared 96×96 mouth ROI
-    #: (:mod:`avdd.lipread`): the runner computes it once per video with landmark source
-    #: ``landmarks``, caches it and passes it in ``Roi.mouth`` to every such backbone.
+    #: Lip-reading backbones (AV-HuBERT, BRAVEn, Auto-AVSR) read a 96×96 mouth ROI
+    #: (:mod:`avdd.roi.mouth`): the runner computes it once per video with crop recipe
+    #: ``roi_recipe`` (``"avhubert"`` or ``"autoavsr"``) and landmark source ``landmarks``,
+    #: caches it and passes it in ``Roi.mouth`` to every backbone of that recipe and source.
     uses_mouth_roi: ClassVar[bool] = False
     landmarks: str = "auto"
+    roi_recipe: str = "avhubert"
 
     @property
     def needs_audio(self) -> bool:
@@ -60,6 +62,20 @@ class Backbone(ABC):
     @property
     def needs_video(self) -> bool:
         return self.modality in ("visual", "audio-visual")
+
+    @property
+    def decodes(self) -> tuple[bool, bool]:
+        """``(video, audio)``: the streams the runner decodes for this backbone. Its
+        modality's, by default; a backbone that reads the other stream only for its length
+        (AV-HuBERT cuts every input to the shorter of both streams) asks for both."""
+        return self.needs_video, self.needs_audio
+
+    def feature_rate(self, clip: Clip) -> float:
+        """Feature rows per second of ``clip``'s features: :attr:`fps` by default. Backbones
+        whose rows follow the video frames report the clip's own rate for a clip decoded at
+        its native rate (``read_clip(fps=None)``), which the runner then stores with the
+        video's features."""
+        return self.fps
 
     @abstractmethod
     def config(self) -> dict[str, Any]:
@@ -114,8 +130,9 @@ class BackboneInfo:
         dim: feature size D. fps: output frame rate in Hz.
         config: exactly ``get_backbone(spec).config()``: feature stores are keyed by a hash of
             it, so it must never differ from the built backbone's.
-        uses_mouth_roi, landmarks: whether the runner passes the cached mouth ROI, and from
-            which landmark source (:attr:`Backbone.uses_mouth_roi`).
+        uses_mouth_roi, landmarks, roi_recipe: whether the runner passes the cached mouth
+            ROI, from which landmark source and by which crop recipe
+            (:attr:`Backbone.uses_mouth_roi`).
     """
 
     spec: str
@@ -129,6 +146,7 @@ class BackboneInfo:
     config: dict[str, Any]
     uses_mouth_roi: bool
     landmarks: str
+    roi_recipe: str = "avhubert"
 
     @property
     def needs_audio(self) -> bool:
@@ -145,7 +163,7 @@ class BackboneInfo:
                    family=type(backbone), modality=backbone.modality, weights=backbone.weights,
                    version=backbone.version, dim=backbone.dim, fps=backbone.fps,
                    config=backbone.config(), uses_mouth_roi=backbone.uses_mouth_roi,
-                   landmarks=backbone.landmarks)
+                   landmarks=backbone.landmarks, roi_recipe=backbone.roi_recipe)
 
 
 @dataclass(frozen=True)

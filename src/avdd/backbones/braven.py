@@ -14,7 +14,9 @@ per-block final norm (``post_norm: False``). Front-ends: video = Swish 3-D stem 
 encoder output after ``after_norm``, ``(T, d)`` (1024 for Large).
 
 Inputs (:func:`avdd.backbones.layers.lip_inputs.lip_inputs`): the 88×88 grey mouth crop normalised with
-(0.421, 0.165); audio raw 16 kHz, no normalisation (RAVEn's audio transform is the identity).
+(0.421, 0.165), made by AV-HuBERT's recipe (the paper's BRAVEn features read AV-HuBERT's ROI
+videos; ``landmarks`` picks the landmark source, ``"auto"`` = synthetic annotations or dlib);
+audio raw 16 kHz, no normalisation (RAVEn's audio transform is the identity).
 
 Checkpoints: the released ``.pth`` files are plain state dicts of the ASR model (``encoder.*``,
 ``decoder.*``, ``ctc.*``), read with ``torch.load(weights_only=True)``. Wrapped files
@@ -210,34 +212,46 @@ class BRAVEn(Backbone):
     """
 
     weights = "pretrained"
+    #: 2: AV-HuBERT's crop is always clamped and falls back to the centre of the full frame
+    #: (the paper's BRAVEn features read AV-HuBERT's ROIs); the landmark source is recorded.
+    version = 2
     uses_mouth_roi = True  # the runner passes the cached mouth ROI (Roi.mouth)
     audio_input = "raw"  # lip_inputs audio mode: RAVEn feeds the waveform unnormalised
 
+    def feature_rate(self, clip: Clip) -> float:
+        from avdd.backbones.layers.lip_inputs import lip_feature_rate
+
+        return lip_feature_rate(clip, self.needs_video)
+
     def __init__(self, checkpoint: str | Path, *, modality: str = "video",
-                 trim_silence: bool = False, name: str | None = None) -> None:
+                 trim_silence: bool = False, landmarks: str = "auto",
+                 name: str | None = None) -> None:
         source = str(checkpoint)
         cfg, state = read_encoder(checkpoint, modality)
         net = BRAVEnEncoder(cfg)
         load_checked(net, state, source)
         self.net = frozen(net)
-        self._describe(cfg, source, name or f"braven-{modality[0]}", trim_silence)
+        self._describe(cfg, source, name or f"braven-{modality[0]}", trim_silence, landmarks)
 
     @classmethod
     def unbuilt(cls, checkpoint: str | Path, *, modality: str = "video",
-                trim_silence: bool = False, name: str | None = None) -> BRAVEn:
+                trim_silence: bool = False, landmarks: str = "auto",
+                name: str | None = None) -> BRAVEn:
         """What ``cls(checkpoint, ...)`` describes itself by, from the checkpoint's tensor
         *shapes* (memory-mapped: no weight is read, no network built): for
         :func:`avdd.backbones.describe`. A file whose keys would not all fit is found only
         when it is built."""
         self = cls._shell()
         cfg, _ = read_encoder(checkpoint, modality, lazy=True)
-        self._describe(cfg, str(checkpoint), name or f"braven-{modality[0]}", trim_silence)
+        self._describe(cfg, str(checkpoint), name or f"braven-{modality[0]}", trim_silence,
+                       landmarks)
         return self
 
     def _describe(self, cfg: BRAVEnConfig, source: str, name: str,
-                  trim_silence: bool) -> None:
+                  trim_silence: bool, landmarks: str) -> None:
         """Every attribute :meth:`config` and the description read."""
         self.cfg = cfg
+        self.landmarks = landmarks
         self.source = source
         self.name = name
         self.trim_silence = bool(trim_silence)
@@ -249,7 +263,10 @@ class BRAVEn(Backbone):
         return {"name": self.name, "version": self.version, "checkpoint": self.source,
                 "weights": self.weights, "dim": self.dim, "fps": self.fps,
                 "arch": asdict(self.cfg), "audio_input": self.audio_input,
-                "trim_silence": self.trim_silence}
+                "trim_silence": self.trim_silence,
+                # The crop's landmark source changes the video features; recorded for audio
+                # too, so that one spec names one store whatever the modality.
+                "landmarks": self.landmarks, "crop": self.roi_recipe}
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Video ``(T, 88, 88)`` float32 (normalised) or audio ``(N,)`` float32 16 kHz →
@@ -268,7 +285,8 @@ class BRAVEn(Backbone):
         from avdd.backbones.layers.lip_inputs import lip_inputs
 
         inp = lip_inputs(clip, roi, audio=self.audio_input, need_video=self.needs_video,
-                         need_audio=self.needs_audio, trim_silence=self.trim_silence)
+                         need_audio=self.needs_audio, landmarks=self.landmarks,
+                         trim_silence=self.trim_silence)
         return self.encode(inp.video if self.needs_video else inp.audio)
 
 
@@ -279,23 +297,27 @@ class BRAVEnRandom(BRAVEn):
     weights = "random"
 
     def __init__(self, *, config: BRAVEnConfig | None = None, seed: int = 0,
-                 trim_silence: bool = False, name: str | None = None) -> None:
+                 trim_silence: bool = False, landmarks: str = "auto",
+                 name: str | None = None) -> None:
         cfg = config or BRAVEnConfig()
-        self._describe_random(cfg, seed, trim_silence, name)
+        self._describe_random(cfg, seed, trim_silence, landmarks, name)
         self.net = frozen(seeded(lambda: BRAVEnEncoder(cfg), seed))
 
     @classmethod
     def unbuilt(cls, *, config: BRAVEnConfig | None = None, seed: int = 0,
-                trim_silence: bool = False, name: str | None = None) -> BRAVEnRandom:
+                trim_silence: bool = False, landmarks: str = "auto",
+                name: str | None = None) -> BRAVEnRandom:
         """``cls(...)`` without its network."""
         self = cls._shell()
-        self._describe_random(config or BRAVEnConfig(), seed, trim_silence, name)
+        self._describe_random(config or BRAVEnConfig(), seed, trim_silence, landmarks,
+                              name)
         return self
 
     def _describe_random(self, cfg: BRAVEnConfig, seed: int, trim_silence: bool,
-                         name: str | None) -> None:
+                         landmarks: str, name: str | None) -> None:
         self.seed = seed
-        self._describe(cfg, "config", name or f"braven-{cfg.modality[0]}-random", trim_silence)
+        self._describe(cfg, "config", name or f"braven-{cfg.modality[0]}-random", trim_silence,
+                       landmarks)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "seed": self.seed}
@@ -303,58 +325,69 @@ class BRAVEnRandom(BRAVEn):
 
 # What describe() reads for each registered name: the factory below it, without the network.
 def _pretrained_unbuilt(modality: str):
-    def unbuilt(checkpoint: str, *, trim_silence: bool = False) -> BRAVEn:
+    def unbuilt(checkpoint: str, *, trim_silence: bool = False, landmarks: str = "auto") -> BRAVEn:
         return BRAVEn.unbuilt(checkpoint, modality=modality, trim_silence=trim_silence,
+                              landmarks=landmarks,
                               name=f"braven-{modality[0]}")
     return unbuilt
 
 
 def _random_unbuilt(config: BRAVEnConfig, name: str):
-    def unbuilt(*, seed: int = 0, trim_silence: bool = False) -> BRAVEnRandom:
+    def unbuilt(*, seed: int = 0, trim_silence: bool = False,
+                landmarks: str = "auto") -> BRAVEnRandom:
         return BRAVEnRandom.unbuilt(config=config, seed=seed, trim_silence=trim_silence,
+                                    landmarks=landmarks,
                                     name=name)
     return unbuilt
 
 
 @register("braven-v", unbuilt=_pretrained_unbuilt("video"))
-def braven_v(checkpoint: str, *, trim_silence: bool = False) -> BRAVEn:
+def braven_v(checkpoint: str, *, trim_silence: bool = False, landmarks: str = "auto") -> BRAVEn:
     """Pretrained BRAVEn video encoder (the paper: :data:`BRAVEN_FILE`)."""
-    return BRAVEn(checkpoint, modality="video", trim_silence=trim_silence, name="braven-v")
+    return BRAVEn(checkpoint, modality="video", trim_silence=trim_silence, landmarks=landmarks,
+                  name="braven-v")
 
 
 @register("braven-a", unbuilt=_pretrained_unbuilt("audio"))
-def braven_a(checkpoint: str, *, trim_silence: bool = False) -> BRAVEn:
+def braven_a(checkpoint: str, *, trim_silence: bool = False, landmarks: str = "auto") -> BRAVEn:
     """Pretrained BRAVEn audio encoder (raw 16 kHz waveform)."""
-    return BRAVEn(checkpoint, modality="audio", trim_silence=trim_silence, name="braven-a")
+    return BRAVEn(checkpoint, modality="audio", trim_silence=trim_silence, landmarks=landmarks,
+                  name="braven-a")
 
 
 @register("braven-v-random",
           unbuilt=_random_unbuilt(BRAVEnConfig(modality="video"), "braven-v-random"))
-def braven_v_random(*, seed: int = 0, trim_silence: bool = False) -> BRAVEnRandom:
+def braven_v_random(*, seed: int = 0, trim_silence: bool = False,
+                    landmarks: str = "auto") -> BRAVEnRandom:
     """Large BRAVEn video architecture, random weights."""
     return BRAVEnRandom(config=BRAVEnConfig(modality="video"), seed=seed,
-                        trim_silence=trim_silence, name="braven-v-random")
+                        trim_silence=trim_silence, landmarks=landmarks, name="braven-v-random")
 
 
 @register("braven-a-random",
           unbuilt=_random_unbuilt(BRAVEnConfig(modality="audio"), "braven-a-random"))
-def braven_a_random(*, seed: int = 0, trim_silence: bool = False) -> BRAVEnRandom:
+def braven_a_random(*, seed: int = 0, trim_silence: bool = False,
+                    landmarks: str = "auto") -> BRAVEnRandom:
     """Large BRAVEn audio architecture, random weights."""
     return BRAVEnRandom(config=BRAVEnConfig(modality="audio"), seed=seed,
-                        trim_silence=trim_silence, name="braven-a-random")
+                        trim_silence=trim_silence, landmarks=landmarks, name="braven-a-random")
 
 
 @register("braven-v-tiny-random",
           unbuilt=_random_unbuilt(tiny_config("video"), "braven-v-tiny-random"))
-def braven_v_tiny_random(*, seed: int = 0, trim_silence: bool = False) -> BRAVEnRandom:
+def braven_v_tiny_random(*, seed: int = 0, trim_silence: bool = False,
+                         landmarks: str = "auto") -> BRAVEnRandom:
     """Tiny BRAVEn video encoder (32-d, 2 blocks) for tests and demos."""
     return BRAVEnRandom(config=tiny_config("video"), seed=seed, trim_silence=trim_silence,
+                        landmarks=landmarks,
                         name="braven-v-tiny-random")
 
 
 @register("braven-a-tiny-random",
           unbuilt=_random_unbuilt(tiny_config("audio"), "braven-a-tiny-random"))
-def braven_a_tiny_random(*, seed: int = 0, trim_silence: bool = False) -> BRAVEnRandom:
+def braven_a_tiny_random(*, seed: int = 0, trim_silence: bool = False,
+                         landmarks: str = "auto") -> BRAVEnRandom:
     """Tiny BRAVEn audio encoder (32-d, 2 blocks) for tests and demos."""
     return BRAVEnRandom(config=tiny_config("audio"), seed=seed, trim_silence=trim_silence,
+                        landmarks=landmarks,
                         name="braven-a-tiny-random")

@@ -99,6 +99,10 @@ class CLIPFrames(Backbone):
                 "image_size": self.image_size,
                 "feature": "image_embeds"}
 
+    def feature_rate(self, clip: Clip) -> float:
+        # One row per decoded frame: a natively decoded clip's features are at its own rate.
+        return float(clip.fps) if clip.native else self.fps
+
     def forward_batches(self, video: np.ndarray) -> Any:
         """Yield the model outputs (``CLIPVisionModelWithProjection`` outputs: ``image_embeds``
         ``(B, dim)``, ``last_hidden_state`` ``(B, 1 + g², width)``) of ``(T, H, W, 3)`` uint8

@@ -1,9 +1,10 @@
 """FSFM face features (the paper's FSFM ViT-B/16 row), one vector per frame, 25 Hz.
 
-Input: the face box × 1.3 (a square of 1.3 × the longer box side around its centre; black
-outside the frame), resized to 224² (bicubic), ImageNet mean/std. Boxes come from
-``roi.face_box`` (the synthetic benchmark has them); without a box the **whole frame** is
-resized (no face detector yet: real detection arrives with the lip-reading ROI work).
+Input (as the paper's crops, :mod:`avdd.roi.faces`): per frame, the first face of dlib's HOG
+detector on the RGB frame, FaceForensics++'s integer square of 1.3 × the longer box side
+(shifted and shrunk to fit the frame, never padded), resized to 224² (PIL bilinear, aspect not
+kept), ImageNet mean/std; a frame without a face is resized whole. ``faces="auto"`` takes a
+dataset's own face boxes when it has them (the synthetic benchmark), through the same rule.
 
 Weights: a local checkpoint in the FSFM release layout, ``{'model': state_dict, 'args':
 Namespace, ...}`` with timm ViT key names, converted into a transformers ``ViTModel`` (no timm
@@ -35,11 +36,14 @@ from avdd.backbones.base import Backbone, register
 from avdd.backbones.checkpoints import CheckpointError, safetensors_shapes
 from avdd.backbones.hub import arch_dict, frozen, seeded
 from avdd.media import Clip
+from avdd.roi.faces import BOX_SCALE, FACE_SOURCES
 from avdd.roi.regions import Roi
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-BOX_SCALE = 1.3
+#: What the crop rule is, recorded in the config (the store key): detector box, FF++ integer
+#: square, no padding, PIL bilinear.
+FACE_CROP = "ffpp-int-square-no-pad/bilinear"
 BATCH_FRAMES = 32
 SAFE_GLOBALS = [argparse.Namespace]  # what the FSFM release pickles besides tensors
 
@@ -133,33 +137,20 @@ def _pool_of(state: dict[str, torch.Tensor]) -> str:
     return "fc_norm" if "fc_norm.weight" in state else "norm"
 
 
-def face_crops(video: np.ndarray, roi: Roi | None, size: int,
-               scale: float = BOX_SCALE) -> np.ndarray:
-    """``(T, H, W, 3)`` uint8 → ``(T, size, size, 3)`` uint8 face crops.
+def face_crops(video: np.ndarray, roi: Roi | None, size: int, scale: float = BOX_SCALE,
+               faces: str = "auto") -> np.ndarray:
+    """``(T, H, W, 3)`` uint8 → ``(T, size, size, 3)`` uint8 face crops (module docstring).
 
-    Boxes: ``roi.face_box`` (the synthetic benchmark's face boxes), else the face boxes of the
-    landmark pass that also makes the mouth ROIs (``roi.mouth.face_boxes``: the landmarks'
-    bounding box, tighter than a detector box — an approximation of the paper's detector box
-    × 1.3), else whole frames.
+    Boxes: ``faces="auto"``: ``roi.face_box`` when the dataset annotates it (the synthetic
+    benchmark), else dlib's detector; ``"annotation"`` or ``"dlib"`` force one
+    (:func:`avdd.roi.faces.get_face_boxes`). A frame without a box is resized whole.
     """
-    from PIL import Image
+    from avdd.roi.faces import face_crop, get_face_boxes
 
-    t, h, w, _ = video.shape
-    boxes = None
-    if roi is not None and roi.face_box is not None:
-        boxes = np.asarray(roi.face_box, float)
-    elif roi is not None and roi.mouth is not None and not roi.mouth.fallback:
-        boxes = np.asarray(roi.mouth.face_boxes, float)
-    out = np.empty((t, size, size, 3), np.uint8)
-    for i in range(t):
-        img = Image.fromarray(video[i])
-        if boxes is not None:
-            x0, y0, x1, y1 = boxes[min(i, len(boxes) - 1)]  # annotations may be a frame short
-            half = scale * max(x1 - x0, y1 - y0) / 2
-            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-            box = (cx - half, cy - half, cx + half, cy + half)
-            img = img.crop(tuple(int(round(v)) for v in box))  # black beyond the frame
-        out[i] = np.asarray(img.resize((size, size), Image.Resampling.BICUBIC))
+    boxes = get_face_boxes(faces, video, roi.face_box if roi is not None else None)
+    out = np.empty((len(video), size, size, 3), np.uint8)
+    for i, frame in enumerate(video):
+        out[i] = face_crop(frame, boxes[i], size, scale)
     return out
 
 
@@ -169,13 +160,11 @@ class FSFM(Backbone):
 
     modality = "visual"
     weights = "pretrained"
-    # Face boxes come from the same landmark pass as the lip models' mouth ROIs (cached once
-    # per video by the runner) when the data carry no face boxes of their own.
-    uses_mouth_roi = True
+    version = 2  # 2: detector box (dlib, first face), FF++ integer square, bilinear
 
     def __init__(self, checkpoint: str | Path, *, heads: int | None = None,
                  mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD,
-                 fps: float = 25.0, name: str = "fsfm") -> None:
+                 fps: float = 25.0, faces: str = "auto", name: str = "fsfm") -> None:
         from transformers import ViTModel
 
         self.source = str(checkpoint)
@@ -187,12 +176,12 @@ class FSFM(Backbone):
         if missing or unexpected:
             raise CheckpointError(f"{checkpoint}: weights do not fit a ViT (missing {missing}, "
                                   f"unexpected {unexpected})")
-        self._setup(net, _pool_of(state), mean, std, fps)
+        self._setup(net, _pool_of(state), mean, std, fps, faces)
 
     @classmethod
     def unbuilt(cls, checkpoint: str | Path, *, heads: int | None = None,
                 mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD,
-                fps: float = 25.0, name: str = "fsfm") -> FSFM:
+                fps: float = 25.0, faces: str = "auto", name: str = "fsfm") -> FSFM:
         """What ``cls(checkpoint, ...)`` describes itself by, from the checkpoint's tensor
         *shapes* (the file is memory-mapped or its safetensors header read; no network is
         built, no weight read): for :func:`avdd.backbones.describe`."""
@@ -200,19 +189,22 @@ class FSFM(Backbone):
         self.source = str(checkpoint)
         self.name = name
         state = load_release_state(checkpoint, lazy=True)
-        self._describe(infer_config(state, heads), _pool_of(state), mean, std, fps)
+        self._describe(infer_config(state, heads), _pool_of(state), mean, std, fps, faces)
         return self
 
     def _setup(self, net: torch.nn.Module, pool: str, mean: tuple[float, ...],
-               std: tuple[float, ...], fps: float) -> None:
-        self._describe(net.config, pool, mean, std, fps)
+               std: tuple[float, ...], fps: float, faces: str) -> None:
+        self._describe(net.config, pool, mean, std, fps, faces)
         self.net = frozen(net)
 
     def _describe(self, config: Any, pool: str, mean: tuple[float, ...],
-                  std: tuple[float, ...], fps: float) -> None:
+                  std: tuple[float, ...], fps: float, faces: str) -> None:
         """Every attribute :meth:`config` and the description read, from the ViT config."""
         if pool not in ("fc_norm", "norm"):
             raise ValueError(f"pool must be 'fc_norm' or 'norm', got {pool!r}")
+        if faces not in FACE_SOURCES:
+            raise ValueError(f"faces must be one of {FACE_SOURCES}, got {faces!r}")
+        self.faces = faces
         self.pool = pool
         self.mean, self.std = tuple(mean), tuple(std)
         self.fps = fps
@@ -225,7 +217,12 @@ class FSFM(Backbone):
                 "checkpoint": self.source, "weights": self.weights,
                 "dim": self.dim, "fps": self.fps, "image_size": self.image_size,
                 "heads": self.heads, "pool": self.pool,
-                "box_scale": BOX_SCALE, "mean": self.mean, "std": self.std}
+                "box_scale": BOX_SCALE, "faces": self.faces, "face_crop": FACE_CROP,
+                "mean": self.mean, "std": self.std}
+
+    def feature_rate(self, clip: Clip) -> float:
+        # One row per decoded frame: a natively decoded clip's features are at its own rate.
+        return float(clip.fps) if clip.native else self.fps
 
     def embed(self, pixels: torch.Tensor) -> torch.Tensor:
         """``(B, 3, S, S)`` normalised images → ``(B, dim)`` pooled features."""
@@ -236,7 +233,7 @@ class FSFM(Backbone):
         return self.net.layernorm(tokens).mean(dim=1)
 
     def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
-        crops = face_crops(clip.video, roi, self.image_size)
+        crops = face_crops(clip.video, roi, self.image_size, faces=self.faces)
         mean = torch.tensor(self.mean, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=self.device).view(1, 3, 1, 1)
         feats = [torch.zeros(0, self.dim, device=self.device)]
@@ -254,40 +251,40 @@ class FSFMRandom(FSFM):
     weights = "random"
 
     def __init__(self, *, seed: int = 0, config: Any = None, pool: str = "fc_norm",
-                 fps: float = 25.0, name: str = "fsfm-random") -> None:
+                 fps: float = 25.0, faces: str = "auto", name: str = "fsfm-random") -> None:
         from transformers import ViTModel
 
         config = config or vit_config()
-        self._describe_random(config, seed, pool, fps, name)
+        self._describe_random(config, seed, pool, fps, faces, name)
         self.net = frozen(seeded(lambda: ViTModel(config, add_pooling_layer=False), seed))
 
     @classmethod
     def unbuilt(cls, *, seed: int = 0, config: Any = None, pool: str = "fc_norm",
-                fps: float = 25.0, name: str = "fsfm-random") -> FSFMRandom:
+                fps: float = 25.0, faces: str = "auto", name: str = "fsfm-random") -> FSFMRandom:
         """``cls(...)`` without its network."""
         self = cls._shell()
-        self._describe_random(config or vit_config(), seed, pool, fps, name)
+        self._describe_random(config or vit_config(), seed, pool, fps, faces, name)
         return self
 
-    def _describe_random(self, config: Any, seed: int, pool: str, fps: float,
+    def _describe_random(self, config: Any, seed: int, pool: str, fps: float, faces: str,
                          name: str) -> None:
         self.source = "config"
         self.name = name
         self.seed = seed
         self.arch = arch_dict(config)
-        self._describe(config, pool, IMAGENET_MEAN, IMAGENET_STD, fps)
+        self._describe(config, pool, IMAGENET_MEAN, IMAGENET_STD, fps, faces)
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "seed": self.seed, "arch": self.arch}
 
 
-def _tiny_unbuilt(*, seed: int = 0, fps: float = 25.0) -> FSFMRandom:
+def _tiny_unbuilt(*, seed: int = 0, fps: float = 25.0, faces: str = "auto") -> FSFMRandom:
     return FSFMRandom.unbuilt(config=vit_config(32, 2, 4, 32, 16), seed=seed, fps=fps,
-                              name="fsfm-tiny-random")
+                              faces=faces, name="fsfm-tiny-random")
 
 
 @register("fsfm-tiny-random", unbuilt=_tiny_unbuilt)
-def fsfm_tiny_random(*, seed: int = 0, fps: float = 25.0) -> FSFMRandom:
+def fsfm_tiny_random(*, seed: int = 0, fps: float = 25.0, faces: str = "auto") -> FSFMRandom:
     """Tiny random face ViT (32² crops, patch 16, 32-d, 2 layers, 4 heads)."""
-    return FSFMRandom(config=vit_config(32, 2, 4, 32, 16), seed=seed, fps=fps,
+    return FSFMRandom(config=vit_config(32, 2, 4, 32, 16), seed=seed, fps=fps, faces=faces,
                       name="fsfm-tiny-random")

@@ -64,7 +64,7 @@ class LogMel(Backbone):
 
     modality = "audio"
     weights = "handcrafted"
-    version = 2  # 2: per-clip CMVN
+    version = 3  # 2: per-clip CMVN; 3: the whole waveform whatever else the job decodes
 
     def __init__(self, config: LogMelConfig | None = None) -> None:
         self.cfg = config or LogMelConfig()
@@ -134,6 +134,10 @@ class MouthPixels(Backbone):
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "fps": self.fps, **asdict(self.cfg)}
+
+    def feature_rate(self, clip: Clip) -> float:
+        # One row per decoded frame: a natively decoded clip's features are at its own rate.
+        return float(clip.fps) if clip.native else self.fps
 
     def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
         g = self.cfg.grid

@@ -7,11 +7,17 @@ shortest side 224, centre crop 224, ImageNet mean/std) and ``VideoMAEModel``; it
 per 16 frames, one per 2-frame tubelet, hence 25 / 2 = 12.5 Hz.
 
 Trailing partial window (``trailing``):
-- ``"pad"`` (default): the last real frame is repeated up to a full window and only the output
-  steps whose tubelets contain a real frame are kept, so T = ceil(T_frames / tubelet) and every
+- ``"drop"`` (default): the partial window is dropped, as the paper's code does
+  (``danoneata/veridiq`` ``fe_video_mae.py``: windows start at 0, 16, ... while a whole window
+  fits), so T = 8 · ⌊T_frames / 16⌋; a clip shorter than one window has no feature, and
+  :meth:`VideoMAE.__call__` says so (the runner records it as a failed video; upstream
+  would have stored an empty array);
+- ``"pad"``: the last real frame is repeated up to a full window and only the output steps
+  whose tubelets contain a real frame are kept, so T = ceil(T_frames / tubelet) and every
   video frame is covered (the last step may mix a real frame with its copy).
-- ``"drop"``: the partial window is dropped, as the paper's code does (T = 8 · ⌊T_frames / 16⌋;
-  a clip shorter than 16 frames gives no feature at all).
+
+Frames are taken as decoded: a clip read at its native rate (``read_clip(fps=None)``, as the
+paper's decord reader did) gives features at half that rate (:meth:`VideoMAE.feature_rate`).
 
 Registry names: ``videomae`` (pretrained, ``model=`` hub name or directory), ``videomae-random``
 (config only, seeded), ``videomae-tiny-random`` (32² input, 4-frame windows, 32-d).
@@ -51,7 +57,7 @@ def processor_for(image_size: int) -> Any:
 
 
 def windows(n_frames: int, window: int, tubelet: int,
-            trailing: str = "pad") -> list[tuple[np.ndarray, int]]:
+            trailing: str = "drop") -> list[tuple[np.ndarray, int]]:
     """Frame indices of each window and how many of its output steps to keep.
 
     Returns:
@@ -72,12 +78,13 @@ def windows(n_frames: int, window: int, tubelet: int,
 
 @register("videomae")
 class VideoMAE(Backbone):
-    """VideoMAE encoder → ``(ceil(T / 2), hidden)`` at 12.5 Hz (1024-d for large)."""
+    """VideoMAE encoder → ``(8 · ⌊T / 16⌋, hidden)`` at 12.5 Hz (1024-d for large)."""
 
     modality = "visual"
     weights = "pretrained"
+    version = 2  # 2: the trailing partial window is dropped by default (the paper's code)
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, trailing: str = "pad",
+    def __init__(self, model: str = DEFAULT_MODEL, *, trailing: str = "drop",
                  video_fps: float = 25.0, name: str = "videomae") -> None:
         from transformers import VideoMAEImageProcessorPil, VideoMAEModel
 
@@ -89,7 +96,7 @@ class VideoMAE(Backbone):
         self._setup(net, proc, trailing, video_fps)
 
     @classmethod
-    def unbuilt(cls, model: str = DEFAULT_MODEL, *, trailing: str = "pad",
+    def unbuilt(cls, model: str = DEFAULT_MODEL, *, trailing: str = "drop",
                 video_fps: float = 25.0, name: str = "videomae") -> VideoMAE:
         """What ``cls(model, ...)`` describes itself by, from ``config.json`` only (no
         network, no weights, no processor): for :func:`avdd.backbones.describe`."""
@@ -134,10 +141,24 @@ class VideoMAE(Backbone):
         tokens = self.net(pixel_values=pixels).last_hidden_state  # (n, steps·g·g, hidden)
         return tokens.reshape(len(clips), self.steps, -1, self.dim).mean(dim=2)
 
+    def feature_rate(self, clip: Clip) -> float:
+        # One row per tubelet of the frames as decoded (native or resampled).
+        return float(clip.fps) / self.tubelet if clip.native else self.fps
+
     def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
-        """``(T, H, W, 3)`` frames → ``(ceil(T / tubelet), hidden)`` float32 (``"pad"``)."""
-        if clip.fps != self.video_fps:
+        """``(T, H, W, 3)`` frames → ``(window / tubelet · ⌊T / window⌋, hidden)`` float32
+        (``"drop"``; ``"pad"``: ``(ceil(T / tubelet), hidden)``).
+
+        Raises:
+            ValueError: a resampled clip at another rate than ``video_fps``; with ``"drop"``,
+                a clip shorter than one window (no feature at all).
+        """
+        if clip.fps != self.video_fps and not clip.native:
             raise ValueError(f"{self.name} expects {self.video_fps} fps video, got {clip.fps}")
+        if self.trailing == "drop" and clip.num_frames < self.window:
+            raise ValueError(f"{clip.path or 'clip'}: {clip.num_frames} frames, fewer than one "
+                             f"{self.window}-frame window: no VideoMAE feature (the paper's code "
+                             "drops partial windows; trailing='pad' keeps them)")
         plan = windows(clip.num_frames, self.window, self.tubelet, self.trailing)
         feats = []
         with torch.inference_mode():
@@ -157,7 +178,7 @@ class VideoMAERandom(RandomInit, VideoMAE):
     weights = "random"
 
     def __init__(self, model: str = DEFAULT_MODEL, *, seed: int = 0, config: Any = None,
-                 trailing: str = "pad", video_fps: float = 25.0,
+                 trailing: str = "drop", video_fps: float = 25.0,
                  name: str = "videomae-random") -> None:
         from transformers import VideoMAEConfig, VideoMAEModel
 
@@ -167,7 +188,7 @@ class VideoMAERandom(RandomInit, VideoMAE):
 
     @classmethod
     def unbuilt(cls, model: str = DEFAULT_MODEL, *, seed: int = 0, config: Any = None,
-                trailing: str = "pad", video_fps: float = 25.0,
+                trailing: str = "drop", video_fps: float = 25.0,
                 name: str = "videomae-random") -> VideoMAERandom:
         """``cls(...)`` without its network (the config is resolved as the build resolves it)."""
         from transformers import VideoMAEConfig
@@ -179,13 +200,13 @@ class VideoMAERandom(RandomInit, VideoMAE):
         return self
 
 
-def _tiny_unbuilt(*, seed: int = 0, trailing: str = "pad") -> VideoMAERandom:
+def _tiny_unbuilt(*, seed: int = 0, trailing: str = "drop") -> VideoMAERandom:
     return VideoMAERandom.unbuilt(config=tiny_config(), seed=seed, trailing=trailing,
                                   name="videomae-tiny-random")
 
 
 @register("videomae-tiny-random", unbuilt=_tiny_unbuilt)
-def videomae_tiny_random(*, seed: int = 0, trailing: str = "pad") -> VideoMAERandom:
+def videomae_tiny_random(*, seed: int = 0, trailing: str = "drop") -> VideoMAERandom:
     """Tiny random VideoMAE (4-frame windows of 32² frames, 32-d, 12.5 Hz)."""
     return VideoMAERandom(config=tiny_config(), seed=seed, trailing=trailing,
                           name="videomae-tiny-random")

@@ -66,6 +66,9 @@ class Wav2Vec2(Backbone):
 
     modality = "audio"
     weights = "pretrained"
+    #: 2: the whole decoded waveform, as the paper's extractor reads it (audio was cut to the
+    #: video's length when a job decoded both streams, so features depended on the job).
+    version = 2
 
     def __init__(self, model: str = DEFAULT_MODEL, *, layer: int | None = None,
                  name: str = "wav2vec2") -> None:

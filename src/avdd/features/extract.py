@@ -60,35 +60,45 @@ def _info(backbone: BackboneInfo | Backbone) -> BackboneInfo:
     return backbone if isinstance(backbone, BackboneInfo) else BackboneInfo.of(backbone)
 
 
-def backbone_key(backbone: BackboneInfo | Backbone, precision: str = "fp32") -> str:
+def backbone_key(backbone: BackboneInfo | Backbone, precision: str = "fp32",
+                 video_fps: float | None = 25.0) -> str:
     """Store folder name: the backbone name plus a hash of its configuration, so that features
     of a changed configuration never mix with old ones. ``backbone``: a description
     (:func:`avdd.backbones.describe`, no network needed) or a built backbone; both give the
-    same key."""
-    cfg = json.dumps(store_config(backbone, precision), sort_keys=True, default=str)
+    same key. ``video_fps``: the rate videos were decoded at (:attr:`Profile.video_fps`)."""
+    cfg = json.dumps(store_config(backbone, precision, video_fps), sort_keys=True, default=str)
     return f"{backbone.name}-{hashlib.sha256(cfg.encode()).hexdigest()[:8]}"
 
 
 def store_dir(profile: Profile, backbone: BackboneInfo | Backbone, dataset: str, split: str,
               precision: str = "fp32") -> Path:
-    return profile.store_dir(backbone_key(backbone, precision), dataset, split)
+    """The store of ``backbone``'s features of one split, as this profile extracts them (its
+    decode rate included)."""
+    return profile.store_dir(backbone_key(backbone, precision, profile.video_fps), dataset, split)
 
 
 # -- worker side --------------------------------------------------------------------------
 _WORKER_BACKBONES: dict[str, Backbone] = {}
 _WORKER_PRECISION = ["fp32"]
 _WORKER_ROI_ROOT: list[Path | None] = [None]
+_WORKER_VIDEO_FPS: list[float | None] = [25.0]
 
 PRECISIONS = ("fp32", "bf16")
 
 
-def store_config(backbone: BackboneInfo | Backbone, precision: str = "fp32") -> dict[str, Any]:
+def store_config(backbone: BackboneInfo | Backbone, precision: str = "fp32",
+                 video_fps: float | None = 25.0) -> dict[str, Any]:
     """What keys a store: the backbone's config, plus the autocast precision when it is not
-    fp32 (bf16 features differ from fp32 ones, so they never share a store)."""
+    fp32 (bf16 features differ from fp32 ones, so they never share a store), plus the video
+    decode rate when it is not 25 fps (``None``: every native frame, as the paper's
+    extractors read them; features of a 30 fps source differ)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     cfg = _info(backbone).config
-    return cfg if precision == "fp32" else {**cfg, "precision": precision}
+    cfg = cfg if precision == "fp32" else {**cfg, "precision": precision}
+    if video_fps != 25.0:
+        cfg = {**cfg, "video_fps": "native" if video_fps is None else float(video_fps)}
+    return cfg
 
 
 def compute_signature(backbone: BackboneInfo | Backbone, device: str | None,
@@ -106,10 +116,11 @@ def compute_signature(backbone: BackboneInfo | Backbone, device: str | None,
 
 
 def _init_worker(names: Sequence[str], *, precision: str = "fp32",
-                 roi_root: Path | None = None) -> None:
+                 roi_root: Path | None = None, video_fps: float | None = 25.0) -> None:
     # Backbones are built once per worker process, not pickled per task.
     _WORKER_PRECISION[0] = precision
     _WORKER_ROI_ROOT[0] = roi_root
+    _WORKER_VIDEO_FPS[0] = video_fps
     for name in names:
         _WORKER_BACKBONES[name] = get_backbone(name)
 
@@ -131,15 +142,18 @@ def _init_pool_worker(names: Sequence[str], **kwargs: Any) -> None:
     _init_worker(names, **kwargs)
 
 
-def _decode(item: Item, needs: dict[str, tuple[bool, bool]]) -> dict[str, Any]:
-    """Decode what the backbones need (``needs``: key → (video, audio)). Returns ``{backbone
-    key: clip or error message}``: when the joint decode fails (e.g. no audio track), each
-    modality is retried alone so that a file without audio still serves the visual backbones
-    and vice versa."""
+def _decode(item: Item, needs: dict[str, tuple[bool, bool]],
+            fps: float | None = 25.0) -> dict[str, Any]:
+    """Decode what the backbones need (``needs``: key → (video, audio)) at video rate ``fps``
+    (None: native). Returns ``{backbone key: clip or error message}``: when the joint decode
+    fails (e.g. no audio track), each modality is retried alone so that a file without audio
+    still serves the visual backbones and vice versa. A stream is the same whichever of the
+    two ways it was read (:func:`avdd.media.read_clip`), so a backbone's features never depend
+    on what else the job extracts."""
     video = any(v for v, _ in needs.values())
     audio = any(a for _, a in needs.values())
     try:
-        clip = read_clip(item.path, video=video, audio=audio)
+        clip = read_clip(item.path, video=video, audio=audio, fps=fps)
         return dict.fromkeys(needs, clip)
     except MediaError as e:
         joint_error = str(e)
@@ -151,7 +165,7 @@ def _decode(item: Item, needs: dict[str, tuple[bool, bool]]) -> dict[str, Any]:
         if not group:
             continue
         try:
-            clip = read_clip(item.path, video=need[0], audio=need[1])
+            clip = read_clip(item.path, video=need[0], audio=need[1], fps=fps)
         except MediaError as e:
             clip = str(e)
         out.update(dict.fromkeys(group, clip))
@@ -173,60 +187,67 @@ class _Decoded:
 @dataclass(frozen=True)
 class _Needs:
     """What the decode step must produce for each backbone key: streams, and for lip
-    models the landmark source of the cached mouth ROI (``None`` = no mouth ROI)."""
+    models the (crop recipe, landmark source) of the cached mouth ROI (``None`` = no mouth
+    ROI); the video decode rate (None: native)."""
 
     streams: dict[str, tuple[bool, bool]]
-    mouth: dict[str, str | None]
+    mouth: dict[str, tuple[str, str] | None]
     roi_root: Path | None  # RoiCache folder (the profile's cache_dir / "roi")
+    video_fps: float | None = 25.0
 
 
-def _needs(bbs: dict[str, Backbone], roi_root: Path | None = None) -> _Needs:
-    return _Needs({k: (b.needs_video, b.needs_audio) for k, b in bbs.items()},
-                  {k: b.landmarks if b.uses_mouth_roi and b.needs_video else None
-                   for k, b in bbs.items()}, roi_root)
+def _needs(bbs: dict[str, Backbone], roi_root: Path | None = None,
+           video_fps: float | None = 25.0) -> _Needs:
+    return _Needs({k: b.decodes for k, b in bbs.items()},
+                  {k: (b.roi_recipe, b.landmarks) if b.uses_mouth_roi and b.needs_video else None
+                   for k, b in bbs.items()}, roi_root, video_fps)
 
 
 def _mouth_rois(item: Item, clips: dict[str, Any], base: Roi | None, needs: _Needs,
                 names: Sequence[str]) -> tuple[dict[str, Roi | None], dict[str, str]]:
     """Per backbone key: the Roi to pass (with the cached mouth ROI for lip models), and the
-    errors of lip models whose ROI could not be made. One ROI per landmark source and video,
-    shared by every lip model."""
+    errors of lip models whose ROI could not be made. One ROI per crop recipe, landmark
+    source and video, shared by every lip model that reads it."""
     from avdd.roi.mouth import RoiCache
 
     rois: dict[str, Roi | None] = {}
     errors: dict[str, str] = {}
-    done: dict[str, Roi | str] = {}
+    done: dict[tuple[str, str], Roi | str] = {}
     for n in names:
-        source = needs.mouth.get(n)
+        need = needs.mouth.get(n)
         clip = clips[n]
-        if source is None or isinstance(clip, str):
+        if need is None or isinstance(clip, str):
             rois[n] = base
             continue
-        if source not in done:
+        recipe, source = need
+        if need not in done:
             try:
                 if needs.roi_root is None:
                     from avdd.roi.mouth import compute_rois
 
-                    done[source] = dataclasses.replace(base or Roi(),
-                                                       mouth=compute_rois(clip, base, source))
+                    done[need] = dataclasses.replace(
+                        base or Roi(), mouth=compute_rois(clip, base, source, recipe))
                 else:
-                    cache = RoiCache(needs.roi_root, {"landmarks": source})
-                    done[source] = cache.load_or_compute(f"{item.dataset}/{item.video_id}",
-                                                         clip, base, landmarks=source)
+                    # Natively decoded frames give other crops than 25 fps ones: own folder.
+                    rate = {} if needs.video_fps == 25.0 else {
+                        "video_fps": "native" if needs.video_fps is None else needs.video_fps}
+                    cache = RoiCache(needs.roi_root, {"landmarks": source, **rate}, recipe=recipe)
+                    done[need] = cache.load_or_compute(f"{item.dataset}/{item.video_id}",
+                                                       clip, base, landmarks=source)
             except Exception as e:  # noqa: BLE001 - recorded against the lip models
-                done[source] = (f"{item.path}: mouth ROI ({source} landmarks): "
-                                f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
-        if isinstance(done[source], str):
-            errors[n] = done[source]
+                done[need] = (f"{item.path}: mouth ROI ({recipe} crop, {source} landmarks): "
+                              f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
+        if isinstance(done[need], str):
+            errors[n] = done[need]
         else:
-            rois[n] = done[source]
+            rois[n] = done[need]
     return rois, errors
 
 
 def _decode_task(task: tuple[Item, tuple[str, ...]], needs: _Needs) -> _Decoded:
     item, names = task
     try:
-        clips = _decode(item, {n: needs.streams[n] for n in names})
+        clips = _decode(item, {n: needs.streams[n] for n in names}, needs.video_fps)
     except Exception as e:  # noqa: BLE001 - any per-file failure is recorded, the run goes on
         msg = f"{item.path}: {type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
         clips = dict.fromkeys(names, msg)
@@ -253,16 +274,22 @@ def _checked(b: Backbone, f: np.ndarray) -> np.ndarray:
     return f
 
 
+_Result = tuple[Item, dict[str, np.ndarray], dict[str, str], dict[str, float]]
+
+
 def _featurise_many(samples: Sequence[_Decoded], bbs: dict[str, Backbone], precision: str
-                    ) -> list[tuple[Item, dict[str, np.ndarray], dict[str, str]]]:
+                    ) -> list[_Result]:
     """Run every backbone on the decoded videos that need it, grouping clips with equal
     :meth:`Backbone.batch_key` into one forward pass. A failing batch is retried clip by clip
     so that the error is recorded against the video that caused it.
 
-    Returns, per sample: ``(item, features by backbone key, error message by backbone key)``.
+    Returns, per sample: ``(item, features by backbone key, error message by backbone key,
+    feature rate by backbone key)``; a rate is given only where it differs from the
+    backbone's nominal ``fps`` (a natively decoded clip at another rate than 25 fps).
     """
     feats: list[dict[str, np.ndarray]] = [{} for _ in samples]
     errors: list[dict[str, str]] = [{} for _ in samples]
+    rates: list[dict[str, float]] = [{} for _ in samples]
     for key, b in bbs.items():
         groups: dict[Any, list[int]] = {}
         for i, s in enumerate(samples):
@@ -292,17 +319,21 @@ def _featurise_many(samples: Sequence[_Decoded], bbs: dict[str, Backbone], preci
                         tb = traceback.format_exc(limit=3)
                         errors[i][key] = (f"{samples[i].item.path}: {key}: "
                                           f"{type(e).__name__}: {e}\n{tb}")
-    return [(s.item, f, e) for s, f, e in zip(samples, feats, errors, strict=True)]
+        for i in (i for idx in groups.values() for i in idx if key in feats[i]):
+            rate = b.feature_rate(samples[i].clips[key])
+            if rate != b.fps:
+                rates[i][key] = rate
+    return [(s.item, f, e, r) for s, f, e, r in zip(samples, feats, errors, rates, strict=True)]
 
 
-def _featurise(task: tuple[Item, tuple[str, ...]]
-               ) -> tuple[Item, dict[str, np.ndarray], dict[str, str]]:
+def _featurise(task: tuple[Item, tuple[str, ...]]) -> _Result:
     """Decode one clip and run the backbones it still needs (a pool worker's task).
 
-    Returns ``(item, features by backbone, error message by backbone)``.
+    Returns ``(item, features by backbone, error message by backbone, rates by backbone)``
+    (:func:`_featurise_many`).
     """
     bbs = {n: _WORKER_BACKBONES[n] for n in task[1]}  # keyed by spec string, as the stores
-    sample = _decode_task(task, _needs(bbs, _WORKER_ROI_ROOT[0]))
+    sample = _decode_task(task, _needs(bbs, _WORKER_ROI_ROOT[0], _WORKER_VIDEO_FPS[0]))
     return _featurise_many([sample], bbs, _WORKER_PRECISION[0])[0]
 
 
@@ -332,7 +363,7 @@ def _worker_init(_: int) -> None:
 
 
 def _loader_featurise(bbs: dict[str, Backbone], workers: int, batch_size: int, precision: str,
-                      roi_root: Path | None = None):
+                      roi_root: Path | None = None, video_fps: float | None = 25.0):
     """``tasks → iterator of (item, feats, errors)`` in task order, decoding in ``workers``
     DataLoader processes (prefetching ahead) while the models run here, ``batch_size``
     videos at a time."""
@@ -341,7 +372,7 @@ def _loader_featurise(bbs: dict[str, Backbone], workers: int, batch_size: int, p
     def run(tasks):
         ctx = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
         loader = DataLoader(
-            _DecodeDataset(tasks, _needs(bbs, roi_root)), batch_size=None, shuffle=False,
+            _DecodeDataset(tasks, _needs(bbs, roi_root, video_fps)), batch_size=None, shuffle=False,
             num_workers=workers, collate_fn=_identity, worker_init_fn=_worker_init,
             multiprocessing_context=ctx if workers else None,
             prefetch_factor=max(2, batch_size) if workers else None,
@@ -427,7 +458,7 @@ def extract_many(
         bbs = {n: get_backbone(n).to(device) for n in backbones}
         _check_described(bbs)
         run = _loader_featurise(bbs, max(0, workers), max(1, batch_size), precision,
-                                roi_root)
+                                roi_root, profile.video_fps)
         # One thread here as in the pool workers (the same kernels, so the same features;
         # it also leaves the decode workers their cores: an OpenMP pool spanning every core
         # spin-waits against them, measured 4x slower end to end on 2 cores).
@@ -437,7 +468,8 @@ def extract_many(
                                       precision, device, max(1, batch_size))]
     if workers <= 1:
         with one_thread():
-            _init_worker(list(backbones), precision=precision, roi_root=roi_root)
+            _init_worker(list(backbones), precision=precision, roi_root=roi_root,
+                         video_fps=profile.video_fps)
             _check_described({n: _WORKER_BACKBONES[n] for n in backbones})
 
             def run(tasks):
@@ -450,7 +482,8 @@ def extract_many(
     # "__main__"` guard (spawn re-imports the caller's main module). Workers pin themselves
     # to one BLAS/torch thread, so a thread pool inherited from the parent is not used.
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    init = functools.partial(_init_pool_worker, precision=precision, roi_root=roi_root)
+    init = functools.partial(_init_pool_worker, precision=precision, roi_root=roi_root,
+                             video_fps=profile.video_fps)
     with ctx.Pool(workers, initializer=init, initargs=(list(backbones),)) as pool:
         def run(tasks):
             return pool.imap(_featurise, tasks, chunksize=2)
@@ -469,7 +502,7 @@ def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: st
     infos = {n: describe(n) for n in backbones}
     stores: dict[str, FeatureStore] = {}
     for name, info in infos.items():
-        cfg = store_config(info, precision)
+        cfg = store_config(info, precision, profile.video_fps)
         prov = provenance(profile=profile.name, synthetic=profile.synthetic,
                           weights=info.weights, backbone=cfg, dataset=dataset, split=split)
         stores[name] = FeatureStore(
@@ -495,7 +528,7 @@ def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: st
         f" [rank {shard.rank}/{shard.world_size}]" if shard.world_size > 1 else "")
     bar = tqdm(total=len(tasks), unit="video", disable=not progress, desc=desc)
     try:
-        for (item, names), (_, feats, errors) in zip(tasks, run(tasks)):
+        for (item, names), (_, feats, errors, rates) in zip(tasks, run(tasks)):
             bar.update()
             for n in names:
                 err = errors.get(n)
@@ -505,7 +538,10 @@ def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: st
                         fh.write(json.dumps({"video_id": item.video_id, "path": str(item.path),
                                              "error": err, "time": time.time()}) + "\n")
                 else:
-                    stores[n].append(item.video_id, feats[n], **item.store_meta())
+                    # A natively decoded video at another rate keeps its own (the store's
+                    # fps is the nominal one): analyses read ``fps`` from the meta first.
+                    rate = {"fps": rates[n]} if n in rates else {}
+                    stores[n].append(item.video_id, feats[n], **item.store_meta(), **rate)
                     counts[n][0] += 1
     finally:
         bar.close()

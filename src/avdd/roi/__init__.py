@@ -2,8 +2,10 @@
 
 media (Clip) -> :mod:`.regions` (the :class:`~.regions.Roi` a dataset's annotations give) ->
 :mod:`.landmarks` (68 points: synthetic, dlib, mediapipe) -> :mod:`.align` (the AVH-Align
-similarity to the mean face, 96 x 96 mouth crops) -> :mod:`.mouth` (once per video, cached,
-shared by every lip model and FSFM). :mod:`.image` holds the pixel conversions they share.
+similarity to the mean face, 96 x 96 mouth crops: AV-HuBERT, BRAVEn) and :mod:`.autoavsr`
+(the MediaPipe-keypoint crop of the paper's Auto-AVSR rows) -> :mod:`.mouth` (once per video
+and recipe, cached, shared by the lip models). :mod:`.faces` makes FSFM's detector-box face
+crops; :mod:`.image` holds the pixel conversions they share.
 
 Import the submodules: this face stays empty so that ``avdd.roi.regions`` (imported by every
 backbone) does not pull in scikit-image.

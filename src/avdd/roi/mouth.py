@@ -1,9 +1,12 @@
-"""On-disk cache of mouth ROIs: landmark detection + alignment run once per video.
+"""On-disk cache of mouth ROIs: landmark detection + alignment run once per video and recipe.
 
-Several lip backbones (AV-HuBERT, Auto-AVSR, BRAVEn) read the same crops, and dlib costs
-~0.1 s per frame, so the extraction runner computes the ROIs once per video (in its worker
-process) through :meth:`RoiCache.load_or_compute` and hands the resulting :class:`~avdd.roi.regions.Roi`
-to every lip backbone.
+Two crop recipes, as the paper's code used them: ``"avhubert"`` (:mod:`avdd.roi.align`, the
+AVH-Align crop that AV-HuBERT and BRAVEn read) and ``"autoavsr"`` (:mod:`avdd.roi.autoavsr`,
+the MediaPipe-based crop of the Auto-AVSR rows). Several lip backbones read the same crops, and
+dlib costs ~0.1 s per frame, so the extraction runner computes the ROIs once per video, recipe
+and landmark source (in its worker process) through :meth:`RoiCache.load_or_compute` and hands
+the resulting :class:`~avdd.roi.regions.Roi` to every lip backbone of that recipe; each recipe
+has its own cache folder.
 
 Layout: ``root/<config hash>/<sanitised id>-<id hash>.npz`` (compressed), plus
 ``root/<config hash>/config.json`` naming what the hash stands for. Entries are written to a
@@ -28,12 +31,17 @@ import numpy as np
 
 from avdd.media import Clip
 from avdd.roi.align import AlignConfig, mouth_rois
-from avdd.roi.landmarks import get_landmark_source
+from avdd.roi.autoavsr import KEYPOINT_SOURCES, AutoAVSRCropConfig, autoavsr_rois, get_keypoint_source
+from avdd.roi.landmarks import SOURCES, get_landmark_source
 from avdd.roi.regions import MouthRois, Roi
 
-__all__ = ["RoiCache", "RECIPE_VERSION", "compute_rois"]
+__all__ = ["RoiCache", "RECIPE_VERSION", "RECIPES", "compute_rois"]
 
-RECIPE_VERSION = 1  # bump when a code change alters the crops: old entries are then not reused
+#: Bump when a code change alters the crops: old entries are then not reused.
+#: 2: always clamp the AV-HuBERT crop, centre-crop fallback of the full-resolution frame; the
+#: Auto-AVSR recipe.
+RECIPE_VERSION = 2
+RECIPES = ("avhubert", "autoavsr")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_STEM = 120  # characters of the readable part of a file name
 
@@ -42,13 +50,37 @@ def _digest(text: str, n: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
-def compute_rois(clip: Clip, roi: Roi | None, landmarks: str = "auto") -> MouthRois:
-    """Mouth ROIs of ``clip``: ``roi.mouth`` when precomputed, else the recipe on
-    ``roi.landmarks`` when given, else on the landmarks of the named source."""
-    if roi is not None and roi.mouth is not None:
+def _check_recipe(recipe: str) -> None:
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown mouth-ROI recipe {recipe!r}; expected one of {RECIPES}")
+
+
+def compute_rois(clip: Clip, roi: Roi | None, landmarks: str = "auto",
+                 recipe: str = "avhubert") -> MouthRois:
+    """Mouth ROIs of ``clip`` by ``recipe``: ``roi.mouth`` when precomputed by the same recipe,
+    else the recipe on ``roi.landmarks`` when given, else on the landmarks of the named source.
+
+    ``landmarks``: for ``"avhubert"`` a :func:`~avdd.roi.landmarks.get_landmark_source` name;
+    for ``"autoavsr"`` a :func:`~avdd.roi.autoavsr.get_keypoint_source` name (``"auto"``:
+    synthetic annotations or MediaPipe FaceDetection), or ``"dlib"`` / ``"mediapipe"``
+    (68 landmarks reduced to the 4 keypoints: not the official detector).
+    """
+    _check_recipe(recipe)
+    if roi is not None and roi.mouth is not None and roi.mouth.recipe == recipe:
         return roi.mouth
-    if roi is not None and roi.landmarks is not None:
-        return mouth_rois(clip.video, roi.landmarks, source="given")
+    given = roi.landmarks if roi is not None else None
+    if recipe == "autoavsr":
+        if given is not None:
+            return autoavsr_rois(clip.video, given, source="given")
+        if landmarks in KEYPOINT_SOURCES:
+            return autoavsr_rois(clip.video, get_keypoint_source(landmarks, roi))
+        source = get_landmark_source(landmarks, roi)
+        return autoavsr_rois(clip.video, source(clip.video), source=source.name)
+    if given is not None:
+        return mouth_rois(clip.video, given, source="given")
+    if landmarks not in SOURCES:
+        raise ValueError(f"unknown landmark source {landmarks!r} for the AV-HuBERT crop; "
+                         f"expected one of {SOURCES}")
     return mouth_rois(clip.video, get_landmark_source(landmarks, roi))
 
 
@@ -58,16 +90,21 @@ class RoiCache:
     Args:
         root: cache folder (created on first write).
         source_config: what produced the ROIs, e.g. ``{"landmarks": "auto"}`` or a
-            source's :meth:`~avdd.roi.landmarks.LandmarkSource.config`; hashed together with
-            :class:`~avdd.roi.align.AlignConfig` and :data:`RECIPE_VERSION`, so another
-            configuration gets another folder.
+            source's :meth:`~avdd.roi.landmarks.LandmarkSource.config` (and the decode rate,
+            when not 25 fps); hashed together with the recipe, its constants and
+            :data:`RECIPE_VERSION`, so another configuration gets another folder.
+        recipe: ``"avhubert"`` or ``"autoavsr"`` (:data:`RECIPES`).
+        align: the AV-HuBERT recipe's constants (recipe ``"avhubert"`` only).
     """
 
     def __init__(self, root: str | Path, source_config: dict[str, Any], *,
-                 align: AlignConfig = AlignConfig()):
+                 align: AlignConfig = AlignConfig(), recipe: str = "avhubert"):
+        _check_recipe(recipe)
         self.root = Path(root)
-        self.config = {"source": source_config, "align": dataclasses.asdict(align),
-                       "recipe": RECIPE_VERSION}
+        self.recipe = recipe
+        constants = align if recipe == "avhubert" else AutoAVSRCropConfig()
+        self.config = {"source": source_config, "align": dataclasses.asdict(constants),
+                       "recipe": RECIPE_VERSION, "crop": recipe}
         self.key = _digest(json.dumps(self.config, sort_keys=True, default=str), 16)
         self.dir = self.root / self.key
 
@@ -85,7 +122,8 @@ class RoiCache:
                 lms = data["landmarks"]
                 return MouthRois(frames=data["frames"], face_boxes=data["face_boxes"],
                                  fallback=bool(data["fallback"]), landmark_source=str(data["source"]),
-                                 landmarks=lms if lms.size else None, reason=str(data["reason"]))
+                                 landmarks=lms if lms.size else None, reason=str(data["reason"]),
+                                 recipe=str(data["recipe"]))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
@@ -104,7 +142,8 @@ class RoiCache:
                 np.savez_compressed(fh, frames=np.asarray(rois.frames, np.uint8),
                                     face_boxes=np.asarray(rois.face_boxes, np.float32),
                                     fallback=np.bool_(rois.fallback), source=np.str_(rois.landmark_source),
-                                    landmarks=np.asarray(lms, np.float32), reason=np.str_(rois.reason))
+                                    landmarks=np.asarray(lms, np.float32), reason=np.str_(rois.reason),
+                                    recipe=np.str_(rois.recipe))
             os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; the cache may be shared
             os.replace(tmp, path)
         except BaseException:
@@ -125,13 +164,13 @@ class RoiCache:
                         landmarks: str = "auto") -> Roi:
         """``roi`` (or an empty :class:`~avdd.roi.regions.Roi`) with ``mouth`` filled: from the cache
         when an entry with as many frames as ``clip`` exists, else computed (landmark source
-        ``landmarks``, see :func:`~avdd.roi.landmarks.get_landmark_source`) and stored.
+        ``landmarks``, see :func:`compute_rois`) by this cache's recipe and stored.
         ``landmarks`` should be the source ``source_config`` describes."""
         rois = self.get(video_id)
-        if rois is not None and len(rois) != clip.num_frames:
+        if rois is not None and (len(rois) != clip.num_frames or rois.recipe != self.recipe):
             rois = None  # the video changed since (or another decode): recompute
         if rois is None:
-            rois = compute_rois(clip, roi, landmarks)
+            rois = compute_rois(clip, roi, landmarks, self.recipe)
             self.put(video_id, rois)
         base = roi if roi is not None else Roi()
         return dataclasses.replace(base, mouth=rois)

@@ -23,15 +23,19 @@ class MouthRois:
     """Mouth crops of one clip.
 
     Attributes:
-        frames: ``(T, 96, 96)`` uint8 grey mouth crops (or whole frames resized, on fallback).
+        frames: ``(T, 96, 96)`` uint8 grey mouth crops (on fallback: the centre of the
+            full-resolution frame, as the recipe's upstream loader would crop it).
         face_boxes: ``(T, 4)`` float32 (x0, y0, x1, y1) pixels of the input frames: the box of
-            the (interpolated) 68 landmarks, not enlarged (x1); without any landmark, the whole
-            frame (0, 0, W, H). NaN-free (for FSFM-style face crops).
-        fallback: True if the whole frame was used (no face found, or the crop failed).
+            the (interpolated) landmarks, not enlarged (x1); without any landmark, the whole
+            frame (0, 0, W, H). NaN-free.
+        fallback: True if the crop could not be made (no face found, or the fit failed).
         landmark_source: name of the landmark source (``"synthetic"``, ``"dlib"``, ...).
-        landmarks: ``(T, 68, 2)`` float32 raw landmarks the crops came from (NaN rows where the
-            source found no face), or None.
+        landmarks: ``(T, K, 2)`` float32 raw landmarks the crops came from (68 points for the
+            AV-HuBERT recipe, 4 keypoints for Auto-AVSR's; NaN rows where the source found no
+            face), or None.
         reason: why the clip fell back ("" when it did not).
+        recipe: which crop recipe made them: ``"avhubert"`` (:mod:`avdd.roi.align`, AV-HuBERT
+            and BRAVEn) or ``"autoavsr"`` (:mod:`avdd.roi.autoavsr`).
     """
 
     frames: np.ndarray
@@ -40,6 +44,7 @@ class MouthRois:
     landmark_source: str
     landmarks: np.ndarray | None = None
     reason: str = field(default="")
+    recipe: str = "avhubert"
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])

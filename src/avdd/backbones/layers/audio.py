@@ -3,8 +3,9 @@
 * AV-HuBERT: ``python_speech_features.logfbank`` with its defaults (re-implemented here in
   numpy, parity-tested against the package), 4 frames stacked -> (T, 104) at 25 Hz, layer norm
   per frame without affine parameters (``torch.nn.functional.layer_norm``, eps 1e-5).
-* Auto-AVSR / BRAVEn: the raw 16 kHz waveform normalised over the whole utterance
-  (``layer_norm(x, x.shape, eps=1e-8)`` upstream).
+* Auto-AVSR: the raw 16 kHz waveform normalised over the whole utterance
+  (``layer_norm(x, x.shape, eps=0)`` in the paper's copy of the pipeline; Auto-AVSR's own
+  repository uses eps 1e-8). BRAVEn: the raw waveform as is.
 * AVH-Align's optional "trim leading silence".
 
 Waveforms are float in [-1, 1] (as :class:`avdd.media.Clip` holds them). AV-HuBERT read int16
@@ -27,7 +28,7 @@ FPS = 25.0  # video frames per second
 HOP = 640  # audio samples per video frame (16000 / 25)
 STACK = 4  # logfbank frames (100 Hz) per video frame (25 Hz)
 LAYER_NORM_EPS = 1e-5  # torch.nn.functional.layer_norm's default, as AV-HuBERT calls it
-UTTERANCE_EPS = 1e-8  # Auto-AVSR's layer_norm(x, x.shape, eps=1e-8)
+UTTERANCE_EPS = 0.0  # the paper's Auto-AVSR transform: layer_norm(x, x.shape, eps=0)
 #: AVH-Align's silence rule: audio is silent until the first sample with ``|x| > 0.0005``.
 SILENCE_THRESHOLD = 0.0005
 
@@ -123,13 +124,24 @@ def avhubert_audio(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarr
     return ((feats - mean) / np.sqrt(var + LAYER_NORM_EPS)).astype(np.float32)
 
 
-def utterance_norm(wave: np.ndarray) -> np.ndarray:
-    """Auto-AVSR's waveform normalisation: ``(x - mean) / sqrt(var + 1e-8)`` over the whole
-    utterance (biased variance), ``(N,)`` -> ``(N,)`` float32."""
+def utterance_norm(wave: np.ndarray, eps: float = UTTERANCE_EPS) -> np.ndarray:
+    """Auto-AVSR's waveform normalisation: ``(x - mean) / sqrt(var + eps)`` over the whole
+    utterance (biased variance; eps 0 as the paper's pipeline ran it), ``(N,)`` -> ``(N,)``
+    float32.
+
+    Raises:
+        ValueError: a constant (e.g. all-zero) waveform with eps 0, where upstream's layer
+            norm divides by zero and gives NaN features.
+    """
     x = np.asarray(wave, np.float64)
     if x.size == 0:
         return x.astype(np.float32)
-    return ((x - x.mean()) / np.sqrt(x.var() + UTTERANCE_EPS)).astype(np.float32)
+    var = x.var()
+    if var + eps <= 0:
+        raise ValueError("the audio is constant (silent): Auto-AVSR's utterance normalisation "
+                         "(layer norm with eps 0, as upstream) is undefined; upstream's "
+                         "features would be NaN")
+    return ((x - x.mean()) / np.sqrt(var + eps)).astype(np.float32)
 
 
 def leading_silence_seconds(wave: np.ndarray, threshold: float = SILENCE_THRESHOLD,

@@ -1,12 +1,20 @@
 """The one entry point the lip-reading backbones call: a clip -> video and audio inputs.
 
-AV-HuBERT, Auto-AVSR and BRAVEn share the mouth crop (:mod:`avdd.roi.align`) and the video
-normalisation (grey / 255, centre crop 88 x 88, (x - 0.421) / 0.165); they differ in audio:
-AV-HuBERT takes stacked log filterbanks (``audio="avhubert"``), Auto-AVSR the raw waveform
-normalised over the utterance (``"utterance_norm"``) and BRAVEn the raw waveform as is
-(``"raw"``, as RAVEn's data pipeline feeds it).
-Both streams are cut to a common number of 25 Hz frames T, as AVH-Align does before its
-forward pass, so every backbone returns one feature row per video frame.
+AV-HuBERT, Auto-AVSR and BRAVEn share the video normalisation (grey / 255, centre crop
+88 x 88, (x - 0.421) / 0.165) of a 96 x 96 mouth crop, made by one of two recipes
+(:mod:`avdd.roi.mouth`): AV-HuBERT's (``recipe="avhubert"``, also BRAVEn's) or Auto-AVSR's
+(``"autoavsr"``). They differ in audio: AV-HuBERT takes stacked log filterbanks
+(``audio="avhubert"``), Auto-AVSR the raw waveform normalised over the utterance
+(``"utterance_norm"``, eps 0) and BRAVEn the raw waveform as is (``"raw"``, as RAVEn's data
+pipeline feeds it).
+
+Lengths, as each upstream pipeline cuts them: with both streams, to a common number of frames
+T (AV-HuBERT: the shorter of video frames and stacked filterbank frames; Auto-AVSR:
+``min(T_video, N // 640)``; BRAVEn's raw audio counts a partial last frame). AV-HuBERT cuts
+both streams to that length *before* its three passes, so its audio-only and video-only
+features have it too (``common_length=True``). Every video frame is one step of 640 audio
+samples (25 Hz): a clip decoded at its native rate (``Clip.native``) is taken as it is, as the
+paper's extractors took every decoded frame.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from avdd.media import Clip
 from avdd.roi.mouth import compute_rois
 from avdd.roi.regions import MouthRois, Roi
 
-__all__ = ["LipInputs", "lip_inputs", "video_input", "AUDIO_KINDS"]
+__all__ = ["LipInputs", "lip_inputs", "video_input", "lip_feature_rate", "AUDIO_KINDS"]
 
 CROP = 88  # centre crop side (px) of the 96 x 96 mouth ROI
 MEAN, STD = 0.421, 0.165  # grey-level statistics of LRS3 mouth crops (after / 255)
@@ -38,7 +46,7 @@ AVHUBERT_DIM = 104  # 26 filters x 4 stacked frames
 
 @dataclass(frozen=True, eq=False)
 class LipInputs:
-    """Inputs of a lip backbone for one clip, both cut to T frames at 25 fps.
+    """Inputs of a lip backbone for one clip, both cut to T frames.
 
     Attributes:
         video: ``(T, 88, 88)`` float32 normalised mouth crops; ``(0, 88, 88)`` when not asked for.
@@ -79,11 +87,19 @@ def video_input(frames96: np.ndarray) -> np.ndarray:
     return ((crop - MEAN) / STD).astype(np.float32)
 
 
+def lip_feature_rate(clip: Clip, reads_video: bool) -> float:
+    """Rows per second of a lip model's features of ``clip``: one row per video frame when the
+    model reads video (the clip's own rate when it was decoded natively), else 25 Hz."""
+    return float(clip.fps) if reads_video and clip.native else FPS
+
+
 def _check_clip(clip: Clip, need_video: bool, need_audio: bool) -> None:
     where = clip.path or "clip"
-    if abs(clip.fps - FPS) > 1e-6:
+    # A natively decoded clip is taken frame by frame (upstream's practice); a clip resampled
+    # to another fixed rate would only be a mistake.
+    if need_video and abs(clip.fps - FPS) > 1e-6 and not clip.native:
         raise ValueError(f"{where}: lip models read {FPS:g} fps video, the clip is {clip.fps:g} fps; "
-                         "decode it with avdd.media.read_clip(path, fps=25)")
+                         "decode it with avdd.media.read_clip(path, fps=25), or natively (fps=None)")
     if clip.sample_rate != SAMPLE_RATE:
         raise ValueError(f"{where}: lip models read {SAMPLE_RATE} Hz audio, the clip is {clip.sample_rate} Hz; "
                          "decode it with avdd.media.read_clip(path, sample_rate=16000)")
@@ -98,37 +114,51 @@ def _audio_features(wave: np.ndarray, kind: str) -> tuple[np.ndarray, int]:
     if kind == "avhubert":
         feats = avhubert_audio(wave)
         return feats, len(feats)
-    # A partial last frame counts (it is zero-padded), as AV-HuBERT's stacker pads to 4.
+    if kind == "utterance_norm":
+        # Auto-AVSR counts whole frames only: min(len(video), len(audio) // 640).
+        return np.asarray(wave, np.float32), len(wave) // HOP
+    # BRAVEn's raw audio: a partial last frame counts (it is zero-padded).
     return np.asarray(wave, np.float32), math.ceil(len(wave) / HOP)
 
 
-def _cut_audio(feats: np.ndarray, kind: str, t: int) -> np.ndarray:
+def _cut_audio(feats: np.ndarray, kind: str, t: int, with_video: bool) -> np.ndarray:
     if kind == "avhubert":
         return feats[:t]
-    wave = np.zeros(t * HOP, np.float32)  # Auto-AVSR's cut_or_pad to len(video) * 640
+    if kind == "utterance_norm":
+        # Auto-AVSR normalises the waveform its model reads: the cut one in the audio-visual
+        # loader, the whole one for ASR (whose front-end then drops the partial last frame).
+        if with_video:
+            return utterance_norm(feats[: t * HOP])
+        return utterance_norm(feats)[: t * HOP]
+    wave = np.zeros(t * HOP, np.float32)  # cut or zero-pad to t * 640 samples
     n = min(len(feats), t * HOP)
     wave[:n] = feats[:n]
-    # Normalise after the cut, as Auto-AVSR's transform runs on the cut waveform.
-    return utterance_norm(wave) if kind == "utterance_norm" else wave
+    return wave
 
 
 def lip_inputs(clip: Clip, roi: Roi | None, *, audio: str = "avhubert", need_video: bool = True,
-               need_audio: bool = True, landmarks: str = "auto", trim_silence: bool = False) -> LipInputs:
+               need_audio: bool = True, landmarks: str = "auto", trim_silence: bool = False,
+               recipe: str = "avhubert", common_length: bool = False) -> LipInputs:
     """Video and audio inputs of a lip backbone, cut to a common length.
 
     Args:
-        clip: decoded clip (RGB uint8 at 25 fps, mono float32 at 16 kHz).
+        clip: decoded clip (RGB uint8 at 25 fps or at its native rate, mono float32 at
+            16 kHz).
         roi: its regions; ``roi.mouth`` (precomputed by :class:`~avdd.roi.mouth.RoiCache`)
-            is used as is, ``roi.landmarks`` skip detection, synthetic annotations feed the
-            ``"auto"`` / ``"synthetic"`` landmark source.
+            is used as is when made by ``recipe``, ``roi.landmarks`` skip detection,
+            synthetic annotations feed the ``"auto"`` / ``"synthetic"`` landmark source.
         audio: ``"avhubert"``, ``"raw"`` or ``"utterance_norm"`` (see :class:`LipInputs`).
         need_video, need_audio: which streams to prepare (at least one).
-        landmarks: landmark source name for :func:`~avdd.roi.landmarks.get_landmark_source`.
+        landmarks: landmark source name (:func:`~avdd.roi.mouth.compute_rois`).
         trim_silence: drop the leading silence of the audio and the matching video frames
             (AVH-Align's optional step; :func:`~avdd.backbones.layers.audio.trim_leading_silence`).
+        recipe: the mouth-crop recipe, ``"avhubert"`` or ``"autoavsr"``.
+        common_length: cut to the shorter of *both* streams even when only one is asked for
+            (AV-HuBERT's rule); the clip must then hold both (the other one is only counted:
+            no mouth crop is made for an audio-only pass).
     Returns:
-        :class:`LipInputs` with T = the shorter stream's number of 25 Hz frames (the only
-        stream's, when one is asked for).
+        :class:`LipInputs` with T = the shorter stream's number of frames (the only
+        stream's, when one is asked for and ``common_length`` is False).
     Raises:
         ValueError: wrong rates, missing streams, unknown audio kind, or nothing left (T = 0).
     """
@@ -136,19 +166,22 @@ def lip_inputs(clip: Clip, roi: Roi | None, *, audio: str = "avhubert", need_vid
         raise ValueError(f"unknown audio kind {audio!r}; expected one of {AUDIO_KINDS}")
     if not (need_video or need_audio):
         raise ValueError("nothing to prepare: need_video and need_audio are both False")
-    _check_clip(clip, need_video, need_audio or trim_silence)
-    rois = compute_rois(clip, roi, landmarks) if need_video else None
+    count_video = need_video or common_length
+    _check_clip(clip, count_video, need_audio or trim_silence or common_length)
+    rois = compute_rois(clip, roi, landmarks, recipe) if need_video else None
     frames = rois.frames if rois is not None else np.zeros((0, 96, 96), np.uint8)
     wave = np.asarray(clip.audio, np.float32)
+    n_video = len(frames) if need_video else clip.num_frames
     skipped = 0
     if trim_silence:
         # Per-frame arrays are cut after ROI extraction, as upstream crops the whole video first.
         frames, wave, silence = trim_leading_silence(frames, wave)
         skipped = int(silence * FPS) + 1 if silence > 0 else 0
+        n_video = max(0, n_video - skipped)
     lengths = []
-    if need_video:
-        lengths.append(len(frames))
-    if need_audio:
+    if count_video:
+        lengths.append(n_video)
+    if need_audio or common_length:
         feats, n_audio = _audio_features(wave, audio)
         lengths.append(n_audio)
     t = min(lengths)
@@ -157,7 +190,7 @@ def lip_inputs(clip: Clip, roi: Roi | None, *, audio: str = "avhubert", need_vid
                          f"{'trimming the leading silence' if trim_silence else 'aligning the streams'}")
     video = video_input(frames[:t]) if need_video else np.zeros((0, CROP, CROP), np.float32)
     if need_audio:
-        audio_out = _cut_audio(feats, audio, t)
+        audio_out = _cut_audio(feats, audio, t, with_video=need_video)
     else:
         audio_out = np.zeros((0, AVHUBERT_DIM) if audio == "avhubert" else (0,), np.float32)
     return LipInputs(video=video, audio=audio_out, fps=FPS, rois=rois, trimmed_frames=skipped)
