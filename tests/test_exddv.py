@@ -22,6 +22,12 @@ ROWS = [
 ]
 
 
+REALS = ("movie_name,full_path,split\n"
+         "000.mp4,/faceforensics/ff++/original_sequences/youtube/c23/videos/000.mp4,test\n"
+         "002.mp4,/faceforensics/ff++/original_sequences/youtube/c23/videos/002.mp4,train\n"
+         "004.mp4,/faceforensics/ff++/original_sequences/youtube/c23/videos/004.mp4,val\n")
+
+
 def _profile(root, tmp_path):
     return Profile(name="paper", data_roots={"exddv": root}, cache_dir=tmp_path / "cache",
                    synthetic=False)
@@ -32,31 +38,50 @@ def exddv_root(tmp_path):
     root = tmp_path / "exddv"
     root.mkdir()
     (root / "ExDDV.csv").write_text(HEADER + "".join(ROWS))
+    (root / "ExDDV_reals_FF++.csv").write_text(REALS)  # veridiq's list, as released
     return root
 
 
 def test_clicks_are_read_and_merged_per_video(exddv_root, tmp_path):
     items = load_items(_profile(exddv_root, tmp_path), "exddv", "test")
     assert [i.video_id for i in items] == ["Farceforensics++/FaceSwap/890_837.mp4",
-                                           "DeepfakeDetection/dfdc_train_part_49/iyheosista.mp4"]
+                                           "DeepfakeDetection/dfdc_train_part_49/iyheosista.mp4",
+                                           "real/000.mp4"]
     first = items[0]
     assert first.label == 1 and first.split == "test" and first.dataset == "exddv"
     assert first.path == exddv_root / "Farceforensics++" / "FaceSwap" / "890_837.mp4"
     assert first.annotation["clicks"] == [[12, 0.52, 0.61], [40, 0.5, 0.8], [100, 0.54, 0.62]]
     assert first.annotation["annotators"] == ["Annotator1", "Annotator2"]
     assert first.annotation["click_frame_unit"] == "source frame index"
-    assert len(load_items(_profile(exddv_root, tmp_path), "exddv", "train")) == 1
+    assert [i.label for i in load_items(_profile(exddv_root, tmp_path), "exddv", "train")] == [1, 0]
 
 
 def test_movie_path_column_and_reals(exddv_root, tmp_path):
     (exddv_root / "ExDDV.csv").write_text(
         HEADER.rstrip("\n") + ",movie_path\n" + ROWS[2].rstrip("\n") + ",/videos/dfdc/iy.mp4\n")
-    (exddv_root / "reals.csv").write_text("path,split\noriginal/001.mp4,test\noriginal/002.mp4,"
-                                          "train\n")
     items = load_items(_profile(exddv_root, tmp_path), "exddv", "test")
-    assert [str(i.path) for i in items] == ["/videos/dfdc/iy.mp4",
-                                            str(exddv_root / "original/001.mp4")]
+    # The reals' full_path is read under the root (the paper's code prefixed /data).
+    assert [str(i.path) for i in items] == [
+        "/videos/dfdc/iy.mp4",
+        str(exddv_root / "faceforensics/ff++/original_sequences/youtube/c23/videos/000.mp4")]
     assert [i.label for i in items] == [1, 0] and items[1].annotation is None
+    assert items[1].video_id == "real/000.mp4"
+
+
+def test_without_the_reals_list_every_split_fails(exddv_root, tmp_path):
+    """ExDDV has only fakes: a probe trained without the FF++ reals would see one class."""
+    prof = _profile(exddv_root, tmp_path)
+    (exddv_root / "ExDDV_reals_FF++.csv").unlink()
+    for split in ("train", "test"):
+        with pytest.raises(DatasetError, match=r"ExDDV_reals_FF\+\+\.csv not found.*"
+                                               r"danoneata/veridiq"):
+            load_items(prof, "exddv", split)
+    (exddv_root / "ExDDV_reals_FF++.csv").write_text("path,split\na.mp4,train\n")
+    with pytest.raises(DatasetError, match="needs columns full_path,split"):
+        load_items(prof, "exddv", "train")
+    (exddv_root / "ExDDV_reals_FF++.csv").write_text(REALS.rsplit("\n", 2)[0] + "\n")  # no val
+    with pytest.raises(DatasetError, match="no 'val' rows"):
+        load_items(prof, "exddv", "val")
 
 
 def test_malformed_annotations_are_named(exddv_root, tmp_path):
@@ -89,7 +114,13 @@ def test_exddv_stays_out_of_the_demo(tmp_path):
 
 def test_check_data_reports_missing_exddv_videos(exddv_root):
     report = check_dataset(exddv_root, "exddv", sample=2)
-    assert report.counts["test"]["listed"] == 2 and report.counts["test"]["missing"] == 2
+    assert report.counts["test"]["listed"] == 3 and report.counts["test"]["missing"] == 3
+    assert report.counts["test"]["real"] == 1
     assert "val" not in report.counts  # the fixture has no val rows: reported below
     assert any(p.kind == "split-list" and "no 'val' rows" in p.message for p in report.problems)
     assert not report.ok
+    (exddv_root / "ExDDV_reals_FF++.csv").unlink()  # the reals list is part of the check
+    report = check_dataset(exddv_root, "exddv", sample=2)
+    assert "test" not in report.counts
+    assert any(p.kind == "split-list" and "ExDDV_reals_FF++.csv not found" in p.message
+               for p in report.problems)

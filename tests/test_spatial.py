@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import require
 
-from avdd.analysis import spatial
+from avdd.analysis import spatial, spatial_points
+from avdd.backbones import get_backbone
 from avdd.backbones.clip import CLIPFramesRandom, processor_for
 from avdd.heads.probe import LinearProbe
 from avdd.media import Clip
@@ -102,19 +106,25 @@ def test_probe_dimension_is_checked(planted_clip):
         spatial.gradcam_maps(planted_clip, _probe(np.ones(5)), _one_patch_frame(0, 0))
 
 
-def test_map_to_frame_point_undoes_resize_and_centre_crop():
+def test_cell_rule_undoes_resize_and_centre_crop():
     # 100 high × 200 wide: resized to 56 × 112, crop keeps x in [28, 84) of 112.
     assert spatial.resized_size((100, 200), SIZE) == (56, 112)
     assert spatial.crop_box((100, 200), SIZE) == (0.25, 0.0, 0.75, 1.0)
     cam = np.zeros((GRID, GRID))
     cam[2, 0] = 1.0
-    x, y = spatial.map_to_frame_point(cam, (100, 200), SIZE)
+    x, y = spatial.map_to_frame_point(cam, (100, 200), SIZE, rule="cell")
     assert x == pytest.approx((28 + 7) / 112) and y == pytest.approx((28 + 7) / 56)
     # Portrait frames crop top and bottom instead.
-    x, y = spatial.map_to_frame_point(cam, (300, 150), SIZE)
+    x, y = spatial.map_to_frame_point(cam, (300, 150), SIZE, rule="cell")
     assert x == pytest.approx(7 / 56) and y == pytest.approx((28 + 28 + 7) / 112)
     # Square frames: cells tile the whole frame.
-    assert spatial.map_to_frame_point(cam, (128, 128), SIZE) == pytest.approx((0.125, 0.625))
+    assert spatial.map_to_frame_point(cam, (128, 128), SIZE, rule="cell") == pytest.approx(
+        (0.125, 0.625))
+    # A flat map: the first cell (np.argmax), whatever the frame.
+    assert spatial.map_to_frame_point(np.zeros((GRID, GRID)), (128, 128), SIZE,
+                                      rule="cell") == pytest.approx((0.125, 0.125))
+    with pytest.raises(ValueError, match="point rule"):
+        spatial.map_to_frame_point(cam, (128, 128), SIZE, rule="argmax")
 
 
 @pytest.mark.parametrize("hw", [(90, 160), (160, 90), (61, 97)])
@@ -135,15 +145,33 @@ def test_cell_centres_match_clip_preprocessing(hw):
             assert np.unravel_index(cells.argmax(), cells.shape) == (row, col)
 
 
-def test_click_errors_and_baselines():
+def test_click_errors():
     pts = np.array([[0.5, 0.5], [0.1, 0.9]])
     clicks = np.array([[0.7, 0.4], [0.1, 0.9]])
     np.testing.assert_allclose(spatial.click_errors(pts, clicks), [0.15, 0.0])
-    faces = spatial.face_centre_points(np.array([[20, 10, 60, 50], [np.nan] * 4]), (100, 200))
-    np.testing.assert_allclose(faces[0], [0.2, 0.3])
-    assert np.isnan(faces[1]).all()
     with pytest.raises(ValueError):
         spatial.click_errors(pts, clicks[:1])
+
+
+def test_face_baseline_is_the_box_centre_a_seeded_face_or_the_frame_centre():
+    """The paper's code: the centre of face_recognition's box; random.choice among several;
+    (0.5, 0.5) when no face was found."""
+    hw = (100, 200)
+    one = np.array([[20, 10, 60, 50]])  # (left, top, right, bottom)
+    rng = np.random.default_rng(0)
+    assert spatial.face_centre_point(one, hw, rng) == pytest.approx((0.2, 0.3))
+    assert spatial.face_centre_point(np.zeros((0, 4)), hw, rng) == (0.5, 0.5)
+    assert spatial.face_centre_point(np.full((1, 4), np.nan), hw, rng) == (0.5, 0.5)
+    two = np.array([[20, 10, 60, 50], [120, 40, 180, 100]])
+    picks = {spatial.face_centre_point(two, hw, spatial.face_rng(0, "v", f)) for f in range(40)}
+    assert picks == {(40 / 200, 30 / 100), (150 / 200, 70 / 100)}  # both faces get drawn
+    # Seeded per (seed, video, frame): the same frame always gets the same face.
+    again = [spatial.face_centre_point(two, hw, spatial.face_rng(0, "v", 7)) for _ in range(5)]
+    assert len(set(again)) == 1
+    other_seed = [spatial.face_centre_point(two, hw, spatial.face_rng(1, "v", f))
+                  for f in range(40)]
+    assert other_seed != [spatial.face_centre_point(two, hw, spatial.face_rng(0, "v", f))
+                          for f in range(40)]
 
 
 def test_clicks_of_reads_exddv_and_synthetic_annotations():
@@ -170,6 +198,24 @@ def test_source_frame_clicks_are_decoded_at_the_source_rate(tmp_path):
     frames, fps = spatial.decode_for_clicks(Item("clip.mp4", path, 1, "favc", "test",
                                                  annotation={"region_centre": [None]}))
     assert fps == 25 and len(frames) == round(n / 30 * 25)
+
+
+def test_score_thresholds_are_every_unique_score_or_quantiles():
+    df = pd.DataFrame({"video_id": ["a", "a", "b", "c", "c", "d"],
+                       "score": [0.5, 0.5, -1.0, 2.0, 2.0, 0.5],
+                       "frame_score": [0.1, 0.3, -2.0, 1.0, 1.5, np.nan]})
+    # The paper's code: sorted(set(scores)) over the clicks.
+    np.testing.assert_array_equal(spatial.score_thresholds(df), [-1.0, 0.5, 2.0])
+    np.testing.assert_array_equal(spatial.score_thresholds(df, score="frame_score"),
+                                  [-2.0, 0.1, 0.3, 1.0, 1.5])
+    q = spatial.score_thresholds(df, "quantiles", n=3)  # per video: -1, .5, .5, 2
+    np.testing.assert_allclose(q, np.quantile([-1.0, 0.5, 2.0, 0.5], [0, 0.45, 0.9]))
+    with pytest.raises(ValueError, match="threshold rule"):
+        spatial.score_thresholds(df, "deciles")
+    curve = spatial.mae_vs_threshold(df.assign(err_cam=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]),
+                                     spatial.score_thresholds(df), n_bootstrap=10)
+    assert curve.n.tolist() == [6, 5, 2]
+    assert curve.mae.tolist() == pytest.approx([0.35, 0.36, 0.45])
 
 
 def test_mae_vs_threshold_filters_monotonically():
@@ -205,18 +251,41 @@ def test_spatial_table_on_tiny_profile(tiny_profile, tmp_path):
     list(extract_many(tiny_profile, [bb], [("favc", "test")], workers=1, progress=False))
     w = np.random.default_rng(1).normal(size=16).astype(np.float32)
     install_probe(tiny_profile, bb, "favc", _probe(w, 0.1))
-    df = spatial.spatial_table(tiny_profile, bb, "favc", max_frames_per_video=2)
+    df = spatial.spatial_table(tiny_profile, bb, "favc")  # the paper's protocol: every click
     assert df.video_id.nunique() == 2  # the fakes only
-    assert (df.groupby("video_id").frame.nunique() == 2).all()
+    from avdd.datasets import load_items
+
+    items = {it.video_id: it for it in load_items(tiny_profile, "favc", "test")}
+    n_clicks = {v: len(spatial.clicks_of(items[v].annotation)) for v in df.video_id.unique()}
+    assert df.groupby("video_id").size().to_dict() == n_clicks and min(n_clicks.values()) > 2
     for col in ("err_cam", "err_frame_centre", "err_face_centre"):
         assert df[col].between(0, 1).all()
     assert df[["pred_x", "pred_y"]].stack().between(0, 1).all()
-    patch = spatial.spatial_table(tiny_profile, bb, "favc", method="patch", max_frames_per_video=2)
+    assert (df.point == "pixel").all() and (df.n_faces == 1).all()  # synthetic: one face box
+    assert (df.face_source == "annotation").all()
+    # The table's point is the pixel rule applied to that frame's Grad-CAM, and its face
+    # baseline the centre of the annotated box.
+    row = df.iloc[len(df) // 2]
+    frames, _ = spatial.decode_for_clicks(items[row.video_id])
+    cam = spatial.gradcam_maps(get_backbone(bb), _probe(w, 0.1), frames[[row.frame]])[0]
+    hw = (row.frame_h, row.frame_w)
+    assert (row.pred_x, row.pred_y) == pytest.approx(spatial_points.pixel_point(cam, hw, SIZE),
+                                                     abs=1e-9)
+    box = np.asarray(items[row.video_id].annotation["face_box"])[row.frame]
+    assert (row.face_x, row.face_y) == pytest.approx(((box[0] + box[2]) / 2 / hw[1],
+                                                      (box[1] + box[3]) / 2 / hw[0]))
+    cells = spatial.spatial_table(tiny_profile, bb, "favc", point="cell")
+    assert (cells.point == "cell").all() and len(cells) == len(df)
+    assert cells.iloc[len(df) // 2][["pred_x", "pred_y"]].tolist() == pytest.approx(
+        spatial.map_to_frame_point(cam, hw, SIZE, rule="cell"))
+    few = spatial.spatial_table(tiny_profile, bb, "favc", max_frames_per_video=2)
+    assert (few.groupby("video_id").frame.nunique() == 2).all()
+    patch = spatial.spatial_table(tiny_profile, bb, "favc", method="patch")
     assert (patch.method == "patch").all() and len(patch) == len(df)
-    again = spatial.spatial_table(tiny_profile, bb, "favc", max_frames_per_video=2)  # cached
+    again = spatial.spatial_table(tiny_profile, bb, "favc")  # cached
     pd.testing.assert_frame_equal(again, df, check_dtype=False)
     # Fig. 4's examples: the top frame of each fake, explained as the table explained it
-    ex = spatial.spatial_examples(tiny_profile, bb, "favc", max_frames_per_video=2)
+    ex = spatial.spatial_examples(tiny_profile, bb, "favc")
     assert (ex.grid, ex.image_size) == (4, 56) and len(ex.examples) == 2
     assert ex.examples[0].score >= ex.examples[1].score
     rows = {m: t.set_index(["video_id", "frame"]) for m, t in (("gradcam", df), ("patch", patch))}
@@ -226,6 +295,67 @@ def test_spatial_table_on_tiny_profile(tiny_profile, tmp_path):
             row = t.loc[(e.video_id, e.frame)]
             assert e.points[m] == pytest.approx((row.pred_x, row.pred_y))
             assert e.errors[m] == pytest.approx(row.err_cam) and e.maps[m].shape == (4, 4)
-    cached = spatial.spatial_examples(tiny_profile, bb, "favc", max_frames_per_video=2)
+    cached = spatial.spatial_examples(tiny_profile, bb, "favc")
     assert all(np.array_equal(a.image, b.image) and np.array_equal(a.maps["patch"], b.maps["patch"])
                and a.points == b.points for a, b in zip(cached.examples, ex.examples))
+
+
+def test_face_locations_are_every_detection_clipped_as_face_recognition(monkeypatch):
+    """face_recognition.face_locations: all of dlib's detections, in its order, clipped to the
+    frame at (0, 0, W, H)."""
+    from avdd.roi import faces as faces_mod
+
+    class Rect:
+        def __init__(self, *ltrb):
+            self.ltrb = ltrb
+
+        def left(self): return self.ltrb[0]
+        def top(self): return self.ltrb[1]
+        def right(self): return self.ltrb[2]
+        def bottom(self): return self.ltrb[3]
+
+    seen = []
+
+    def detector(frame, upsample):
+        seen.append((frame.shape, frame.flags.c_contiguous, upsample))
+        return [Rect(-5, 10, 40, 130), Rect(50, -2, 140, 60)] if frame.any() else []
+
+    monkeypatch.setattr(faces_mod.DlibFaceBoxes, "_detector", staticmethod(lambda: detector))
+    video = np.zeros((2, 100, 120, 3), np.uint8)
+    video[0, 5, 5] = 1
+    found = faces_mod.face_locations(video[:, :, ::-1])  # a strided view: made contiguous
+    np.testing.assert_array_equal(found[0], [[0, 10, 40, 100], [50, 0, 120, 60]])
+    assert found[1].shape == (0, 4)
+    assert seen[-2:] == [((100, 120, 3), True, 1)] * 2
+
+
+def test_face_locations_with_dlib_finds_both_faces():
+    require(importlib.util.find_spec("dlib") is not None, "dlib is not installed (.[dlib])")
+    from avdd.roi.faces import face_locations
+    from avdd.synth.common import sample_identity, speak
+    from avdd.synth.config import SynthConfig
+    from avdd.synth.video import quantise
+
+    rng = np.random.default_rng(0)
+    take = speak(rng, SynthConfig(), sample_identity(rng, "id0"), ["hello"])
+    face = quantise(take.clean.frames[:1])  # (1, 128, 128, 3), one cartoon face
+    two = np.concatenate([face, face[:, :, ::-1]], axis=2)  # a mirrored second face
+    boxes = face_locations(np.concatenate([two, np.zeros_like(two)]))
+    assert boxes[0].shape == (2, 4) and boxes[1].shape == (0, 4)
+    centres = sorted(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in boxes[0])
+    (lx, ly), (rx, ry) = centres
+    assert lx < 128 < rx and abs((lx + rx) / 2 - 128) < 2 and ly == ry  # mirror images
+
+
+def test_real_clips_get_every_detected_face(monkeypatch):
+    """Without annotated boxes (ExDDV) the baseline's boxes are face_locations' detections."""
+    from avdd.roi import faces as faces_mod
+
+    frames = np.zeros((3, 20, 30, 3), np.uint8)
+    found = [np.array([[1, 2, 5, 6], [10, 2, 20, 12]], np.float32), np.zeros((0, 4), np.float32)]
+    monkeypatch.setattr(faces_mod, "face_locations", lambda video: found[:len(video)])
+    source, boxes = spatial._face_boxes({"clicks": [[0, 0.5, 0.5]]}, frames, np.array([0, 2]))
+    assert source == "dlib" and [len(b) for b in boxes] == [2, 0]
+    source, boxes = spatial._face_boxes({"face_box": np.tile([1, 2, 3, 4], (3, 1))}, frames,
+                                        np.array([2]))
+    assert source == "annotation" and np.array_equal(boxes[0], [[1, 2, 3, 4]])

@@ -275,3 +275,105 @@ def test_the_papers_label_and_length_rule():
                            expected_lengths=[100, 100], n_bootstrap=0)
     assert res.per_video[0] == 100 and np.isnan(res.per_video[1])
     assert (res.n_used, res.n_skipped_length) == (1, 1)
+
+
+# -- Fig. 3: the paper's picks and frame rule ---------------------------------------------------
+def test_segment_frames_follow_the_papers_rule():
+    """50 frames at 25 fps, fake segment (0.4, 0.8): frames 10..19 are the segment; the paper
+    shows frame 9 (before), the most probable of 10..19 and frame 21 (it skips frame 20)."""
+    p = np.zeros(50)
+    p[14], p[30] = 0.9, 1.0  # the overall top lies outside the segment: not taken
+    assert timeline.segment_frames(p, (0.4, 0.8), 25) == (9, 14, 21)
+    # a store that starts 5 frames into the video: indices shift, the frame stays
+    assert timeline.segment_frames(p, (0.4, 0.8), 25, offset=5) == (4, 14, 16)
+    assert timeline.segment_frames(p, (0.4, 0.8), 12.5) == (4, 5, 11)  # VideoMAE's rate
+    assert timeline.segment_frames(p, (2.5, 3.0), 25) is None  # past the end: skipped
+    assert timeline.segment_frames(p, (0.0, 0.2), 25)[0] == -1  # before the clip: caller skips
+
+
+def test_paper_picks_name_registered_backbones_and_shipped_test_videos():
+    import pandas as pd
+
+    from avdd.backbones import available
+    from avdd.config import Profile
+
+    paper = Profile(name="paper", data_roots={}, cache_dir=None, synthetic=False)
+    test = set(pd.read_csv(paper.splits_dir("av1m") / "test_labels.csv").path)
+    assert [p.backbone for p in timeline.PAPER_FIG3] == [
+        "avhubert-a", "wav2vec2", "avhubert-v", "clip", "videomae"]
+    for pick in timeline.PAPER_FIG3:
+        assert pick.backbone in available() and pick.video_id in test
+        assert bool(pick.mel_windows) != (pick.segment is not None)  # audio xor visual
+    assert [p.in_figure for p in timeline.PAPER_FIG3] == [True] * 4 + [False]
+    assert timeline.paper_pick("avhubert-a:checkpoint=/ckpt/x.pt").mel_windows == (
+        (0.0, 0.25), (1.3, 1.8))
+    assert timeline.paper_pick("clip:model=/ckpt/clip").segment == 1
+    assert timeline.paper_pick("avhubert-a-random") is None  # picked for the pretrained model
+    assert timeline.paper_pick("clip-tiny-random") is None
+
+
+def test_timeline_takes_the_paper_pick_when_its_video_is_in_the_store(tiny_profile):
+    prepare(tiny_profile, ["logmel"], ["av1m"], progress=False)
+    top = timeline.timeline(tiny_profile, "logmel", picks=())
+    assert top.pick is None
+    fs = feature_set(tiny_profile, "logmel", "av1m", "test")
+    other = next(str(v) for i, v in enumerate(fs.ids)
+                 if fs.labels[i] == 1 and fs.meta(i).get("fake_segments") and v != top.video_id)
+    pick = timeline.Fig3Pick("logmel", other, mel_windows=((0.0, 0.5),))
+    tl = timeline.timeline(tiny_profile, "logmel", picks=(pick,))
+    assert tl.video_id == other and tl.pick == pick
+    assert timeline.peak_summary(tl, 0.0)["pick"] == "paper"
+    media = timeline.timeline_media(tl)
+    assert media.mel_windows == ((0.0, 0.5),) and media.frames is None
+    # the pick's video is not in the store (the demo): the top-scoring video
+    missing = timeline.Fig3Pick("logmel", "id00000/none/00000/fake_video_fake_audio.mp4")
+    assert timeline.timeline(tiny_profile, "logmel", picks=(missing,)).video_id == top.video_id
+    assert timeline.timeline_media(top).mel_windows == ()
+
+
+def test_visual_frames_are_the_papers_three_around_a_segment(tiny_profile):
+    from dataclasses import replace
+
+    from avdd.datasets import load_items
+    from avdd.media import read_clip
+
+    item = next(it for it in load_items(tiny_profile, "av1m", "test") if it.label == 1)
+    video = read_clip(item.path, audio=False).video
+    n = min(len(video), 40)
+    assert n > 22
+    p = np.full(n, 0.1)
+    p[14], p[n - 1] = 0.8, 0.99
+    z = np.arctanh(2 * p - 1)  # scores whose σ(2z) is p
+    tl = timeline.Timeline(backbone="clip-tiny-random", modality="visual", video_id="v",
+                           path=item.path, fps=25.0, times=np.arange(n) / 25, scores=z,
+                           probability=p, labels=np.zeros(n, int),
+                           fake_segments=[(0.4, 0.8), (0.0, 0.1)], video_score=0.0,
+                           peak=n - 1)
+    media = timeline.timeline_media(tl)
+    assert media.segment == 0  # the segment holding the highest probability
+    assert [t for t, _ in media.frames] == pytest.approx([9 / 25, 14 / 25, 21 / 25])
+    for (_, img), k in zip(media.frames, (9, 14, 21)):
+        np.testing.assert_array_equal(img, video[k])
+    # the paper's pick names segment 1: frame -1 does not exist and is skipped
+    picked = replace(tl, pick=timeline.Fig3Pick("clip", "v", segment=1))
+    media = timeline.timeline_media(picked)
+    assert media.segment == 1 and [t for t, _ in media.frames] == pytest.approx([0.0, 0.12])
+    with pytest.raises(ValueError, match="fake segment #2"):
+        timeline.timeline_media(replace(tl, pick=timeline.Fig3Pick("clip", "v", segment=2)))
+    peak = timeline.timeline_media(tl, frames="peak")
+    assert peak.segment is None and len(peak.frames) == 3
+    assert peak.frames[1][0] == pytest.approx((n - 1) / 25)
+
+
+def test_timeline_plot_shows_only_the_spectrogram_windows():
+    from avdd.report.plots import plot_timeline
+
+    t = np.arange(50) / 25
+    audio = np.random.default_rng(0).normal(size=32000).astype(np.float32) * 0.1
+    whole = plot_timeline(t, np.zeros(50), spectrogram_audio=audio)
+    windows = plot_timeline(t, np.zeros(50), spectrogram_audio=audio,
+                            spectrogram_windows=[(0.0, 0.25), (1.3, 1.8)])
+    assert len(whole.axes) == 3 and len(windows.axes) == 4
+    assert [ax.get_xlim() for ax in windows.axes[2:]] == [(0.0, 0.25), (1.3, 1.8)]
+    with pytest.raises(ValueError, match="end after"):
+        plot_timeline(t, np.zeros(50), spectrogram_audio=audio, spectrogram_windows=[(1, 1)])

@@ -12,13 +12,17 @@ The per-frame model is the paper's: CLIP image embedding → L2 norm → linear 
   :meth:`CLIPFrames.patch_grid`), L2-normalised like a frame embedding. No gradients; one
   forward pass.
 
-The predicted point is the map's argmax cell, mapped back through CLIP's preprocessing
-(shortest side resized to ``image_size``, centre crop ``image_size²``) to the full frame
-(:func:`map_to_frame_point`). Error against a human click ``(x, y)`` (both normalised to
-[0, 1]) is ``(|x − x̂| + |y − ŷ|) / 2`` (:func:`click_errors`), compared with two baselines:
-the frame centre and the face centre. :func:`spatial_table` runs all of it on the fake test
-videos of a dataset; :func:`mae_vs_threshold` gives Fig. 4's left panel and
-:func:`spatial_examples` its examples (frames, both maps, points), so the page builds no model.
+A map becomes a predicted point of the full frame by the paper's rule (``point="pixel"``:
+min-max scaled, upsampled bilinearly, pasted back through CLIP's resize and centre crop, the
+mean of all maximal pixels) or the argmax cell's centre (``point="cell"``), both in
+:mod:`avdd.analysis.spatial_points`. Error against a human click ``(x, y)`` (both normalised
+to [0, 1]) is ``(|x − x̂| + |y − ŷ|) / 2`` (:func:`click_errors`), compared with two
+baselines: the frame centre and the face centre (:func:`face_centre_point`: the centre of a
+face detector's box, as the paper's code ran ``face_recognition``; a seeded random face when
+there are several, the frame centre when there is none). :func:`spatial_table` runs all of it
+on every click of the fake test videos of a dataset; :func:`score_thresholds` and
+:func:`mae_vs_threshold` give Fig. 4's left panel and :func:`spatial_examples` its examples
+(frames, both maps, points), so the page builds no model.
 
 Clicks come from ``Item.annotation``: ``clicks = [[frame, x, y], ...]`` (ExDDV) or, on the
 synthetic benchmark, ``region_centre`` (the centre of the manipulated region in each fake
@@ -31,7 +35,7 @@ baselines they are compared with and the cached table); its parts share the CLIP
 from __future__ import annotations
 
 import json
-import warnings
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,15 +46,23 @@ import pandas as pd
 import torch
 
 from avdd.analysis.metrics import bootstrap_mean_interval
+from avdd.analysis.spatial_points import (
+    POINT_RULES,
+    cell_to_frame_point,
+    crop_box,
+    map_to_frame_point,
+    resized_size,
+)
 from avdd.backbones.clip import CLIPFrames
 from avdd.heads.probe import LinearProbe
 from avdd.heads.scoring import NORM_EPS
 from avdd.media import Clip
 
 __all__ = ["gradcam_maps", "patch_probe_maps", "resized_size", "crop_box", "cell_to_frame_point",
-           "map_to_frame_point", "click_errors", "face_centre_points", "clicks_of",
-           "decode_for_clicks", "spatial_maps", "spatial_table", "mae_vs_threshold",
-           "load_frames", "METHODS", "SpatialExample", "SpatialExamples", "spatial_examples"]
+           "map_to_frame_point", "click_errors", "face_centre_point", "clicks_of",
+           "decode_for_clicks", "spatial_maps", "spatial_table", "score_thresholds",
+           "mae_vs_threshold", "load_frames", "METHODS", "POINT_RULES", "THRESHOLD_RULES",
+           "SpatialExample", "SpatialExamples", "spatial_examples"]
 
 #: The two explanation maps: name → function ``(backbone, probe, frames) -> (T, g, g)``.
 METHODS = ("gradcam", "patch")
@@ -155,60 +167,6 @@ def spatial_maps(method: str, backbone: CLIPFrames, probe: LinearProbe,
     return _MAP_FUNCTIONS[method](backbone, probe, frames)
 
 
-# -- geometry: CLIP's preprocessing undone -----------------------------------------------------
-def resized_size(frame_hw: tuple[int, int], image_size: int) -> tuple[int, int]:
-    """``(H', W')`` after CLIP's resize of the shortest side to ``image_size`` (pixels).
-
-    Same rounding as transformers' ``get_resize_output_image_size``: the long side becomes
-    ``int(image_size * long / short)``.
-    """
-    h, w = (int(v) for v in frame_hw)
-    if h <= 0 or w <= 0:
-        raise ValueError(f"frame size must be positive, got {frame_hw}")
-    if w <= h:
-        return int(image_size * h / w), image_size
-    return image_size, int(image_size * w / h)
-
-
-def crop_box(frame_hw: tuple[int, int], image_size: int) -> tuple[float, float, float, float]:
-    """The part of the frame CLIP sees: ``(x0, y0, x1, y1)`` normalised to the full frame.
-
-    The centre crop keeps ``image_size`` pixels of the resized long side, starting at
-    ``(long' − image_size) // 2`` (transformers' ``center_crop``); the frame's sides outside it
-    are never seen by the model.
-    """
-    hh, ww = resized_size(frame_hw, image_size)
-    top, left = (hh - image_size) // 2, (ww - image_size) // 2
-    return left / ww, top / hh, (left + image_size) / ww, (top + image_size) / hh
-
-
-def cell_to_frame_point(row: float, col: float, grid: int, frame_hw: tuple[int, int],
-                        image_size: int) -> tuple[float, float]:
-    """Centre of grid cell ``(row, col)`` as a normalised frame point ``(x, y)`` in [0, 1].
-
-    Cell centres sit at ``(k + 0.5) · image_size / grid`` pixels of the crop; adding the crop
-    offset gives resized-frame pixels, and dividing by the resized size normalises them (the
-    resize scales the whole frame, so normalised coordinates are the same before and after).
-    """
-    hh, ww = resized_size(frame_hw, image_size)
-    top, left = (hh - image_size) // 2, (ww - image_size) // 2
-    step = image_size / grid
-    return (left + (col + 0.5) * step) / ww, (top + (row + 0.5) * step) / hh
-
-
-def map_to_frame_point(cam: np.ndarray, frame_hw: tuple[int, int],
-                       image_size: int) -> tuple[float, float]:
-    """Predicted point of a ``(g, g)`` map: its argmax cell's centre, normalised ``(x̂, ŷ)``.
-
-    Ties (e.g. an all-zero Grad-CAM) go to the first cell in row-major order, as np.argmax.
-    """
-    cam = np.asarray(cam)
-    if cam.ndim != 2 or cam.shape[0] != cam.shape[1]:
-        raise ValueError(f"expected a square (g, g) map, got shape {cam.shape}")
-    row, col = np.unravel_index(int(np.argmax(cam)), cam.shape)
-    return cell_to_frame_point(row, col, cam.shape[0], frame_hw, image_size)
-
-
 # -- errors and baselines ----------------------------------------------------------------------
 def click_errors(points: np.ndarray, clicks: np.ndarray) -> np.ndarray:
     """Per-click error ``(|x − x̂| + |y − ŷ|) / 2``: ``(N, 2)`` points and clicks → ``(N,)``.
@@ -221,13 +179,29 @@ def click_errors(points: np.ndarray, clicks: np.ndarray) -> np.ndarray:
     return np.abs(points - clicks).mean(axis=-1)
 
 
-def face_centre_points(face_boxes: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
-    """Face-centre baseline: ``(N, 4)`` boxes ``(x0, y0, x1, y1)`` in pixels → ``(N, 2)``
-    normalised box centres (NaN rows stay NaN: no face found)."""
-    boxes = np.asarray(face_boxes, np.float64).reshape(-1, 4)
+def face_centre_point(boxes: np.ndarray, frame_hw: tuple[int, int],
+                      rng: np.random.Generator) -> tuple[float, float]:
+    """Face-centre baseline of one frame, as the paper's code: the centre of one face box,
+    ``((left + right) / 2 / W, (top + bottom) / 2 / H)``, a random one (drawn with ``rng``)
+    when there are several, the frame centre when there is none.
+
+    Args:
+        boxes: ``(n, 4)`` boxes ``(left, top, right, bottom)`` in pixels (``n`` may be 0).
+        frame_hw: ``(H, W)`` of the frame.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    boxes = boxes[np.isfinite(boxes).all(axis=1)]
+    if not len(boxes):
+        return FRAME_CENTRE
+    x0, y0, x1, y1 = boxes[int(rng.integers(len(boxes)))] if len(boxes) > 1 else boxes[0]
     h, w = frame_hw
-    return np.stack([(boxes[:, 0] + boxes[:, 2]) / (2 * w),
-                     (boxes[:, 1] + boxes[:, 3]) / (2 * h)], axis=1)
+    return float((x0 + x1) / 2 / w), float((y0 + y1) / 2 / h)
+
+
+def face_rng(seed: int, video_id: str, frame: int) -> np.random.Generator:
+    """The generator of one frame's face choice: fixed by ``(seed, video, frame)``, so a
+    video's baseline does not depend on which other videos or frames are in the table."""
+    return np.random.default_rng([seed, zlib.crc32(video_id.encode()), int(frame)])
 
 
 def clicks_of(annotation: dict[str, Any] | None) -> list[tuple[int, float, float]]:
@@ -243,18 +217,19 @@ def clicks_of(annotation: dict[str, Any] | None) -> list[tuple[int, float, float
     return [(t, float(p[0]), float(p[1])) for t, p in enumerate(centres) if p is not None]
 
 
-def _face_boxes(annotation: dict[str, Any], frames: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """``(n, 4)`` face boxes in pixels of frames ``index``: the annotation's ``face_box`` when
-    present (synthetic benchmark), else the bounding box of 68 detected landmarks (dlib or
-    MediaPipe, whichever is installed; NaN where no face is found)."""
+def _face_boxes(annotation: dict[str, Any], frames: np.ndarray,
+                index: np.ndarray) -> tuple[str, list[np.ndarray]]:
+    """Where the face boxes come from and the boxes ``(n_t, 4)`` (left, top, right, bottom)
+    pixels of each frame in ``index``: ``"annotation"``, the one ``face_box`` per frame of the
+    synthetic benchmark (the book's environment has no dlib), else ``"dlib"``, every face
+    dlib's HOG detector finds (:func:`avdd.roi.faces.face_locations`, the paper's
+    ``face_recognition.face_locations``)."""
     if annotation.get("face_box") is not None:
-        return np.asarray(annotation["face_box"], np.float64)[index]
-    from avdd.roi.landmarks import get_landmark_source
+        boxes = np.asarray(annotation["face_box"], np.float64)[index]
+        return "annotation", [box[None] for box in boxes]
+    from avdd.roi.faces import face_locations
 
-    marks = get_landmark_source("auto")(frames[index])  # (n, 68, 2), NaN rows: no face
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (no face) stay NaN
-        return np.concatenate([np.nanmin(marks, axis=1), np.nanmax(marks, axis=1)], axis=1)
+    return "dlib", face_locations(frames[index])
 
 
 def _pick_frames(frames: Sequence[int], max_frames: int | None) -> list[int]:
@@ -319,7 +294,8 @@ def _video_scores(profile, backbone: str, dataset: str, split: str,
 
 def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = None,
                   split: str = "test", seed: int = 43, method: str = "gradcam",
-                  max_frames_per_video: int | None = 8, force: bool = False) -> pd.DataFrame:
+                  point: str = "pixel", max_frames_per_video: int | None = None,
+                  face_seed: int = 0, force: bool = False) -> pd.DataFrame:
     """Fig. 4's data: one row per click on the fake ``dataset``/``split`` videos.
 
     Args:
@@ -330,16 +306,23 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
         train: the probe's training set (default: ``dataset``, as the paper's ExDDV probe).
         seed: the probe's seed.
         method: ``"gradcam"`` or ``"patch"`` (:func:`spatial_maps`).
-        max_frames_per_video: annotated frames kept per video, evenly spread (None: all);
-            every click on a kept frame is used.
+        point: how a map becomes a point, ``"pixel"`` (the paper's code) or ``"cell"``
+            (:mod:`avdd.analysis.spatial_points`).
+        max_frames_per_video: annotated frames kept per video, evenly spread; None (the
+            paper's code): every click. Every click on a kept frame is used.
+        face_seed: seed of the face baseline's choice among several detected faces
+            (:func:`face_rng`; the paper's code drew it unseeded).
         force: recompute instead of reading the cached table.
     Returns:
         Columns ``video_id, frame, click_x, click_y`` (the click), ``pred_x, pred_y`` (the map's
-        argmax), ``face_x, face_y`` (face-box centre), ``err_cam, err_frame_centre,
+        point), ``face_x, face_y`` (the face baseline's point), ``n_faces`` (faces found on
+        that frame: 0 puts the baseline at the frame centre) and ``face_source``
+        (``"dlib"``, or ``"annotation"`` on the synthetic benchmark), ``err_cam, err_frame_centre,
         err_face_centre`` (click errors, fraction of the frame), ``score`` (the video's probe
         score s), ``frame_score`` (the probe's logit of that frame), ``map_max`` (the map's
-        maximum: 0 for a Grad-CAM with no positive evidence, whose argmax is then arbitrary),
-        ``method``, ``frame_h, frame_w``. Cached (:func:`avdd.analysis.cache.cached`).
+        maximum: 0 for a Grad-CAM with no positive evidence, whose point is then the frame's
+        centre pixel under ``"pixel"`` and the first cell under ``"cell"``), ``method``,
+        ``point``, ``frame_h, frame_w``. Cached (:func:`avdd.analysis.cache.cached`).
     """
     from avdd.analysis.cache import cached
     from avdd.analysis.probes import trained_probe
@@ -348,13 +331,15 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    if point not in POINT_RULES:
+        raise ValueError(f"unknown point rule {point!r}; expected one of {POINT_RULES}")
     train = dataset if train is None else train
     info = describe(backbone)  # the network is built only if the table is not cached
     if not issubclass(info.family, CLIPFrames):
         raise ValueError(f"spatial explanations need a CLIP backbone, got {backbone!r}")
     config = {"backbone": [backbone, info.config], "train": train, "dataset": dataset,
-              "split": split, "seed": seed, "method": method,
-              "max_frames_per_video": max_frames_per_video,
+              "split": split, "seed": seed, "method": method, "point": point,
+              "max_frames_per_video": max_frames_per_video, "face_seed": face_seed,
               "probe": LinearProbe(random_state=seed).get_params()}
 
     def compute() -> pd.DataFrame:
@@ -376,20 +361,23 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
                                  f"{len(video)} frames at {fps:g} fps")
             hw = video.shape[1:3]
             maps = spatial_maps(method, bb, probe, video[index])
-            faces = face_centre_points(_face_boxes(item.annotation or {}, video, index), hw)
+            face_source, boxes = _face_boxes(item.annotation or {}, video, index)
             at = {f: k for k, f in enumerate(index.tolist())}
             # The store holds frames at bb.fps (25): a click's frame score is the one nearest in time
             # (clamped: the last frames of a decode may differ by one).
             frame_logits = logits[item.video_id]
             for f, x, y in clicks:
                 k = at[f]
-                px, py = map_to_frame_point(maps[k], hw, image_size)
+                px, py = map_to_frame_point(maps[k], hw, image_size, rule=point)
+                fx, fy = face_centre_point(boxes[k], hw, face_rng(face_seed, item.video_id, f))
                 rows.append({"video_id": item.video_id, "frame": f, "click_x": x, "click_y": y,
-                             "pred_x": px, "pred_y": py, "face_x": faces[k, 0], "face_y": faces[k, 1],
+                             "pred_x": px, "pred_y": py, "face_x": fx, "face_y": fy,
+                             "n_faces": int(np.isfinite(boxes[k]).all(axis=1).sum()),
+                             "face_source": face_source,
                              "score": scores[item.video_id],
                              "frame_score": float(frame_logits[min(round(f * bb.fps / fps),
                                                                    len(frame_logits) - 1)]),
-                             "map_max": float(maps[k].max()), "method": method,
+                             "map_max": float(maps[k].max()), "method": method, "point": point,
                              "frame_h": hw[0], "frame_w": hw[1]})
         if not rows:
             raise ValueError(f"no clicks on the fake videos of {dataset}/{split}: the items need "
@@ -402,6 +390,31 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
         return df
 
     return cached(profile, "spatial", config, compute, code=__name__, force=force)
+
+
+#: Fig. 4's score axis: ``"unique"`` (the paper's code: every distinct score) or
+#: ``"quantiles"`` (a few quantiles of the videos' scores, a lighter plot).
+THRESHOLD_RULES = ("unique", "quantiles")
+
+
+def score_thresholds(df: pd.DataFrame, rule: str = "unique", *, score: str = "score",
+                     n: int = 8) -> np.ndarray:
+    """The thresholds θ of Fig. 4's left panel, sorted ascending.
+
+    Args:
+        df: :func:`spatial_table`'s rows (one per click).
+        rule: ``"unique"``: every distinct value of ``score`` over the clicks, as the paper's
+            code (``sorted(set(scores))``); ``"quantiles"``: ``n`` quantiles from 0 to 0.9 of
+            the videos' scores (one per video), so that the last point keeps ~10 % of them.
+        score: the column thresholded (``"score"``: the video score; ``"frame_score"``: the
+            logit of the click's frame).
+    """
+    if rule == "unique":
+        return np.unique(df[score].dropna().to_numpy(np.float64))
+    if rule == "quantiles":
+        per_video = df.groupby("video_id")[score].first().dropna().to_numpy(np.float64)
+        return np.unique(np.quantile(per_video, np.linspace(0, 0.9, n)))
+    raise ValueError(f"unknown threshold rule {rule!r}; expected one of {THRESHOLD_RULES}")
 
 
 def mae_vs_threshold(df: pd.DataFrame, thresholds: Sequence[float], *, error: str = "err_cam",
@@ -439,7 +452,7 @@ class SpatialExample:
         click: ``(x, y)``, the click in normalised frame coordinates.
         crop: ``(x0, y0, x1, y1)``, the normalised part of the frame CLIP sees (:func:`crop_box`).
         maps: method → ``(g, g)`` float32 map over that crop (:func:`spatial_maps`).
-        points: method → ``(x̂, ŷ)``, the map's argmax point (:func:`map_to_frame_point`).
+        points: method → ``(x̂, ŷ)``, the map's point (:func:`map_to_frame_point`).
         errors: method → the click error of that point (:func:`click_errors`).
     """
 
@@ -491,12 +504,14 @@ def _load_examples(folder: Path) -> SpatialExamples:
 
 
 def spatial_examples(profile, backbone: str, dataset: str, *, train: str | None = None,
-                     split: str = "test", seed: int = 43, max_frames_per_video: int | None = 8,
-                     n_examples: int = 6, force: bool = False) -> SpatialExamples:
+                     split: str = "test", seed: int = 43, point: str = "pixel",
+                     max_frames_per_video: int | None = None, n_examples: int = 6,
+                     force: bool = False) -> SpatialExamples:
     """Fig. 4's examples: the ``n_examples`` most confidently fake videos of
     :func:`spatial_table` (Grad-CAM's, same arguments), one frame each (the annotated frame
-    with the highest frame logit), with the maps, points and click errors of
-    every method of :data:`METHODS`.
+    with the highest frame logit), with the maps, points (by rule ``point``) and click errors
+    of every method of :data:`METHODS`. (The paper's code drew six clicks at random instead,
+    ``random.seed(17)``, from its own order of the clicks.)
 
     Cached with the frames (:func:`avdd.analysis.cache.cached`): a page that only replots
     builds no backbone and decodes no video.
@@ -508,11 +523,12 @@ def spatial_examples(profile, backbone: str, dataset: str, *, train: str | None 
 
     train = dataset if train is None else train
     clicks = spatial_table(profile, backbone, dataset, train=train, split=split, seed=seed,
-                           method="gradcam", max_frames_per_video=max_frames_per_video)
+                           method="gradcam", point=point,
+                           max_frames_per_video=max_frames_per_video)
     best = (clicks.sort_values(["score", "frame_score"], ascending=False)
             .drop_duplicates("video_id").head(n_examples))
     config = {"backbone": [backbone, describe(backbone).config], "train": train,
-              "dataset": dataset, "split": split, "seed": seed,
+              "dataset": dataset, "split": split, "seed": seed, "point": point,
               "max_frames_per_video": max_frames_per_video, "n_examples": n_examples,
               "examples": best[["video_id", "frame"]].to_numpy().tolist()}
 
@@ -527,7 +543,7 @@ def spatial_examples(profile, backbone: str, dataset: str, *, train: str | None 
             hw = frame.shape[1:3]
             click = (float(row.click_x), float(row.click_y))
             maps = {m: spatial_maps(m, bb, probe, frame)[0] for m in METHODS}
-            points = {m: map_to_frame_point(maps[m], hw, image_size) for m in METHODS}
+            points = {m: map_to_frame_point(maps[m], hw, image_size, rule=point) for m in METHODS}
             errors = {m: float(click_errors([points[m]], [click])[0]) for m in METHODS}
             examples.append(SpatialExample(
                 video_id=str(row.video_id), frame=int(row.frame), score=float(row.score),

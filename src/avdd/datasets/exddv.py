@@ -19,11 +19,19 @@ Layout expected under the user's root (inferred: the release fixes no video layo
 - each video at ``<dataset>/<manipulation>/<movie_name>`` (spelled as in the CSV, e.g.
   ``Farceforensics++/FaceSwap/890_837.mp4``: the key the paper's code uses), or wherever a
   ``movie_path`` column (absolute, or relative to the root) says, as the ExDDV notebooks allow;
-- optionally ``reals.csv`` (``path,split``; paths relative to the root) with real videos (the
-  paper drew FF++ originals and split them 80/10/10; that list is not public).
+- ``ExDDV_reals_FF++.csv``, the real videos the paper's ExDDV probe trains on (ExDDV itself
+  has only fakes): 1,000 FaceForensics++ ``original_sequences/youtube/c23`` videos with a
+  fixed 800/100/100 train/val/test split, columns ``movie_name, full_path, split``. The
+  paper's code keeps it at ``data/exddv/ExDDV_reals_FF++.csv`` of github
+  ``danoneata/veridiq``, a repository without a licence, so avdd does not ship it: copy it
+  into the ExDDV root as it is. Its ``full_path`` (``/faceforensics/ff++/original_sequences/
+  youtube/c23/videos/000.mp4``) is read relative to the root (the leading ``/`` dropped; the
+  paper's code prefixed ``/data``), so put or link the FF++ originals there. Without this file
+  every split fails to load: a probe trained on fakes only would be meaningless.
 
 Rows of the same video (several annotators) are merged into one item; ``annotation`` holds
 ``clicks`` ``[[frame_index, x, y], ...]`` (source-frame index), ``texts`` and ``annotators``.
+Real videos are ``real/<movie_name>`` (the paper's code's names), without annotation.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ import pandas as pd
 from avdd.datasets.base import DatasetError, Item, require_root
 
 ANNOTATIONS = "ExDDV.csv"
+REALS = "ExDDV_reals_FF++.csv"
+REALS_SOURCE = "data/exddv/ExDDV_reals_FF++.csv of github danoneata/veridiq"
 COLUMNS = ("movie_name", "dataset", "manipulation", "click_locations", "split")
 
 
@@ -75,20 +85,36 @@ def _video_path(root: Path, row) -> Path:
 
 
 def _reals(root: Path, split: str) -> list[Item]:
-    f = root / "reals.csv"
+    f = root / REALS
     if not f.is_file():
-        return []
-    df = pd.read_csv(f)
-    if {"path", "split"} - set(df.columns):
-        raise DatasetError(f"ExDDV real-video list {f} needs columns path,split")
-    return [Item(video_id=f"real/{p}", path=root / p, label=0, dataset="exddv", split=split)
-            for p in df.loc[df["split"] == split, "path"].astype(str)]
+        raise DatasetError(
+            f"ExDDV: {f} not found. ExDDV has only fakes; the paper's ExDDV probe trains on "
+            f"1,000 FF++ originals listed in {REALS_SOURCE} (movie_name, full_path, split). "
+            f"Copy that file into {root} and put the FF++ c23 originals where its full_path "
+            "says, relative to the root")
+    try:
+        df = pd.read_csv(f, dtype=str)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+        raise DatasetError(f"ExDDV real-video list {f} is not a readable CSV ({e})") from e
+    if {"full_path", "split"} - set(df.columns):
+        raise DatasetError(f"ExDDV real-video list {f} needs columns full_path,split "
+                           f"(movie_name optional), as {REALS_SOURCE}; has {list(df.columns)}")
+    rows = df[df["split"] == split]
+    if rows.empty:
+        raise DatasetError(f"ExDDV real-video list {f} has no {split!r} rows (splits: "
+                           f"{sorted(set(df['split'].astype(str)))}); the released list has "
+                           "train, val and test")
+    names = rows["movie_name"] if "movie_name" in rows else rows["full_path"].map(
+        lambda p: Path(p).name)
+    return [Item(video_id=f"real/{name}", path=root / path.lstrip("/"), label=0,
+                 dataset="exddv", split=split)
+            for name, path in zip(names, rows["full_path"])]
 
 
 def load(root: Path, split: str, splits_dir: Path | None = None) -> list[Item]:
     """The annotated fakes of one ExDDV split (label 1, clicks in ``annotation``), then the
-    real videos of ``reals.csv`` if present. ``splits_dir`` is unused: the split is a column
-    of ``ExDDV.csv``."""
+    real videos of that split in ``ExDDV_reals_FF++.csv`` (label 0; a missing list is a
+    DatasetError). ``splits_dir`` is unused: the split is a column of both files."""
     root = require_root(root, "exddv")
     f = root / ANNOTATIONS
     df = read_annotations_csv(f)

@@ -50,6 +50,7 @@ def _shade(ax, segments: Sequence[tuple[float, float]]) -> None:
 def plot_timeline(times: np.ndarray, frame_scores: np.ndarray, *, threshold: float = 0.5,
                   segments: Sequence[tuple[float, float]] | None = None,
                   spectrogram_audio: np.ndarray | None = None,
+                  spectrogram_windows: Sequence[tuple[float, float]] = (),
                   frames: Sequence[tuple[float, np.ndarray]] | None = None,
                   title: str = "") -> Figure:
     """Score and probability of every frame over time.
@@ -62,6 +63,9 @@ def plot_timeline(times: np.ndarray, frame_scores: np.ndarray, *, threshold: flo
             ground-truth fake segments for Fig. 3).
         spectrogram_audio: ``(N,)`` float mono audio at 16 kHz, aligned with ``times`` (sample 0
             at 0 s): adds a log-mel panel (n_fft 1024, hop 512, 128 mels) under the traces.
+        spectrogram_windows: ``[(start_s, end_s), ...]``: show only these windows of the
+            spectrogram, side by side, each as wide as it is long (the paper's Fig. 3 panels);
+            empty: the whole spectrogram on the traces' time axis.
         frames: ``[(time_s, (H, W, 3) uint8 image), ...]``: adds a row of images (e.g. before,
             at and after the peak), each titled with its time and marked on the traces.
         title: figure title.
@@ -96,7 +100,26 @@ def plot_timeline(times: np.ndarray, frame_scores: np.ndarray, *, threshold: flo
         for t, _ in frames:
             ax.axvline(t, color="tab:green", lw=0.8, ls=":")
     last = ax_p
-    if spectrogram_audio is not None:
+    if spectrogram_audio is not None and spectrogram_windows:
+        spec, st = log_mel(spectrogram_audio)
+        windows = [(float(a), float(b)) for a, b in spectrogram_windows]
+        if any(b <= a for a, b in windows):
+            raise ValueError(f"spectrogram windows must end after they start: {windows}")
+        sub = grid[2, :].subgridspec(1, len(windows), width_ratios=[b - a for a, b in windows],
+                                     wspace=0.05)
+        for k, (a, b) in enumerate(windows):
+            ax_w = fig.add_subplot(sub[0, k])
+            keep = (st >= a) & (st < b)
+            ax_w.imshow(spec[:, keep] if keep.any() else np.zeros((N_MELS, 1)), origin="lower",
+                        aspect="auto", cmap="magma", extent=(a, b, 0, N_MELS))
+            _shade(ax_w, [(max(s0, a), min(s1, b)) for s0, s1 in segments if s0 < b and s1 > a])
+            ax_w.set_xlabel("time (s)")
+            if k:
+                ax_w.set_yticks([])
+            else:
+                ax_w.set_ylabel("mel bin")
+        last = None
+    elif spectrogram_audio is not None:
         spec, st = log_mel(spectrogram_audio)
         ax_m = fig.add_subplot(grid[2, :], sharex=ax_s)
         half = HOP / SAMPLE_RATE / 2
@@ -104,7 +127,7 @@ def plot_timeline(times: np.ndarray, frame_scores: np.ndarray, *, threshold: flo
                     extent=(st[0] - half, st[-1] + half, 0, N_MELS))
         ax_m.set_ylabel("mel bin")
         last = ax_m
-    last.set_xlabel("time (s)")
+    (ax_p if last is None else last).set_xlabel("time (s)")
     if len(times):
         ax_s.set_xlim(min(times[0], 0.0), times[-1] + (times[1] - times[0] if len(times) > 1 else 1))
     for j, (t, img) in enumerate(frames):

@@ -16,6 +16,8 @@ bilinear, the aspect ratio not kept).
 
 Boxes come from :class:`DlibFaceBoxes` (``pip install "avdd[dlib]"``), or from a dataset's own
 face boxes (the synthetic benchmark annotates them), which go through the same integer rule.
+:func:`face_locations` gives every detection of a frame, clipped as ``face_recognition`` clips
+them (Fig. 4's face baseline).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import numpy as np
 
 from avdd.roi.landmarks import DLIB_EXTRA
 
-__all__ = ["DlibFaceBoxes", "ffpp_box", "face_crop", "BOX_SCALE", "FACE_SOURCES", "get_face_boxes"]
+__all__ = ["DlibFaceBoxes", "ffpp_box", "face_crop", "face_locations", "BOX_SCALE",
+           "FACE_SOURCES", "get_face_boxes"]
 
 BOX_SCALE = 1.3  # FaceForensics++'s enlargement of the detector box
 FACE_SOURCES = ("auto", "annotation", "dlib")
@@ -89,7 +92,8 @@ class DlibFaceBoxes:
         try:
             import dlib
         except ImportError as err:
-            raise ImportError(f"FSFM's face boxes come from dlib's face detector: {DLIB_EXTRA}") from err
+            raise ImportError("FSFM's face crops and Fig. 4's face baseline come from dlib's face "
+                              f"detector: {DLIB_EXTRA}") from err
         return dlib.get_frontal_face_detector()
 
     def config(self) -> dict[str, Any]:
@@ -98,15 +102,48 @@ class DlibFaceBoxes:
         return {"name": self.name, "detector": "hog-frontal", "input": "rgb",
                 "upsample": self.upsample, "face": "first", "dlib": dlib.__version__}
 
+    def detections(self, frame: np.ndarray, detector=None) -> np.ndarray:
+        """Every face dlib finds in one ``(H, W, 3)`` uint8 RGB frame, in dlib's order:
+        ``(n, 4)`` float32 (left, top, right, bottom) integer rectangles, ``(0, 4)`` if none."""
+        detector = self._detector() if detector is None else detector
+        faces = detector(np.ascontiguousarray(frame), self.upsample)
+        return np.array([(r.left(), r.top(), r.right(), r.bottom()) for r in faces],
+                        np.float32).reshape(-1, 4)
+
     def __call__(self, video: np.ndarray) -> np.ndarray:
         detector = self._detector()
         out = np.full((len(video), 4), np.nan, np.float32)
         for t, frame in enumerate(np.asarray(video)):
-            faces = detector(np.ascontiguousarray(frame), self.upsample)
-            if len(faces):
-                r = faces[0]
-                out[t] = (r.left(), r.top(), r.right(), r.bottom())
+            found = self.detections(frame, detector)
+            if len(found):
+                out[t] = found[0]
         return out
+
+
+def face_locations(video: np.ndarray, *, upsample: int = 1) -> list[np.ndarray]:
+    """What ``face_recognition.face_locations(frame)`` (its default HOG model) returns for
+    each frame, as boxes: every dlib detection on the RGB frame with ``upsample`` pyramid
+    levels, in dlib's order, clipped to the frame as that library clips them (left and top
+    at 0, right at W, bottom at H; not W − 1, H − 1).
+
+    Args:
+        video: ``(T, H, W, 3)`` uint8 RGB frames.
+    Returns:
+        ``T`` arrays ``(n_t, 4)`` float32 (left, top, right, bottom) pixels; ``(0, 4)`` for a
+        frame without a face. (The Fig. 4 face baseline of the paper's code, github
+        ``danoneata/veridiq`` ``scripts/exddv/extract_faces.py``, ran that function.)
+    """
+    source = DlibFaceBoxes(upsample=upsample)
+    detector = source._detector()
+    out = []
+    for frame in np.asarray(video):
+        h, w = frame.shape[:2]
+        boxes = source.detections(frame, detector)
+        boxes[:, 0:2] = np.maximum(boxes[:, 0:2], 0)
+        boxes[:, 2] = np.minimum(boxes[:, 2], w)
+        boxes[:, 3] = np.minimum(boxes[:, 3], h)
+        out.append(boxes)
+    return out
 
 
 def get_face_boxes(name: str, video: np.ndarray, annotation: np.ndarray | None) -> np.ndarray:
