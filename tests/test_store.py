@@ -335,3 +335,9 @@ def test_check_store_finds_a_flipped_bit(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "'vid001'" in out and "do not match their checksum" in out and str(shard) in out
     assert "3 videos verified, 1 problems" in out
+
+
+def test_a_video_decoded_at_its_own_rate_says_so():
+    fs = FeatureSet.from_arrays([np.ones((3, 2)), np.ones((4, 2))], fps=25.0,
+                                meta=[{}, {"fps": 30.0}])
+    assert (fs.video_fps(0), fs.video_fps(1)) == (25.0, 30.0)

@@ -281,15 +281,18 @@ def load_frames(profile, dataset: str, split: str, video_id: str,
 
 
 # -- the study ---------------------------------------------------------------------------------
-def _video_scores(profile, backbone: str, dataset: str, split: str,
-                  probe: LinearProbe) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """Video score s and per-frame logits of every video of the split (from the feature store)."""
+def _video_scores(profile, backbone: str, dataset: str, split: str, probe: LinearProbe
+                  ) -> tuple[dict[str, float], dict[str, np.ndarray], dict[str, float]]:
+    """Video score s, per-frame logits and feature rate of every video of the split (from
+    the feature store)."""
     from avdd.features.prepare import feature_set
 
     fs = feature_set(profile, backbone, dataset, split)
     scores = probe.decision_function(fs)
     logits = probe.frame_logits(fs)
-    return (dict(zip(fs.ids.tolist(), scores.tolist())), dict(zip(fs.ids.tolist(), logits)))
+    ids = fs.ids.tolist()
+    return (dict(zip(ids, scores.tolist())), dict(zip(ids, logits)),
+            {v: fs.video_fps(i) for i, v in enumerate(ids)})
 
 
 def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = None,
@@ -345,7 +348,7 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
     def compute() -> pd.DataFrame:
         bb = get_backbone(backbone)
         probe = trained_probe(profile, backbone, train, seed=seed)
-        scores, logits = _video_scores(profile, backbone, dataset, split, probe)
+        scores, logits, rates = _video_scores(profile, backbone, dataset, split, probe)
         image_size = int(bb.net.config.image_size)
         rows = []
         for item in load_items(profile, dataset, split):
@@ -363,9 +366,11 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
             maps = spatial_maps(method, bb, probe, video[index])
             face_source, boxes = _face_boxes(item.annotation or {}, video, index)
             at = {f: k for k, f in enumerate(index.tolist())}
-            # The store holds frames at bb.fps (25): a click's frame score is the one nearest in time
+            # The store holds the video's frames at its feature rate (25 Hz, or the native rate
+            # in the paper profile): a click's frame score is the one nearest in time
             # (clamped: the last frames of a decode may differ by one).
             frame_logits = logits[item.video_id]
+            rate = rates[item.video_id]
             for f, x, y in clicks:
                 k = at[f]
                 px, py = map_to_frame_point(maps[k], hw, image_size, rule=point)
@@ -375,7 +380,7 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
                              "n_faces": int(np.isfinite(boxes[k]).all(axis=1).sum()),
                              "face_source": face_source,
                              "score": scores[item.video_id],
-                             "frame_score": float(frame_logits[min(round(f * bb.fps / fps),
+                             "frame_score": float(frame_logits[min(round(f * rate / fps),
                                                                    len(frame_logits) - 1)]),
                              "map_max": float(maps[k].max()), "method": method, "point": point,
                              "frame_h": hw[0], "frame_w": hw[1]})

@@ -328,6 +328,11 @@ def evaluate_temporal(profile: Profile, backbone: str, *, train: str = "av1m",
         raise ValueError(f"{len(missing)} videos of the {backbone} store for {test}/test are "
                          f"not in the split list (e.g. {missing[0]}); re-extract the store")
     info = info.loc[list(fs.ids)]
+    rates = {fs.video_fps(i) for i in range(len(fs))}
+    if rates != {fs.fps}:
+        raise ValueError(f"the {backbone} store of {test}/test holds videos at several frame "
+                         f"rates ({sorted(rates)}): localisation needs one rate per store; "
+                         "extract it at a fixed rate (the demo's 25 fps)")
     logits = probe.frame_logits(fs)
     offsets = feature_offsets(backbone, info["measured_silence_s"].to_numpy())
     if ablation == "scores":

@@ -159,11 +159,12 @@ def timeline(profile: Profile, backbone: str, *, train: str = "av1m", test: str 
     if describe(backbone).config.get("trim_silence"):
         silence = video_info(profile, test, "test").loc[vid, "measured_silence_s"]
         off = int(feature_offsets(backbone, np.array([silence]))[0])
+    fps = fs.video_fps(i)  # a natively decoded video may have its own rate
     return Timeline(backbone=backbone, modality=describe(backbone).modality,
-                    video_id=vid, path=Path(paths[vid]), fps=fs.fps,
-                    times=(off + np.arange(len(z))) / fs.fps, scores=z,
+                    video_id=vid, path=Path(paths[vid]), fps=fps,
+                    times=(off + np.arange(len(z))) / fps, scores=z,
                     probability=probability(z),
-                    labels=frame_labels(segs, off + len(z), fs.fps)[off:], fake_segments=segs,
+                    labels=frame_labels(segs, off + len(z), fps)[off:], fake_segments=segs,
                     video_score=float(logsumexp(z)), peak=int(np.argmax(z)), offset=off,
                     pick=pick)
 

@@ -225,6 +225,11 @@ class FeatureSet:
         """Bytes of fp16 frames in this set."""
         return int(self.lengths.sum()) * self.dim * ITEM
 
+    def video_fps(self, i: int) -> float:
+        """Frame rate of video ``i``'s features: the store's, unless the video was decoded at
+        its native rate and its features came at another one (then it is in its meta)."""
+        return float(self._meta[i].get("fps", self.fps))
+
     def frame_checksums(self) -> list[str | None]:
         """Per video, the checksum its index line recorded for its frames (None: unknown,
         e.g. an in-memory set or a store written before checksums)."""
