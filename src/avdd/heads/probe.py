@@ -31,12 +31,15 @@ Why it is fast, computing exactly this loss and gradient:
   (4 bytes per frame). A NumPy port of torch's Adam update (same formulas, float32) takes
   ~10 us a step instead of ~40 us, which matters at one video per step. The two paths agree
   to float32 rounding (summation order); their Adam updates are bit-identical.
-* Streaming: frames are read through read-only memory maps in storage-order chunks of
-  ``chunk_mb``; ``pool_chunks`` random chunks are shuffled together into batches, so reads
-  stay sequential while the store's order is mixed. The next pool is prefetched. Sets larger
-  than ``max_resident_mb`` are unmapped pool by pool, so the RSS stays small even for stores
+* Streaming: frames are read through read-only memory maps. Each epoch visits the videos in
+  a fresh uniform permutation (the official ``DataLoader(shuffle=True)``), read in pools of
+  about ``chunk_mb * pool_chunks`` MB: while one pool is computed the OS is asked to read the
+  next (``madvise(WILLNEED)`` on its videos' byte ranges, sorted); one video's frames are
+  contiguous, so even a random order reads runs of hundreds of KB. Sets larger than
+  ``max_resident_mb`` are unmapped pool by pool, so the RSS stays small even for stores
   larger than RAM; smaller sets stay mapped, which saves re-mapping their pages every epoch
-  (~0.09 s per GB measured here, a third of an epoch).
+  (~0.09 s per GB measured here, a third of an epoch). ``shuffle="blocked"`` reads storage
+  chunks instead, with a class-balanced order (:func:`plan_epoch`).
 * One thread, with BLAS and torch pinned to one thread inside: these (T, D) pieces are too
   small to split. On the 2-vCPU machine measured, a converter thread pipelined with the
   compute lost more to GIL contention than it gained (the two vCPUs also slowed each other
@@ -54,11 +57,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from avdd.features.featureset import FeatureSet
+from avdd.features.layout import ITEM
 from avdd.features.threads import one_thread
 from avdd.heads import probe_kernels as kernels
 from avdd.heads.scoring import NORM_EPS, probability, video_losses
 
-__all__ = ["LinearProbe", "plan_epoch", "batch_gradient"]
+__all__ = ["SHUFFLES", "LinearProbe", "batch_gradient", "initial_weights", "plan_epoch"]
 
 class _Frames:
     """Loads videos as fp32 into one reusable buffer, with cached inverse frame norms."""
@@ -135,6 +139,21 @@ def batch_gradient(fs: FeatureSet, idx, w: np.ndarray, b: float, *,
     return loss / len(idx), grad
 
 
+def initial_weights(dim: int, seed: int) -> np.ndarray:
+    """theta = [w; b] (D + 1,) float32: the official probe's initial weights, bit for bit.
+
+    The official code builds ``nn.Linear(D, 1)`` right after ``torch.manual_seed(43)``
+    (nothing draws from torch's RNG in between), so its weights are torch's default init
+    (kaiming-uniform weight, then a uniform bias, both U(-1/sqrt(D), 1/sqrt(D))) from that
+    seed; this builds the same layer inside ``fork_rng`` and copies it.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layer = torch.nn.Linear(dim, 1)
+    with torch.no_grad():
+        return torch.cat([layer.weight[0], layer.bias]).numpy().astype(np.float32)
+
+
 class _Adam:
     """torch.optim.Adam's update (no weight decay, no amsgrad) on a float32 NumPy vector, in
     place and in torch's order of operations; tested against torch.optim.Adam."""
@@ -162,24 +181,72 @@ class _Adam:
         self.params += tmp
 
 
-def plan_epoch(fs: FeatureSet, rng: np.random.Generator, *, batch_size: int,
-               chunk_bytes: int, pool_chunks: int) -> list[list[np.ndarray]]:
-    """One epoch as pools of batches: ``[[batch indices, ...] per pool]``.
+SHUFFLES = ("uniform", "blocked")
 
-    Storage order is cut into chunks of about ``chunk_bytes`` (boundaries shifted at random
-    each epoch), chunks are shuffled and grouped ``pool_chunks`` at a time, and each pool's
-    videos are shuffled and cut into batches. Every video appears exactly once.
-    """
+
+def _cut(order: np.ndarray, ends: np.ndarray, batch_size: int) -> list[list[np.ndarray]]:
+    """``order`` split at the positions ``ends`` into pools, each cut into batches."""
+    pools = np.split(order, ends[(ends > 0) & (ends < len(order))])
+    return [[pool[k:k + batch_size] for k in range(0, len(pool), batch_size)] for pool in pools if len(pool)]
+
+
+def _storage_chunks(fs: FeatureSet, label: int, rng: np.random.Generator,
+                    chunk_bytes: int) -> list[np.ndarray]:
+    """The videos of one class in storage order, cut into runs of about ``chunk_bytes`` (the
+    first cut shifted at random, so that chunks differ from epoch to epoch), in random order."""
     order = fs.storage_order()
-    nbytes = fs.lengths[order] * fs.dim * 2
+    order = order[fs.labels[order] == label]
+    nbytes = fs.lengths[order] * fs.dim * ITEM
     chunk_id = (np.cumsum(nbytes) - nbytes + rng.integers(chunk_bytes)) // chunk_bytes
     chunks = np.split(order, np.flatnonzero(np.diff(chunk_id)) + 1)
-    chunks = [chunks[j] for j in rng.permutation(len(chunks))]
-    plan = []
-    for p in range(0, len(chunks), pool_chunks):
-        pool = rng.permutation(np.concatenate(chunks[p:p + pool_chunks]))
-        plan.append([pool[k:k + batch_size] for k in range(0, len(pool), batch_size)])
-    return plan
+    return [chunks[j] for j in rng.permutation(len(chunks))]
+
+
+def plan_epoch(fs: FeatureSet, rng: np.random.Generator, *, batch_size: int,
+               shuffle: str = "uniform", chunk_bytes: int = 32 << 20,
+               pool_chunks: int = 8) -> list[list[np.ndarray]]:
+    """One epoch as pools of batches: ``[[batch indices, ...] per pool]``; every video once.
+
+    Pools only group batches for reading (prefetch the next pool, unmap the last); the
+    order of the videos is set by ``shuffle``:
+
+    * ``"uniform"`` (the official recipe: torch's ``DataLoader(shuffle=True)``): a fresh
+      uniform permutation of all N videos, cut into batches in that order; pools are
+      consecutive runs of batches holding about ``chunk_bytes * pool_chunks`` bytes of frames,
+      so pooling never changes the order.
+    * ``"blocked"`` (reads that stay sequential, for stores larger than RAM on slow disks):
+      each class's videos, in storage order, are cut into chunks of about ``chunk_bytes``,
+      the chunks shuffled and grouped ``pool_chunks`` at a time, and each group shuffled. The
+      classes' streams are then merged by a uniform random interleaving (the sequence of
+      labels is a uniform permutation of the labels), so the label sequence, and with it
+      every run of consecutive same-class steps, is distributed exactly as under a uniform
+      shuffle, even when the store was written class by class. Within a class the order is
+      not uniform: videos stored close together are visited close together.
+    """
+    n = len(fs)
+    if shuffle == "uniform":
+        order = rng.permutation(n)
+        cum = np.cumsum(fs.lengths[order] * fs.dim * ITEM)
+        ends = np.flatnonzero(np.diff(cum // max(1, chunk_bytes * pool_chunks))) + 1
+        ends = np.unique(-(-ends // batch_size) * batch_size)  # pools hold whole batches
+        return _cut(order, ends, batch_size)
+    if shuffle != "blocked":
+        raise ValueError(f"shuffle={shuffle!r}: expected one of {SHUFFLES}")
+    classes = np.unique(fs.labels)
+    streams, starts = [], []  # per class: its videos in visiting order, and its pools' starts
+    for c in classes:
+        chunks = _storage_chunks(fs, c, rng, chunk_bytes)
+        pools = [rng.permutation(np.concatenate(chunks[p:p + pool_chunks]))
+                 for p in range(0, len(chunks), pool_chunks)]
+        streams.append(np.concatenate(pools))
+        starts.append(np.cumsum([0] + [len(p) for p in pools[:-1]]))
+    sequence = rng.permutation(np.searchsorted(classes, fs.labels))  # uniform label sequence
+    order, ends = np.empty(n, np.int64), []
+    for k, (stream, first) in enumerate(zip(streams, starts)):
+        where = np.flatnonzero(sequence == k)
+        order[where] = stream
+        ends.append(where[first])  # a pool of this class starts here: a new read window
+    return _cut(order, np.unique(np.concatenate(ends)), batch_size)
 
 
 class LinearProbe(BaseEstimator):
@@ -193,9 +260,17 @@ class LinearProbe(BaseEstimator):
             epoch and, at lr 1e-3, need more epochs: on the planted benchmark
             (benchmarks/probe_speed.py, 1,400 training videos) batch 16 had test AUC 0.66
             after 100 epochs against 0.86 for batch 1. The cost per video is the same.
-        random_state: seed of the initialisation and the shuffling (paper: 43).
-        chunk_mb: contiguous storage chunk read as one (MB).
-        pool_chunks: chunks shuffled together into batches (pool ~ chunk_mb * pool_chunks MB).
+        random_state: seed of the initialisation and the shuffling (paper: 43). The initial
+            weights are those of ``torch.nn.Linear(D, 1)`` built right after
+            ``torch.manual_seed(random_state)``, as in the official code (the caller's torch
+            RNG is left as it was).
+        shuffle: order of the videos within an epoch (:func:`plan_epoch`): ``"uniform"`` (the
+            official recipe: a fresh uniform permutation every epoch) or ``"blocked"`` (storage
+            chunks shuffled in pools, interleaved by class; not a uniform permutation, an
+            option for stores larger than RAM on disks slow at scattered reads).
+        chunk_mb: "blocked": contiguous storage chunk read as one (MB).
+        pool_chunks: read window of ``chunk_mb * pool_chunks`` MB ("uniform": prefetched and
+            released as one; "blocked": chunks shuffled together).
         max_resident_mb: a set with more frame bytes than this is unmapped as it is read
             (bounded RSS); a smaller one stays mapped across epochs (faster; its pages count
             in the RSS, though they are the OS's page cache and reclaimable).
@@ -209,13 +284,15 @@ class LinearProbe(BaseEstimator):
     """
 
     def __init__(self, *, lr: float = 1e-3, max_epochs: int = 100, patience: int = 10,
-                 batch_size: int = 1, random_state: int = 43, chunk_mb: int = 32,
-                 pool_chunks: int = 8, max_resident_mb: int = 2048, verbose: bool = False):
+                 batch_size: int = 1, random_state: int = 43, shuffle: str = "uniform",
+                 chunk_mb: int = 32, pool_chunks: int = 8, max_resident_mb: int = 2048,
+                 verbose: bool = False):
         self.lr = lr
         self.max_epochs = max_epochs
         self.patience = patience
         self.batch_size = batch_size
         self.random_state = random_state
+        self.shuffle = shuffle
         self.chunk_mb = chunk_mb
         self.pool_chunks = pool_chunks
         self.max_resident_mb = max_resident_mb
@@ -229,10 +306,10 @@ class LinearProbe(BaseEstimator):
                 raise ValueError(f"{name} set must be non-empty with labels 0/1 (-1 = unlabelled)")
         if val is not None and val.dim != train.dim:
             raise ValueError(f"train has D={train.dim} but val has D={val.dim}")
+        if self.shuffle not in SHUFFLES:
+            raise ValueError(f"shuffle={self.shuffle!r}: expected one of {SHUFFLES}")
         dim = train.dim
-        gen = torch.Generator().manual_seed(self.random_state)
-        # theta = [w; b]; torch.nn.Linear's default init: U(-1/sqrt(D), 1/sqrt(D)) for both.
-        theta = ((torch.rand(dim + 1, generator=gen) * 2 - 1) / math.sqrt(dim)).numpy()
+        theta = initial_weights(dim, self.random_state)
         opt, rng = _Adam(theta, self.lr), np.random.default_rng(self.random_state)
         self.engine_ = "numba" if kernels.use_numba() else "numpy"
         compiled = self.engine_ == "numba"
@@ -268,7 +345,7 @@ class LinearProbe(BaseEstimator):
 
     def _train_epoch(self, frames: _Frames | kernels.CompiledSet, theta: np.ndarray, opt: _Adam, rng) -> float:
         fs = frames.fs
-        plan = plan_epoch(fs, rng, batch_size=self.batch_size,
+        plan = plan_epoch(fs, rng, batch_size=self.batch_size, shuffle=self.shuffle,
                           chunk_bytes=self.chunk_mb << 20, pool_chunks=self.pool_chunks)
         pools = [np.sort(np.concatenate(pool)) for pool in plan]
         if isinstance(frames, kernels.CompiledSet):
