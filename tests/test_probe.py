@@ -11,7 +11,8 @@ from sklearn.metrics import roc_auc_score
 
 import avdd.heads.probe_kernels as kernels
 from avdd.features.store import FeatureSet, FeatureStore
-from avdd.heads.probe import LinearProbe, _Adam, batch_gradient, plan_epoch
+from avdd.heads.probe import LinearProbe, _Adam, batch_gradient
+from avdd.heads.probe_order import plan_epoch
 from avdd.heads.scoring import video_losses
 
 

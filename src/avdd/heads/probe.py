@@ -39,7 +39,7 @@ Why it is fast, computing exactly this loss and gradient:
   ``max_resident_mb`` are unmapped pool by pool, so the RSS stays small even for stores
   larger than RAM; smaller sets stay mapped, which saves re-mapping their pages every epoch
   (~0.09 s per GB measured here, a third of an epoch). ``shuffle="blocked"`` reads storage
-  chunks instead, with a class-balanced order (:func:`plan_epoch`).
+  chunks instead, with a class-balanced order (:func:`avdd.heads.probe_order.plan_epoch`).
 * One thread, with BLAS and torch pinned to one thread inside: these (T, D) pieces are too
   small to split. On the 2-vCPU machine measured, a converter thread pipelined with the
   compute lost more to GIL contention than it gained (the two vCPUs also slowed each other
@@ -57,12 +57,12 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from avdd.features.featureset import FeatureSet
-from avdd.features.layout import ITEM
 from avdd.features.threads import one_thread
 from avdd.heads import probe_kernels as kernels
+from avdd.heads.probe_order import SHUFFLES, plan_epoch
 from avdd.heads.scoring import NORM_EPS, probability, video_losses
 
-__all__ = ["SHUFFLES", "LinearProbe", "batch_gradient", "initial_weights", "plan_epoch"]
+__all__ = ["LinearProbe", "batch_gradient", "initial_weights"]
 
 class _Frames:
     """Loads videos as fp32 into one reusable buffer, with cached inverse frame norms."""
@@ -181,74 +181,6 @@ class _Adam:
         self.params += tmp
 
 
-SHUFFLES = ("uniform", "blocked")
-
-
-def _cut(order: np.ndarray, ends: np.ndarray, batch_size: int) -> list[list[np.ndarray]]:
-    """``order`` split at the positions ``ends`` into pools, each cut into batches."""
-    pools = np.split(order, ends[(ends > 0) & (ends < len(order))])
-    return [[pool[k:k + batch_size] for k in range(0, len(pool), batch_size)] for pool in pools if len(pool)]
-
-
-def _storage_chunks(fs: FeatureSet, label: int, rng: np.random.Generator,
-                    chunk_bytes: int) -> list[np.ndarray]:
-    """The videos of one class in storage order, cut into runs of about ``chunk_bytes`` (the
-    first cut shifted at random, so that chunks differ from epoch to epoch), in random order."""
-    order = fs.storage_order()
-    order = order[fs.labels[order] == label]
-    nbytes = fs.lengths[order] * fs.dim * ITEM
-    chunk_id = (np.cumsum(nbytes) - nbytes + rng.integers(chunk_bytes)) // chunk_bytes
-    chunks = np.split(order, np.flatnonzero(np.diff(chunk_id)) + 1)
-    return [chunks[j] for j in rng.permutation(len(chunks))]
-
-
-def plan_epoch(fs: FeatureSet, rng: np.random.Generator, *, batch_size: int,
-               shuffle: str = "uniform", chunk_bytes: int = 32 << 20,
-               pool_chunks: int = 8) -> list[list[np.ndarray]]:
-    """One epoch as pools of batches: ``[[batch indices, ...] per pool]``; every video once.
-
-    Pools only group batches for reading (prefetch the next pool, unmap the last); the
-    order of the videos is set by ``shuffle``:
-
-    * ``"uniform"`` (the official recipe: torch's ``DataLoader(shuffle=True)``): a fresh
-      uniform permutation of all N videos, cut into batches in that order; pools are
-      consecutive runs of batches holding about ``chunk_bytes * pool_chunks`` bytes of frames,
-      so pooling never changes the order.
-    * ``"blocked"`` (reads that stay sequential, for stores larger than RAM on slow disks):
-      each class's videos, in storage order, are cut into chunks of about ``chunk_bytes``,
-      the chunks shuffled and grouped ``pool_chunks`` at a time, and each group shuffled. The
-      classes' streams are then merged by a uniform random interleaving (the sequence of
-      labels is a uniform permutation of the labels), so the label sequence, and with it
-      every run of consecutive same-class steps, is distributed exactly as under a uniform
-      shuffle, even when the store was written class by class. Within a class the order is
-      not uniform: videos stored close together are visited close together.
-    """
-    n = len(fs)
-    if shuffle == "uniform":
-        order = rng.permutation(n)
-        cum = np.cumsum(fs.lengths[order] * fs.dim * ITEM)
-        ends = np.flatnonzero(np.diff(cum // max(1, chunk_bytes * pool_chunks))) + 1
-        ends = np.unique(-(-ends // batch_size) * batch_size)  # pools hold whole batches
-        return _cut(order, ends, batch_size)
-    if shuffle != "blocked":
-        raise ValueError(f"shuffle={shuffle!r}: expected one of {SHUFFLES}")
-    classes = np.unique(fs.labels)
-    streams, starts = [], []  # per class: its videos in visiting order, and its pools' starts
-    for c in classes:
-        chunks = _storage_chunks(fs, c, rng, chunk_bytes)
-        pools = [rng.permutation(np.concatenate(chunks[p:p + pool_chunks]))
-                 for p in range(0, len(chunks), pool_chunks)]
-        streams.append(np.concatenate(pools))
-        starts.append(np.cumsum([0] + [len(p) for p in pools[:-1]]))
-    sequence = rng.permutation(np.searchsorted(classes, fs.labels))  # uniform label sequence
-    order, ends = np.empty(n, np.int64), []
-    for k, (stream, first) in enumerate(zip(streams, starts)):
-        where = np.flatnonzero(sequence == k)
-        order[where] = stream
-        ends.append(where[first])  # a pool of this class starts here: a new read window
-    return _cut(order, np.unique(np.concatenate(ends)), batch_size)
-
-
 class LinearProbe(BaseEstimator):
     """Per-frame linear layer + log-sum-exp over time on L2-normalised frames (the paper's probe).
 
@@ -264,10 +196,11 @@ class LinearProbe(BaseEstimator):
             weights are those of ``torch.nn.Linear(D, 1)`` built right after
             ``torch.manual_seed(random_state)``, as in the official code (the caller's torch
             RNG is left as it was).
-        shuffle: order of the videos within an epoch (:func:`plan_epoch`): ``"uniform"`` (the
-            official recipe: a fresh uniform permutation every epoch) or ``"blocked"`` (storage
-            chunks shuffled in pools, interleaved by class; not a uniform permutation, an
-            option for stores larger than RAM on disks slow at scattered reads).
+        shuffle: order of the videos within an epoch (:mod:`avdd.heads.probe_order`):
+            ``"uniform"`` (the official recipe: a fresh uniform permutation every epoch) or
+            ``"blocked"`` (storage chunks shuffled in pools, interleaved by class; not a
+            uniform permutation, an option for stores larger than RAM on disks slow at
+            scattered reads).
         chunk_mb: "blocked": contiguous storage chunk read as one (MB).
         pool_chunks: read window of ``chunk_mb * pool_chunks`` MB ("uniform": prefetched and
             released as one; "blocked": chunks shuffled together).
