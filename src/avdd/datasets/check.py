@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from avdd.config import SPLITS, Profile
+from avdd.config import REAL_ONLY_SPLITS, SPLITS, Profile
 from avdd.datasets import DatasetError, load_items
 from avdd.datasets.base import segments
 from avdd.datasets.dfe import is_bitdf
@@ -185,7 +185,9 @@ def check_dataset(root: str | Path, dataset: str, *, splits_dir: str | Path | No
     profile = Profile(name="check", data_roots={dataset: root}, cache_dir=root,
                       synthetic=False, splits_dirs={dataset: sd})
     present = []
-    for split in SPLITS.get(dataset) or EXTRA_SPLITS[dataset]:
+    # Real-only splits (the anomaly detectors' training data) are checked where listed.
+    extra = tuple(s for s in REAL_ONLY_SPLITS.get(dataset, ()) if (sd / f"{s}_labels.csv").is_file())
+    for split in (SPLITS.get(dataset) or EXTRA_SPLITS[dataset]) + extra:
         try:
             items = load_items(profile, dataset, split)
         except DatasetError as e:
