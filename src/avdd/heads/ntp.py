@@ -27,7 +27,9 @@ key (upstream masks the last real frame of a padded video as a key, which no pre
 real target attends to under the causal mask, so the outputs are the same).
 
 Pairs (e.g. AV-HuBERT V + A): each stream is L2-normalised on its own, both are truncated to
-the shorter one and concatenated, so D = D_1 + D_2 (see :class:`avdd.heads.sequences.Aligned`).
+the shorter one (the tail is dropped) and concatenated in the order given, so D = D_1 + D_2
+(see :class:`avdd.heads.sequences.Aligned`); upstream puts the video stream first, as Table 4's
+rows (:mod:`avdd.analysis.anomaly`) do.
 """
 
 from __future__ import annotations
