@@ -13,7 +13,10 @@
 (b) Wall time to early stopping and test AUC, both recipes, on 2,000 videos with planted fake
     segments (train/val/test 1,400/300/300).
 (large) Epochs on a D = 3840 store larger than RAM (``--large-epochs``; the last is the steady
-    state, whatever the page cache held before); reports RSS.
+    state, whatever the page cache held before); reports RSS. ``--cold`` first evicts the
+    store's own pages from the page cache (``posix_fadvise(DONTNEED)`` on its shard files), so
+    the first epoch reads every byte from disk: the larger-than-RAM case without the disk
+    space for a store several times the RAM.
 
 ``--shuffles`` times each of LinearProbe's epoch planners in (a) and (large): ``uniform`` (the
 default and the official recipe: a fresh permutation of all videos each epoch) and ``blocked``
@@ -111,9 +114,21 @@ def _set_engine(engine: str) -> None:
         os.environ.pop("AVDD_NO_NUMBA", None)
 
 
+def evict(root: str) -> None:
+    """Drop a store's shard pages from the OS page cache (its own files only)."""
+    for path in Path(root).glob("shard-*.bin"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 def ours_epochs(train_root: str, val_root: str | None, epochs: int, batch_size: int,
-                engine: str = "auto", shuffle: str = "uniform") -> dict:
+                engine: str = "auto", shuffle: str = "uniform", cold: bool = False) -> dict:
     _set_engine(engine)
+    if cold:
+        evict(train_root)
     train = FeatureSet.open(train_root)
     val = FeatureSet.open(val_root) if val_root else None
     probe = LinearProbe(max_epochs=epochs, patience=epochs + 1, batch_size=batch_size, shuffle=shuffle)
@@ -121,7 +136,7 @@ def ours_epochs(train_root: str, val_root: str | None, epochs: int, batch_size: 
     probe.fit(train, val)
     return {"wall_s": time.perf_counter() - t0, "epoch_s": [h["seconds"] for h in probe.history_],
             "gb": train.nbytes / 1e9 + (val.nbytes / 1e9 if val else 0.0), "engine": probe.engine_,
-            "shuffle": shuffle}
+            "shuffle": shuffle, "cold": cold}
 
 
 def official_steps(paths, labels, val_paths, val_labels, steps: int, dim: int, threads: int) -> dict:
@@ -218,7 +233,7 @@ def _ours_key(shuffle: str, shuffles: list[str]) -> str:
 
 
 def part_large(work: Path, gb: float, batch_size: int, engine: str, shuffles: list[str],
-               epochs: int) -> dict:
+               epochs: int, cold: bool) -> dict:
     dim, mean_len = 3840, 225
     n = max(20, int(gb * 1e9 / (mean_len * dim * 2)))
     root = work / f"large-D{dim}-{n}"
@@ -232,7 +247,7 @@ def part_large(work: Path, gb: float, batch_size: int, engine: str, shuffles: li
     res = {"ram_gb": psutil.virtual_memory().total / 1e9}
     for shuffle in shuffles:
         res[_ours_key(shuffle, shuffles)] = isolated(ours_epochs, str(root), None, epochs, batch_size, engine,
-                                                     shuffle)
+                                                     shuffle, cold)
     return res
 
 
@@ -275,7 +290,8 @@ def report(res: dict) -> None:
         big = res["large"]
         for key in sorted(k for k in big if k.startswith("ours")):
             r = big[key]
-            print(f"\n(large, {key}: {r['engine']}, shuffle {r['shuffle']}) epochs over {r['gb']:.1f} GB "
+            print(f"\n(large, {key}: {r['engine']}, shuffle {r['shuffle']}{', cold' if r['cold'] else ''}) "
+                  f"epochs over {r['gb']:.1f} GB "
                   f"(RAM {big['ram_gb']:.1f} GB): {', '.join(f'{s:.1f}' for s in r['epoch_s'])} s "
                   f"(last: {r['gb'] / r['epoch_s'][-1]:.2f} GB/s), peak RSS {r['peak_rss_gb']:.2f} GB, "
                   f"load avg {r['loadavg'][0]:.1f}")
@@ -289,6 +305,8 @@ def main() -> None:
     ap.add_argument("--large", action="store_true", help="also run the larger-than-RAM epoch")
     ap.add_argument("--large-gb", type=float, default=45.0, help="size of the D=3840 store (x scale)")
     ap.add_argument("--large-epochs", type=int, default=2, help="epochs timed in (large)")
+    ap.add_argument("--cold", action="store_true",
+                    help="(large): evict the store from the page cache before each fit")
     ap.add_argument("--shuffles", default="uniform",
                     help="LinearProbe epoch planners timed in (a) and large, comma-separated: "
                          "uniform (default), blocked")
@@ -319,7 +337,7 @@ def main() -> None:
         res["b"] = part_b(args.workdir, args.scale, [args.batch_size] + extra, engines)
     if "large" in parts:
         res["large"] = part_large(args.workdir, args.large_gb * args.scale, args.batch_size, engines[0],
-                                  shuffles, args.large_epochs)
+                                  shuffles, args.large_epochs, args.cold)
     report(res)
     out = args.workdir / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(res, indent=2, default=float))

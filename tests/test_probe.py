@@ -273,6 +273,27 @@ def test_class_runs_on_a_store_written_class_by_class(shuffle):
     assert runs.max() < 4 * expected.mean()
 
 
+def test_readahead_prefetches_only_while_pools_come_from_disk(monkeypatch):
+    """On (next pool prefetched) while the last pool read >= 1/16 of a pool from storage, off
+    once pools are served from memory, on again when reads come back; always on for a set
+    larger than physical memory."""
+    from avdd.heads import probe_order
+
+    fs = random_set(n=4)
+    asked = []
+    monkeypatch.setattr(fs, "prefetch", lambda idx: asked.append(list(idx)))
+    disk = iter([0, 0, 100, 100, 200, 203, 260])  # bytes read so far, at each call
+    monkeypatch.setattr(probe_order, "_disk_bytes_read", lambda: next(disk))
+    ahead = probe_order.Readahead(fs)  # reads 0
+    for k in range(6):
+        ahead(np.array([k]), pool_bytes=16 * 16)  # threshold: 16 bytes since the last call
+    assert asked == [[1], [3], [5]]  # +100 on, +0 off, +100 on, +3 off, +57 on
+    ahead.always = True
+    monkeypatch.setattr(probe_order, "_disk_bytes_read", lambda: 260)
+    ahead(np.array([9]), pool_bytes=16 * 16)
+    assert asked[-1] == [9]
+
+
 def test_initial_weights_are_nn_linear_after_manual_seed():
     """The official init, bit for bit: nn.Linear(D, 1) right after torch.manual_seed(seed);
     the caller's torch RNG is untouched."""

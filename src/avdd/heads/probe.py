@@ -34,8 +34,9 @@ Why it is fast, computing exactly this loss and gradient:
 * Streaming: frames are read through read-only memory maps. Each epoch visits the videos in
   a fresh uniform permutation (the official ``DataLoader(shuffle=True)``), read in pools of
   about ``chunk_mb * pool_chunks`` MB: while one pool is computed the OS is asked to read the
-  next (``madvise(WILLNEED)`` on its videos' byte ranges, sorted); one video's frames are
-  contiguous, so even a random order reads runs of hundreds of KB. Sets larger than
+  next (``madvise(WILLNEED)`` on its videos' byte ranges, sorted; skipped while pools come
+  from the page cache, see :class:`avdd.heads.probe_order.Readahead`); one video's frames
+  are contiguous, so even a random order reads runs of hundreds of KB. Sets larger than
   ``max_resident_mb`` are unmapped pool by pool, so the RSS stays small even for stores
   larger than RAM; smaller sets stay mapped, which saves re-mapping their pages every epoch
   (~0.09 s per GB measured here, a third of an epoch). ``shuffle="blocked"`` reads storage
@@ -59,7 +60,7 @@ from sklearn.utils.validation import check_is_fitted
 from avdd.features.featureset import FeatureSet
 from avdd.features.threads import one_thread
 from avdd.heads import probe_kernels as kernels
-from avdd.heads.probe_order import SHUFFLES, plan_epoch
+from avdd.heads.probe_order import SHUFFLES, Readahead, plan_epoch
 from avdd.heads.scoring import NORM_EPS, probability, video_losses
 
 __all__ = ["LinearProbe", "batch_gradient", "initial_weights"]
@@ -247,11 +248,12 @@ class LinearProbe(BaseEstimator):
         self.engine_ = "numba" if kernels.use_numba() else "numpy"
         compiled = self.engine_ == "numba"
         frames = (self._reader(train, compiled), None if val is None else self._reader(val, compiled))
+        ahead = Readahead(train)
         self.history_, best = [], (np.inf, -1, theta.copy())
         with one_thread():
             for epoch in range(self.max_epochs):
                 t0 = time.perf_counter()
-                train_loss = self._train_epoch(frames[0], theta, opt, rng)
+                train_loss = self._train_epoch(frames[0], theta, opt, rng, ahead)
                 val_loss = np.nan
                 if val is not None:
                     lse, _ = self._scan(frames[1], theta[:-1])
@@ -276,20 +278,22 @@ class LinearProbe(BaseEstimator):
         """The compiled kernels' view of ``fs``, or the NumPy path's per-video reader."""
         return kernels.CompiledSet(fs) if compiled else _Frames(fs)
 
-    def _train_epoch(self, frames: _Frames | kernels.CompiledSet, theta: np.ndarray, opt: _Adam, rng) -> float:
+    def _train_epoch(self, frames: _Frames | kernels.CompiledSet, theta: np.ndarray, opt: _Adam, rng,
+                     ahead: Readahead) -> float:
         fs = frames.fs
         plan = plan_epoch(fs, rng, batch_size=self.batch_size, shuffle=self.shuffle,
                           chunk_bytes=self.chunk_mb << 20, pool_chunks=self.pool_chunks)
         pools = [np.sort(np.concatenate(pool)) for pool in plan]
+        pool_bytes = (self.chunk_mb << 20) * self.pool_chunks
         if isinstance(frames, kernels.CompiledSet):
-            return self._train_epoch_compiled(frames, plan, pools, theta, opt)
+            return self._train_epoch_compiled(frames, plan, pools, theta, opt, ahead, pool_bytes)
         w, labels = theta[:-1], fs.labels.tolist()
         grad, tmp, total = np.zeros_like(theta), np.empty_like(w), 0.0
         grad_w = grad[:-1]
-        fs.prefetch(pools[0])
+        ahead(pools[0], pool_bytes)
         for p, pool in enumerate(plan):
             if p + 1 < len(plan):
-                fs.prefetch(pools[p + 1])  # the OS reads ahead while this pool is computed
+                ahead(pools[p + 1], pool_bytes)  # the OS reads ahead while this pool is computed
             for batch in pool:
                 b, scale, grad_b, first = float(theta[-1]), 1.0 / len(batch), 0.0, True
                 for i in batch.tolist():
@@ -302,14 +306,15 @@ class LinearProbe(BaseEstimator):
                 fs.release(pools[p])
         return total / len(fs)
 
-    def _train_epoch_compiled(self, src: kernels.CompiledSet, plan, pools, theta: np.ndarray, opt: _Adam) -> float:
+    def _train_epoch_compiled(self, src: kernels.CompiledSet, plan, pools, theta: np.ndarray, opt: _Adam,
+                              ahead: Readahead, pool_bytes: int) -> float:
         """_train_epoch's loop with one compiled call per pool; Adam's state (opt.m, opt.v,
         opt.t) is shared with the NumPy path's optimiser object."""
         fs, grad, total = src.fs, np.empty_like(theta), 0.0
-        fs.prefetch(pools[0])
+        ahead(pools[0], pool_bytes)
         for p, pool in enumerate(plan):
             if p + 1 < len(plan):
-                fs.prefetch(pools[p + 1])
+                ahead(pools[p + 1], pool_bytes)
             order = np.concatenate(pool).astype(np.int64, copy=False)
             bounds = np.zeros(len(pool) + 1, np.int64)
             np.cumsum([len(batch) for batch in pool], out=bounds[1:])
