@@ -284,10 +284,10 @@ def test_readahead_prefetches_only_while_pools_come_from_disk(monkeypatch):
     monkeypatch.setattr(fs, "prefetch", lambda idx: asked.append(list(idx)))
     disk = iter([0, 0, 100, 100, 200, 203, 260])  # bytes read so far, at each call
     monkeypatch.setattr(probe_order, "_disk_bytes_read", lambda: next(disk))
-    ahead = probe_order.Readahead(fs)  # reads 0
-    for k in range(6):
+    ahead = probe_order.Readahead(fs)
+    for k in range(7):
         ahead(np.array([k]), pool_bytes=16 * 16)  # threshold: 16 bytes since the last call
-    assert asked == [[1], [3], [5]]  # +100 on, +0 off, +100 on, +3 off, +57 on
+    assert asked == [[0], [2], [4], [6]]  # first on, +0 off, +100 on, +0 off, +100 on, +3 off, +57 on
     ahead.always = True
     monkeypatch.setattr(probe_order, "_disk_bytes_read", lambda: 260)
     ahead(np.array([9]), pool_bytes=16 * 16)

@@ -110,12 +110,13 @@ class Readahead:
     def __init__(self, fs: FeatureSet):
         ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         self.fs, self.always = fs, fs.nbytes > ram
-        self.on, self.mark = True, _disk_bytes_read()
+        self.on, self.mark = True, None
 
     def __call__(self, idx: np.ndarray, pool_bytes: int) -> None:
-        """Prefetch videos ``idx`` (the next pool, ``pool_bytes`` of frames) if worth it."""
+        """Prefetch videos ``idx`` (the next pool, ``pool_bytes`` of frames) if worth it (the
+        first call always does: nothing has been read yet to tell)."""
         now = _disk_bytes_read()
-        self.on = self.always or (now - self.mark) * 16 >= pool_bytes
+        self.on = self.always or self.mark is None or (now - self.mark) * 16 >= pool_bytes
         self.mark = now
         if self.on:
             self.fs.prefetch(idx)
