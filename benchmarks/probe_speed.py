@@ -4,6 +4,7 @@
     python benchmarks/probe_speed.py --scale 0.05    # everything shrunk, a quick run
     python benchmarks/probe_speed.py --parts large --large-gb 45   # one epoch, store > RAM
     python benchmarks/probe_speed.py --parts b --engines numba,numpy  # (b) with both probe paths
+    python benchmarks/probe_speed.py --parts a,large --shuffles uniform,blocked  # both planners
 
 (a) Seconds per epoch (train + validation pass) on a synthetic store of the paper's AV1M size
     (22,972 train / 2,527 val videos, 100-350 frames, D = 1024, fp16), beside the time to
@@ -11,7 +12,15 @@
     ``--baseline-steps`` per-video steps (and 1,000 validation videos) and extrapolated.
 (b) Wall time to early stopping and test AUC, both recipes, on 2,000 videos with planted fake
     segments (train/val/test 1,400/300/300).
-(large) One epoch on a D = 3840 store larger than RAM; reports RSS.
+(large) Epochs on a D = 3840 store larger than RAM (``--large-epochs``; the last is the steady
+    state, whatever the page cache held before); reports RSS. ``--cold`` first evicts the
+    store's own pages from the page cache (``posix_fadvise(DONTNEED)`` on its shard files), so
+    the first epoch reads every byte from disk: the larger-than-RAM case without the disk
+    space for a store several times the RAM.
+
+``--shuffles`` times each of LinearProbe's epoch planners in (a) and (large): ``uniform`` (the
+default and the official recipe: a fresh permutation of all videos each epoch) and ``blocked``
+(storage chunks shuffled in pools, class-balanced), each in its own process.
 
 Each measurement runs in a fresh process so its peak RSS is its own. Generated stores are
 cached under --workdir and reused by later runs.
@@ -105,16 +114,29 @@ def _set_engine(engine: str) -> None:
         os.environ.pop("AVDD_NO_NUMBA", None)
 
 
+def evict(root: str) -> None:
+    """Drop a store's shard pages from the OS page cache (its own files only)."""
+    for path in Path(root).glob("shard-*.bin"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 def ours_epochs(train_root: str, val_root: str | None, epochs: int, batch_size: int,
-                engine: str = "auto") -> dict:
+                engine: str = "auto", shuffle: str = "uniform", cold: bool = False) -> dict:
     _set_engine(engine)
+    if cold:
+        evict(train_root)
     train = FeatureSet.open(train_root)
     val = FeatureSet.open(val_root) if val_root else None
-    probe = LinearProbe(max_epochs=epochs, patience=epochs + 1, batch_size=batch_size)
+    probe = LinearProbe(max_epochs=epochs, patience=epochs + 1, batch_size=batch_size, shuffle=shuffle)
     t0 = time.perf_counter()
     probe.fit(train, val)
     return {"wall_s": time.perf_counter() - t0, "epoch_s": [h["seconds"] for h in probe.history_],
-            "gb": train.nbytes / 1e9 + (val.nbytes / 1e9 if val else 0.0), "engine": probe.engine_}
+            "gb": train.nbytes / 1e9 + (val.nbytes / 1e9 if val else 0.0), "engine": probe.engine_,
+            "shuffle": shuffle, "cold": cold}
 
 
 def official_steps(paths, labels, val_paths, val_labels, steps: int, dim: int, threads: int) -> dict:
@@ -164,7 +186,8 @@ def warm_kernels() -> dict:
 
 
 # -- parts --------------------------------------------------------------------------------------
-def part_a(work: Path, scale: float, steps: int, batch_size: int, engine: str) -> dict:
+def part_a(work: Path, scale: float, steps: int, batch_size: int, engine: str,
+           shuffles: list[str]) -> dict:
     n = {k: max(20, round(v * scale)) for k, v in AV1M.items()}
     roots = {k: work / f"a-av1m-D1024-{n[k]}-{k}" for k in n}
     for k in n:
@@ -176,7 +199,9 @@ def part_a(work: Path, scale: float, steps: int, batch_size: int, engine: str) -
            "val": export_npy(val, range(min(1000, len(val))), work / "a-npy" / "val")}
     res = {"n_train": len(train), "n_val": len(val)}
     res["floor"] = isolated(read_floor, [str(roots["train"]), str(roots["val"])])
-    res["ours"] = isolated(ours_epochs, str(roots["train"]), str(roots["val"]), 2, batch_size, engine)
+    for shuffle in shuffles:
+        res[_ours_key(shuffle, shuffles)] = isolated(ours_epochs, str(roots["train"]), str(roots["val"]), 2,
+                                                     batch_size, engine, shuffle)
     for threads in (1, torch.get_num_threads()):  # 1 is faster here; the default is what runs
         off = isolated(official_steps, npy["train"], train.labels[:steps], npy["val"],
                        val.labels[:len(npy["val"])], steps, 1024, threads)
@@ -203,7 +228,12 @@ def part_b(work: Path, scale: float, batch_sizes: list[int], engines: list[str])
     return res
 
 
-def part_large(work: Path, gb: float, batch_size: int, engine: str) -> dict:
+def _ours_key(shuffle: str, shuffles: list[str]) -> str:
+    return "ours" if shuffle == shuffles[0] else f"ours_{shuffle}"
+
+
+def part_large(work: Path, gb: float, batch_size: int, engine: str, shuffles: list[str],
+               epochs: int, cold: bool) -> dict:
     dim, mean_len = 3840, 225
     n = max(20, int(gb * 1e9 / (mean_len * dim * 2)))
     root = work / f"large-D{dim}-{n}"
@@ -214,8 +244,10 @@ def part_large(work: Path, gb: float, batch_size: int, engine: str) -> dict:
                          f"{free / 1e9:.1f} GB are free: lower --large-gb or use another --workdir")
     print(f"(large) store {root} ({n} videos, ~{gb:.0f} GB)", flush=True)
     build_store(root, SynthConfig(n=n, dim=dim, noise="pool", seed=4), log_every=2000)
-    res = isolated(ours_epochs, str(root), None, 1, batch_size, engine)
-    res["ram_gb"] = psutil.virtual_memory().total / 1e9
+    res = {"ram_gb": psutil.virtual_memory().total / 1e9}
+    for shuffle in shuffles:
+        res[_ours_key(shuffle, shuffles)] = isolated(ours_epochs, str(root), None, epochs, batch_size, engine,
+                                                     shuffle, cold)
     return res
 
 
@@ -227,10 +259,14 @@ def report(res: dict) -> None:
         print(f"\n(a) one epoch, {a['n_train']} train + {a['n_val']} val videos, {floor['gb']:.1f} GB fp16")
         print(f"  floor: readinto {floor['readinto_s']:.2f} s ({floor['gb'] / floor['readinto_s']:.1f} GB/s), "
               f"mmap {floor['mmap_s']:.2f} s ({floor['gb'] / floor['mmap_s']:.1f} GB/s)")
-        print(f"  ours ({ours['engine']}): epochs {', '.join(f'{s:.2f}' for s in ours['epoch_s'])} s (the first "
-              f"maps the store, and computes frame norms or loads compiled kernels); peak RSS "
-              f"{ours['peak_rss_gb']:.2f} GB; load avg {ours['loadavg'][0]:.1f}")
-        print(f"  epoch / floor = {steady / floor['readinto_s']:.2f} (readinto), {steady / floor['mmap_s']:.2f} (mmap)")
+        for key in sorted(k for k in a if k.startswith("ours")):
+            r = a[key]
+            st = min(r["epoch_s"][1:] or r["epoch_s"])
+            print(f"  {key} ({r['engine']}, shuffle {r.get('shuffle', 'chunked')}): epochs "
+                  f"{', '.join(f'{s:.2f}' for s in r['epoch_s'])} s (the first maps the store, and "
+                  f"computes frame norms or loads compiled kernels); peak RSS {r['peak_rss_gb']:.2f} GB; "
+                  f"load avg {r['loadavg'][0]:.1f}; epoch / floor = {st / floor['readinto_s']:.2f} "
+                  f"(readinto), {st / floor['mmap_s']:.2f} (mmap)")
         for key in sorted(k for k in a if k.startswith("official")):
             off = a[key]
             print(f"  {key}: {off['step_s'] * 1e3:.2f} ms/step, {off['val_s'] * 1e3:.2f} ms/val video -> "
@@ -251,10 +287,14 @@ def report(res: dict) -> None:
                       f"AP {r['ap']:.4f}, peak RSS {r['peak_rss_gb']:.2f} GB, load avg "
                       f"{r['loadavg'][0]:.1f}{ratio}")
     if "large" in res:
-        r = res["large"]
-        print(f"\n(large, {r['engine']}) one epoch over {r['gb']:.1f} GB (RAM {r['ram_gb']:.1f} GB): "
-              f"{r['epoch_s'][0]:.1f} s "
-              f"({r['gb'] / r['epoch_s'][0]:.2f} GB/s), peak RSS {r['peak_rss_gb']:.2f} GB")
+        big = res["large"]
+        for key in sorted(k for k in big if k.startswith("ours")):
+            r = big[key]
+            print(f"\n(large, {key}: {r['engine']}, shuffle {r['shuffle']}{', cold' if r['cold'] else ''}) "
+                  f"epochs over {r['gb']:.1f} GB "
+                  f"(RAM {big['ram_gb']:.1f} GB): {', '.join(f'{s:.1f}' for s in r['epoch_s'])} s "
+                  f"(last: {r['gb'] / r['epoch_s'][-1]:.2f} GB/s), peak RSS {r['peak_rss_gb']:.2f} GB, "
+                  f"load avg {r['loadavg'][0]:.1f}")
 
 
 def main() -> None:
@@ -264,6 +304,12 @@ def main() -> None:
     ap.add_argument("--parts", default="a,b", help="comma-separated: a, b, large")
     ap.add_argument("--large", action="store_true", help="also run the larger-than-RAM epoch")
     ap.add_argument("--large-gb", type=float, default=45.0, help="size of the D=3840 store (x scale)")
+    ap.add_argument("--large-epochs", type=int, default=2, help="epochs timed in (large)")
+    ap.add_argument("--cold", action="store_true",
+                    help="(large): evict the store from the page cache before each fit")
+    ap.add_argument("--shuffles", default="uniform",
+                    help="LinearProbe epoch planners timed in (a) and large, comma-separated: "
+                         "uniform (default), blocked")
     ap.add_argument("--baseline-steps", type=int, default=3000, help="official steps timed in (a)")
     ap.add_argument("--batch-size", type=int, default=LinearProbe().batch_size)
     ap.add_argument("--b-batch-sizes", default="", help="extra batch sizes tried in (b), e.g. 16,32")
@@ -273,6 +319,9 @@ def main() -> None:
     args = ap.parse_args()
     parts = set(args.parts.split(",")) | ({"large"} if args.large else set())
     engines = args.engines.split(",")
+    shuffles = args.shuffles.split(",")
+    if not set(shuffles) <= {"uniform", "blocked"}:
+        ap.error(f"--shuffles: unknown {sorted(set(shuffles) - {'uniform', 'blocked'})}")
     if not set(engines) <= {"auto", "numba", "numpy"}:
         ap.error(f"--engines: unknown {sorted(set(engines) - {'auto', 'numba', 'numpy'})}")
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -282,12 +331,13 @@ def main() -> None:
         print(f"probe kernels ({res['warm']['engine']}) compiled or loaded from the cache in "
               f"{res['warm']['seconds']:.2f} s", flush=True)
     if "a" in parts:
-        res["a"] = part_a(args.workdir, args.scale, args.baseline_steps, args.batch_size, engines[0])
+        res["a"] = part_a(args.workdir, args.scale, args.baseline_steps, args.batch_size, engines[0], shuffles)
     if "b" in parts:
         extra = [int(x) for x in args.b_batch_sizes.split(",") if x]
         res["b"] = part_b(args.workdir, args.scale, [args.batch_size] + extra, engines)
     if "large" in parts:
-        res["large"] = part_large(args.workdir, args.large_gb * args.scale, args.batch_size, engines[0])
+        res["large"] = part_large(args.workdir, args.large_gb * args.scale, args.batch_size, engines[0],
+                                  shuffles, args.large_epochs, args.cold)
     report(res)
     out = args.workdir / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(res, indent=2, default=float))

@@ -19,8 +19,10 @@
 # **Question.** Can detectors trained on *real* videos only — no fakes — flag deepfakes from
 # frozen representations, and how do they compare with supervised probes tested out of domain?
 #
-# **Method (paper, Sec. 5).** Two proxies, trained on the real videos of AV1M's train split
-# (validation reals for early stopping):
+# **Method (paper, Sec. 5).** Two proxies, trained on real videos only: on real data the
+# 45,000 / 5,000 real AV1M train / validation videos the official code uses (AVH-Align's
+# lists, shipped with avdd); on the demo, the real videos of the synthetic AV1M-like train
+# split (validation reals for early stopping):
 # - **NTP** (next-token prediction): a causal Transformer predicts each L2-normalised frame
 #   from the previous ones; the video score is the largest per-frame error.
 # - **Sync** (AVH-Align): an MLP scores how well a visual frame and an audio frame belong
@@ -77,7 +79,7 @@ if sync_params and "widths" in sync_params:
 backbones = list(dict.fromkeys(b for specs in rows.values() for b in specs))
 prepare(prof, backbones, ["av1m", "favc"], workers=workers, progress=False)
 result = anomaly_table(prof, rows, ntp_params=ntp_params, sync_params=sync_params, seed=seed,
-                       n_bootstrap=n_bootstrap)
+                       n_bootstrap=n_bootstrap, workers=workers)
 table, pretext = result["table"], result["pretext"]
 paper = reference("table4_anomaly_auc").set_index("model")
 page = Page("table4_anomaly", prof, backbones, outputs=outputs, seed=seed, ntp=ntp_params,

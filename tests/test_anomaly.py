@@ -9,9 +9,9 @@ from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
 from avdd.features.featureset import FeatureSet
-from avdd.heads.ntp import NextTokenPredictor
+from avdd.heads.ntp import NextTokenPredictor, _NTPNet
 from avdd.heads.pretext import fake_frame_mask, ntp_pretext_report, sync_pretext_report
-from avdd.heads.sequences import Aligned
+from avdd.heads.sequences import Aligned, epoch_batches
 from avdd.heads.sync import SyncDetector
 
 TINY_NTP = dict(d_model=32, n_layers=2, n_heads=2, dim_feedforward=64, dropout=0.0)
@@ -201,6 +201,70 @@ def test_ntp_deterministic_and_leaves_global_rng(ntp_data):
     np.testing.assert_array_equal(a.decision_function(train), b.decision_function(train))
     c = NextTokenPredictor(**{**kw, "random_state": 8}).fit(train)
     assert not np.array_equal(a.decision_function(train), c.decision_function(train))
+
+
+def test_ntp_positional_dropout():
+    """Upstream adds positions then applies Dropout(0.1) before the encoder: with every other
+    dropout off, two train-mode passes differ, eval-mode passes do not; pe_dropout=0 removes it."""
+    x, valid = torch.randn(2, 12, 8), torch.ones(2, 12, dtype=torch.bool)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = _NTPNet(8, 16, 1, 2, 32, dropout=0.0, pe_dropout=0.1)
+        plain = _NTPNet(8, 16, 1, 2, 32, dropout=0.0, pe_dropout=0.0)
+        with torch.no_grad():
+            assert not torch.equal(net.train()(x, valid), net(x, valid))
+            assert torch.equal(net.eval()(x, valid), net(x, valid))
+            torch.testing.assert_close(plain.train()(x, valid), plain(x, valid), rtol=0, atol=0)
+    assert NextTokenPredictor().pe_dropout == 0.1 and NextTokenPredictor().dropout == 0.1
+
+
+def share_rate(batching: str, lengths: np.ndarray, pair: tuple[int, int], epochs: int = 3000) -> float:
+    rng = np.random.default_rng(0)
+    hits = 0
+    for _ in range(epochs):
+        for b in epoch_batches(lengths, 32, batching, rng):
+            hits += pair[0] in b and pair[1] in b
+    return hits / epochs
+
+
+def test_ntp_uniform_batches_mix_lengths():
+    """Upstream's DataLoader(shuffle=True, batch_size=32): any two videos share a batch with
+    probability 31 / (N - 1), whatever their lengths; length bucketing never puts the
+    shortest and the longest video together."""
+    lengths = np.arange(10, 106)  # N = 96 = 3 batches of 32
+    batches = epoch_batches(lengths, 32, "uniform", np.random.default_rng(1))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(96)) and len(batches) == 3
+    assert share_rate("uniform", lengths, (0, 95)) == pytest.approx(31 / 95, abs=0.03)
+    assert share_rate("length", lengths, (0, 95)) == 0.0
+    assert NextTokenPredictor().batching == "uniform"
+
+
+def test_ntp_fit_trains_on_uniform_batches(ntp_data, monkeypatch):
+    from avdd.heads import ntp
+
+    seen = []
+    monkeypatch.setattr(ntp, "epoch_batches", lambda *a: seen.append(a[2]) or epoch_batches(*a))
+    NextTokenPredictor(**TINY_NTP, max_epochs=2, batch_size=8).fit(ntp_data[0].subset(np.arange(16)))
+    assert seen == ["uniform", "uniform"]
+    with pytest.raises(ValueError, match="batching"):
+        NextTokenPredictor(batching="sorted").fit(ntp_data[0])
+
+
+def test_ntp_validation_loss_is_upstream_batch_mean(ntp_data):
+    """Lightning's epoch val_loss: the mean of per-batch losses (batches of batch_size in the
+    set's order, each the mean over its valid target frames), weighted by batch size. With
+    unequal lengths it differs from the mean over all frames."""
+    rng = np.random.default_rng(2)
+    lengths = [8, 40, 12, 35, 9, 30, 11, 38, 10, 25]
+    val = FeatureSet.from_arrays([rotating(rng, t) for t in lengths], [0] * 10)
+    model = NextTokenPredictor(**TINY_NTP, max_epochs=2, batch_size=4, random_state=0).fit(
+        ntp_data[0].subset(np.arange(16)), val)
+    errs = [e[1:].astype(np.float64) for e in model.frame_errors(val)]
+    batches = [range(4), range(4, 8), range(8, 10)]
+    per_batch = [np.concatenate([errs[i] for i in b]).mean() for b in batches]
+    want = np.average(per_batch, weights=[4, 4, 2])
+    assert model.history_[model.best_epoch_]["val_loss"] == pytest.approx(want, rel=1e-5)
+    assert want != pytest.approx(np.concatenate(errs).mean(), rel=1e-3)
 
 
 def test_ntp_pretext_report(ntp_model, ntp_data):

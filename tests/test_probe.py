@@ -11,7 +11,8 @@ from sklearn.metrics import roc_auc_score
 
 import avdd.heads.probe_kernels as kernels
 from avdd.features.store import FeatureSet, FeatureStore
-from avdd.heads.probe import LinearProbe, _Adam, batch_gradient, plan_epoch
+from avdd.heads.probe import LinearProbe, _Adam, batch_gradient
+from avdd.heads.probe_order import plan_epoch
 from avdd.heads.scoring import video_losses
 
 
@@ -106,9 +107,9 @@ def test_training_equals_naive_torch_training(batch_size):
     """Same init, same batches: our fit and nn.Linear + autograd + torch Adam agree."""
     fs = random_set(n=30, seed=2)
     probe = LinearProbe(max_epochs=3, batch_size=batch_size, random_state=7).fit(fs)
-    gen = torch.Generator().manual_seed(7)
-    theta = ((torch.rand(fs.dim + 1, generator=gen) * 2 - 1) / np.sqrt(fs.dim)).numpy()
-    lin = naive_model(theta[:-1], theta[-1])
+    with torch.random.fork_rng(devices=[]):  # the official init: nn.Linear after manual_seed
+        torch.manual_seed(7)
+        lin = torch.nn.Linear(fs.dim, 1)
     opt = torch.optim.Adam(lin.parameters(), lr=1e-3)
     rng = np.random.default_rng(7)
     for _ in range(3):
@@ -182,16 +183,129 @@ def test_store_and_in_memory_sets_train_identically(tmp_path):
     np.testing.assert_array_equal(a.coef_, b.coef_)
 
 
-def test_plan_epoch_visits_every_video_once():
+def flat(plan) -> np.ndarray:
+    """The epoch's sequence of videos (the Adam steps' order at batch size 1)."""
+    return np.concatenate([b for pool in plan for b in pool])
+
+
+@pytest.mark.parametrize("shuffle", ["uniform", "blocked"])
+def test_plan_epoch_visits_every_video_once(shuffle):
     fs = random_set(n=50, dim=256)
     rng = np.random.default_rng(0)
-    plans = [plan_epoch(fs, rng, batch_size=4, chunk_bytes=4096, pool_chunks=2) for _ in range(2)]
+    plans = [plan_epoch(fs, rng, batch_size=4, shuffle=shuffle, chunk_bytes=4096, pool_chunks=2)
+             for _ in range(2)]
     for plan in plans:
-        flat = np.concatenate([b for pool in plan for b in pool])
-        assert sorted(flat) == list(range(50))
+        assert sorted(flat(plan)) == list(range(50))
         assert max(len(b) for pool in plan for b in pool) <= 4
-        assert len(plan) > 1  # several pools: the chunking is exercised
-    assert not np.array_equal(*[np.concatenate([b for p in plan for b in p]) for plan in plans])
+        assert len(plan) > 1  # several pools: the read windows are exercised
+    assert not np.array_equal(flat(plans[0]), flat(plans[1]))
+
+
+def test_uniform_plan_batches_are_consecutive_in_the_permutation():
+    """Pools never reorder: the batches are order[k:k + B] of one permutation."""
+    fs = random_set(n=50, dim=256)
+    plan = plan_epoch(fs, np.random.default_rng(3), batch_size=3, chunk_bytes=4096, pool_chunks=1)
+    order = flat(plan)
+    assert len(plan) > 2
+    assert [b.tolist() for pool in plan for b in pool] == [order[k:k + 3].tolist() for k in range(0, 50, 3)]
+    assert plan_epoch(fs, np.random.default_rng(3), batch_size=3, chunk_bytes=4096,
+                      pool_chunks=1)[0][0].tolist() == np.random.default_rng(3).permutation(50)[:3].tolist()
+
+
+def equal_lengths(n, length=4, dim=8, labels=None) -> FeatureSet:
+    return FeatureSet.from_arrays([np.ones((length, dim))] * n, np.zeros(n, int) if labels is None else labels)
+
+
+@pytest.mark.parametrize("chunk_videos,pool_chunks", [(1, 1), (2, 1), (4, 2), (10**6, 8)])
+def test_uniform_plan_makes_every_order_equally_likely(chunk_videos, pool_chunks):
+    """N = 3: each of the 6 orders in 1/6 of 30,000 epochs (4.6 sigma), whatever the read
+    windows (a planner that shuffled only within storage chunks fails at 2 videos a chunk)."""
+    fs = equal_lengths(3)
+    video_bytes = 4 * 8 * 2
+    rng = np.random.default_rng(0)
+    counts: dict[tuple, int] = {}
+    n = 30_000
+    for _ in range(n):
+        key = tuple(flat(plan_epoch(fs, rng, batch_size=1, chunk_bytes=chunk_videos * video_bytes,
+                                    pool_chunks=pool_chunks)).tolist())
+        counts[key] = counts.get(key, 0) + 1
+    assert len(counts) == 6
+    for key, c in counts.items():
+        assert abs(c / n - 1 / 6) < 0.01, (key, c / n)
+
+
+def test_uniform_plan_separates_videos_stored_together():
+    """N = 64 equal videos, 4 per storage chunk: P(|pos(v0) - pos(v1)| < 16) is
+    1680 / 4032 = 0.4167 under a uniform permutation; neighbours in storage are not kept
+    together (a chunk-local shuffle gives >> 0.5)."""
+    fs = equal_lengths(64)
+    rng = np.random.default_rng(1)
+    close = []
+    for _ in range(5000):
+        order = flat(plan_epoch(fs, rng, batch_size=1, chunk_bytes=4 * 64, pool_chunks=2))
+        pos = np.argsort(order)
+        close.append(abs(int(pos[0]) - int(pos[1])) < 16)
+    assert np.mean(close) == pytest.approx(1680 / 4032, abs=0.02)
+
+
+def longest_run(labels: np.ndarray) -> int:
+    """Length of the longest run of equal consecutive values."""
+    cuts = np.flatnonzero(np.diff(labels)) + 1
+    return int(np.diff(np.r_[0, cuts, len(labels)]).max())
+
+
+@pytest.mark.parametrize("shuffle", ["uniform", "blocked"])
+def test_class_runs_on_a_store_written_class_by_class(shuffle):
+    """A FAVC-like store (314 reals, then 2,600 fakes, in storage order, ~70 videos per
+    chunk): the longest run of same-class Adam steps is that of a uniform shuffle (expected
+    value simulated with NumPy), not ~2,600 consecutive fakes."""
+    n_real, n_fake, length, dim = 314, 2600, 20, 8
+    labels = np.r_[np.zeros(n_real, int), np.ones(n_fake, int)]
+    fs = equal_lengths(n_real + n_fake, length, dim, labels)
+    sim = np.random.default_rng(123)
+    expected = np.array([longest_run(sim.permutation(labels)) for _ in range(2000)])
+    rng = np.random.default_rng(0)
+    runs = np.array([longest_run(labels[flat(plan_epoch(fs, rng, batch_size=1, shuffle=shuffle,
+                                                        chunk_bytes=70 * length * dim * 2, pool_chunks=8))])
+                     for _ in range(200)])
+    se = np.sqrt(expected.var() / len(expected) + runs.var() / len(runs))
+    assert abs(runs.mean() - expected.mean()) < 4 * se, (runs.mean(), expected.mean())
+    assert runs.max() < 4 * expected.mean()
+
+
+def test_readahead_prefetches_only_while_pools_come_from_disk(monkeypatch):
+    """On (next pool prefetched) while the last pool read >= 1/16 of a pool from storage, off
+    once pools are served from memory, on again when reads come back; always on for a set
+    larger than physical memory."""
+    from avdd.heads import probe_order
+
+    fs = random_set(n=4)
+    asked = []
+    monkeypatch.setattr(fs, "prefetch", lambda idx: asked.append(list(idx)))
+    disk = iter([0, 0, 100, 100, 200, 203, 260])  # bytes read so far, at each call
+    monkeypatch.setattr(probe_order, "_disk_bytes_read", lambda: next(disk))
+    ahead = probe_order.Readahead(fs)
+    for k in range(7):
+        ahead(np.array([k]), pool_bytes=16 * 16)  # threshold: 16 bytes since the last call
+    assert asked == [[0], [2], [4], [6]]  # first on, +0 off, +100 on, +0 off, +100 on, +3 off, +57 on
+    ahead.always = True
+    monkeypatch.setattr(probe_order, "_disk_bytes_read", lambda: 260)
+    ahead(np.array([9]), pool_bytes=16 * 16)
+    assert asked[-1] == [9]
+
+
+def test_initial_weights_are_nn_linear_after_manual_seed():
+    """The official init, bit for bit: nn.Linear(D, 1) right after torch.manual_seed(seed);
+    the caller's torch RNG is untouched."""
+    fs = random_set(n=4, dim=37)
+    state = torch.random.get_rng_state()
+    probe = LinearProbe(max_epochs=0, random_state=43).fit(fs)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    torch.manual_seed(43)
+    ref = torch.nn.Linear(37, 1)
+    np.testing.assert_array_equal(probe.coef_, ref.weight.detach().numpy()[0])
+    assert probe.intercept_ == ref.bias.item()
+    torch.random.set_rng_state(state)
 
 
 def test_estimator_conventions():

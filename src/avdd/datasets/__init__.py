@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from avdd.config import SPLITS, Profile
+from avdd.config import REAL_ONLY_SPLITS, SPLITS, Profile
 from avdd.datasets import av1m, avlips, dfe, exddv, favc
 from avdd.datasets.base import DatasetError, Item
 
@@ -24,7 +24,7 @@ def load_items(profile: Profile, dataset: str, split: str) -> list[Item]:
     """The videos of one split of one dataset, with labels and any fake-segment metadata."""
     if dataset not in _ADAPTERS:
         raise DatasetError(f"unknown dataset {dataset!r}; expected one of {sorted(_ADAPTERS)}")
-    splits = SPLITS.get(dataset) or EXTRA_SPLITS[dataset]
+    splits = (SPLITS.get(dataset) or EXTRA_SPLITS[dataset]) + REAL_ONLY_SPLITS.get(dataset, ())
     if split not in splits:
         raise DatasetError(f"{dataset} has no {split!r} split (has {splits})")
     if dataset not in profile.data_roots:

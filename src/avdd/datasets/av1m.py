@@ -2,7 +2,9 @@
 
 Layout: ``{train,val}/<id>/<video>/<clip>/<kind>.mp4`` and ``{train,val}_metadata.json``.
 The paper's train and val lists are drawn from the official ``train`` folder and its test list
-from the official ``val`` folder; split-list paths are relative to that folder.
+from the official ``val`` folder; split-list paths are relative to that folder. The real-only
+``real_train`` / ``real_val`` lists (45,000 / 5,000 real videos, AVH-Align's split that trains
+the anomaly detectors; see ``avdd/data/splits/README.md``) are drawn from ``train`` too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from avdd.datasets.base import (
 )
 
 #: Which official folder each of the paper's splits is drawn from.
-FOLDER = {"train": "train", "val": "train", "test": "val"}
+FOLDER = {"train": "train", "val": "train", "test": "val", "real_train": "train", "real_val": "train"}
 
 
 def _metadata(root: Path, folder: str) -> dict[str, dict]:

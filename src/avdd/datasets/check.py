@@ -24,9 +24,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from avdd.config import SPLITS, Profile
+from avdd.config import REAL_ONLY_SPLITS, SPLITS, Profile
 from avdd.datasets import DatasetError, load_items
 from avdd.datasets.base import segments
+from avdd.datasets.dfe import is_bitdf
 from avdd.media import MediaError, read_clip
 
 __all__ = ["Problem", "CheckReport", "check_dataset", "check_av1m_metadata"]
@@ -146,7 +147,8 @@ def check_metadata(root: Path, dataset: str, splits_dir: Path) -> list[Problem]:
                                    "evaluation filter (audio+visual fakes) need it", severity="warning"))
     elif dataset == "favc" and (root / "meta_data.csv").is_file():
         out += _check_csv(root / "meta_data.csv", set(), "FAVC meta_data.csv")
-    elif dataset == "dfe" and (root / "metadata.csv").is_file():
+    elif dataset == "dfe" and (root / "metadata.csv").is_file() and not is_bitdf(root):
+        # (a BitDF root's lists are parsed by its loader: string labels, removal list)
         has_lists = all((splits_dir / f"{s}_labels.csv").is_file() for s in SPLITS["dfe"])
         need = {"path", "label"} if has_lists else {"path", "label", "split"}
         out += _check_csv(root / "metadata.csv", need, "DFE metadata.csv")
@@ -183,7 +185,9 @@ def check_dataset(root: str | Path, dataset: str, *, splits_dir: str | Path | No
     profile = Profile(name="check", data_roots={dataset: root}, cache_dir=root,
                       synthetic=False, splits_dirs={dataset: sd})
     present = []
-    for split in SPLITS.get(dataset) or EXTRA_SPLITS[dataset]:
+    # Real-only splits (the anomaly detectors' training data) are checked where listed.
+    extra = tuple(s for s in REAL_ONLY_SPLITS.get(dataset, ()) if (sd / f"{s}_labels.csv").is_file())
+    for split in (SPLITS.get(dataset) or EXTRA_SPLITS[dataset]) + extra:
         try:
             items = load_items(profile, dataset, split)
         except DatasetError as e:

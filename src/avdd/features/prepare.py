@@ -34,10 +34,12 @@ def ensure_data(profile: Profile, *, workers: int = 2) -> None:
                  workers=workers)
 
 def prepare(profile: Profile, backbones: Sequence[str], datasets: Sequence[str] = DATASETS, *,
-            workers: int = 2, progress: bool = True) -> None:
-    """Make sure data and features of every split of ``datasets`` exist (cached)."""
+            splits: Sequence[str] | None = None, workers: int = 2, progress: bool = True) -> None:
+    """Make sure data and features of ``datasets`` exist (cached): every split of
+    ``config.SPLITS``, or only ``splits`` (e.g. AV1M's real-only ``real_train`` and
+    ``real_val``, :data:`avdd.config.REAL_ONLY_SPLITS`, which only the anomaly page needs)."""
     ensure_data(profile, workers=workers)
-    jobs = [(ds, split) for ds in datasets for split in SPLITS[ds]
+    jobs = [(ds, split) for ds in datasets for split in (SPLITS[ds] if splits is None else splits)
             if not all(features_ready(profile, b, ds, split) for b in backbones)]
     if not jobs:
         return

@@ -4,21 +4,32 @@ A causal Transformer reads the L2-normalised frames x_1..x_{T-1} of a video and 
 x_2..x_T; a frame the model could not foresee (a manipulated one, the idea goes) has a large
 error, and a video's score is its largest per-frame error::
 
-    h   = Linear(D -> d_model)(x) + PE            (B, T, d_model), sinusoidal PE
+    h   = Dropout(Linear(D -> d_model)(x) + PE)   (B, T, d_model), sinusoidal PE
     y   = Linear(d_model -> D)(CausalEncoder(h))  (B, T, D); y_t predicts x_{t+1}
     e_t = mean_d (y_{t-1,d} - x_{t,d})^2          (T,), t = 1..T-1 (0-based); e_0 undefined
     s   = max_t e_t                                video score (higher = more anomalous)
 
 Given by the paper: the layer sizes (4 layers, 4 heads, d_model 512, FF 1024, dropout 0.1),
 sinusoidal positions, MSE, Adam 1e-3 with a cosine schedule, batch 32 with padding masks,
-early stopping with patience 10, max-over-time score. Inferred here (not published): the
-encoder layer is PyTorch's default post-norm ReLU layer; positions are added to the projected
-frames without scaling; the loss averages per-frame MSEs over all valid frames of a batch
-(each frame counts once, whatever its video's length); the cosine schedule anneals to 0 over
-``max_epochs`` and steps once per epoch; at most 100 epochs; seed 43 as the probe.
+early stopping with patience 10, max-over-time score. The rest is read from the authors' code
+(github danoneata/veridiq, ``autoregression/``: ``autoregressor.py``, ``datasets.py``,
+``configs/train_config.yaml``): the encoder layer is PyTorch's default (post-norm, ReLU,
+dropout 0.1, no final norm); positions are added to the projected frames without scaling and
+followed by a dropout of 0.1 (``pe_dropout``); the training loss averages per-frame MSEs over
+all valid target frames of a batch; batches are 32 videos of a fresh uniform permutation every
+epoch, zero-padded to the longest (``batching="uniform"``); the validation loss is the mean
+over batches of 32 videos in the set's order of each batch's loss, weighted by its number of
+videos (Lightning's epoch mean of ``val_loss``); the cosine schedule anneals to 0 over
+``max_epochs`` (100) and steps once per epoch; Adam's other settings are torch's defaults;
+seed 43. Departures: norms are floored at 1e-12 (upstream divides by the norm: an all-zero
+frame would be NaN there), and the key-padding mask marks every real input frame as a valid
+key (upstream masks the last real frame of a padded video as a key, which no prediction of a
+real target attends to under the causal mask, so the outputs are the same).
 
 Pairs (e.g. AV-HuBERT V + A): each stream is L2-normalised on its own, both are truncated to
-the shorter one and concatenated, so D = D_1 + D_2 (see :class:`avdd.heads.sequences.Aligned`).
+the shorter one (the tail is dropped) and concatenated in the order given, so D = D_1 + D_2
+(see :class:`avdd.heads.sequences.Aligned`); upstream puts the video stream first, as Table 4's
+rows (:mod:`avdd.analysis.anomaly`) do.
 """
 
 from __future__ import annotations
@@ -34,9 +45,12 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from avdd.features.featureset import FeatureSet
-from avdd.heads.sequences import Aligned, EarlyStopping, iterate, length_batches, pad
+from avdd.heads.sequences import Aligned, EarlyStopping, epoch_batches, iterate, length_batches, pad
 
-__all__ = ["NextTokenPredictor", "sinusoidal_positions"]
+__all__ = ["BATCHINGS", "NextTokenPredictor", "sinusoidal_positions"]
+
+#: Training batch orders of :class:`NextTokenPredictor` (``batching``); the first is upstream's.
+BATCHINGS = ("uniform", "length")
 
 Input = FeatureSet | Sequence[FeatureSet]
 
@@ -55,10 +69,11 @@ class _NTPNet(nn.Module):
     """Linear(D -> d) -> + sinusoidal PE -> causal TransformerEncoder -> Linear(d -> D)."""
 
     def __init__(self, dim: int, d_model: int, n_layers: int, n_heads: int, dim_feedforward: int,
-                 dropout: float):
+                 dropout: float, pe_dropout: float = 0.0):
         super().__init__()
         self.d_model = d_model
         self.input = nn.Linear(dim, d_model)
+        self.pe_dropout = nn.Dropout(pe_dropout)  # upstream's PositionalEncoding(dropout=0.1)
         layer = nn.TransformerEncoderLayer(d_model, n_heads, dim_feedforward, dropout, batch_first=True)
         # No nested tensors: they only apply to eval without a causal mask, and would make
         # padded outputs differ between train and eval code paths.
@@ -68,7 +83,7 @@ class _NTPNet(nn.Module):
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """x (B, T, D), valid (B, T) bool -> predictions (B, T, D), row t predicting x_{t+1}."""
         t = x.shape[1]
-        h = self.input(x) + sinusoidal_positions(t, self.d_model)
+        h = self.pe_dropout(self.input(x) + sinusoidal_positions(t, self.d_model))
         causal = torch.ones(t, t, dtype=torch.bool).triu(1)  # True = may not attend (future)
         # Right padding: with the causal mask, valid frames never see padded ones anyway; the
         # key-padding mask states it explicitly (and keeps it true for any padding layout).
@@ -91,10 +106,16 @@ class NextTokenPredictor(BaseEstimator):
     Args:
         d_model, n_layers, n_heads, dim_feedforward, dropout: encoder size (paper: 512, 4, 4,
             1024, 0.1).
+        pe_dropout: dropout applied to the projected frames plus positions, before the encoder
+            (upstream: 0.1).
         lr: Adam learning rate (paper: 1e-3), annealed to 0 by a cosine over ``max_epochs``.
-        max_epochs: epoch cap *(inferred: 100)*.
+        max_epochs: epoch cap (upstream: 100).
         patience: stop after this many epochs without a lower validation loss (paper: 10).
-        batch_size: videos per step (paper: 32); batches group videos of similar length.
+        batch_size: videos per step (paper: 32), also the validation loss's batches.
+        batching: ``"uniform"`` (upstream): each epoch a fresh uniform permutation of the
+            training videos cut into batches; ``"length"``: batches of similar lengths (sorted
+            with a random jitter, batches shuffled; less padding, so faster on a CPU, but a
+            batch then holds videos of one length range: not the official recipe).
         random_state: seed of the initialisation, dropout and batch order. The caller's global
             torch RNG is left as it was.
         max_resident_mb: sets with more frame bytes than this are unmapped batch by batch as
@@ -110,18 +131,21 @@ class NextTokenPredictor(BaseEstimator):
     """
 
     def __init__(self, *, d_model: int = 512, n_layers: int = 4, n_heads: int = 4,
-                 dim_feedforward: int = 1024, dropout: float = 0.1, lr: float = 1e-3,
-                 max_epochs: int = 100, patience: int = 10, batch_size: int = 32,
-                 random_state: int = 43, max_resident_mb: int = 2048, verbose: bool = False):
+                 dim_feedforward: int = 1024, dropout: float = 0.1, pe_dropout: float = 0.1,
+                 lr: float = 1e-3, max_epochs: int = 100, patience: int = 10,
+                 batch_size: int = 32, batching: str = "uniform", random_state: int = 43,
+                 max_resident_mb: int = 2048, verbose: bool = False):
         self.d_model = d_model
         self.n_layers = n_layers
         self.n_heads = n_heads
         self.dim_feedforward = dim_feedforward
         self.dropout = dropout
+        self.pe_dropout = pe_dropout
         self.lr = lr
         self.max_epochs = max_epochs
         self.patience = patience
         self.batch_size = batch_size
+        self.batching = batching
         self.random_state = random_state
         self.max_resident_mb = max_resident_mb
         self.verbose = verbose
@@ -141,6 +165,8 @@ class NextTokenPredictor(BaseEstimator):
         ignored, as are one-frame videos (nothing to predict). Early stopping on the mean
         per-frame error of the real videos of ``val``, best weights kept; without ``val``:
         ``max_epochs`` epochs and the last weights. Raises ValueError if a set has no reals."""
+        if self.batching not in BATCHINGS:
+            raise ValueError(f"batching={self.batching!r}: expected one of {BATCHINGS}")
         data = self._reals(train, "train")
         vdata = None if val is None else self._reals(val, "val")
         if vdata is not None and vdata.dims != data.dims:
@@ -148,7 +174,7 @@ class NextTokenPredictor(BaseEstimator):
         with torch.random.fork_rng(devices=[]):  # seeded init and dropout, caller's RNG untouched
             torch.manual_seed(self.random_state)
             net = _NTPNet(data.dim, self.d_model, self.n_layers, self.n_heads, self.dim_feedforward,
-                          self.dropout)
+                          self.dropout, self.pe_dropout)
             opt = torch.optim.Adam(net.parameters(), lr=self.lr)
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(self.max_epochs, 1))
             rng = np.random.default_rng(self.random_state)
@@ -157,7 +183,7 @@ class NextTokenPredictor(BaseEstimator):
                 t0, lr = time.perf_counter(), opt.param_groups[0]["lr"]
                 train_loss = self._train_epoch(net, opt, data, rng)
                 sched.step()
-                val_loss = math.nan if vdata is None else self._mean_error(net, vdata)
+                val_loss = math.nan if vdata is None else self._val_loss(net, vdata)
                 if stop.update(net, epoch, train_loss, val_loss, time.perf_counter() - t0, lr=lr):
                     break
         self.history_ = stop.history
@@ -167,10 +193,10 @@ class NextTokenPredictor(BaseEstimator):
         return self
 
     def _train_epoch(self, net: _NTPNet, opt, data: Aligned, rng) -> float:
-        """One pass over ``data`` in length-bucketed batches; mean per-frame loss."""
+        """One pass over ``data`` in ``self.batching`` batches; mean per-frame loss."""
         net.train()
         total, count = 0.0, 0
-        batches = length_batches(data.lengths, self.batch_size, rng)
+        batches = epoch_batches(data.lengths, self.batch_size, self.batching, rng)
         for batch in iterate(data, batches, max_resident_mb=self.max_resident_mb):
             x, valid = pad([data.frames(i) for i in batch.tolist()])
             err, mask = _frame_errors(net, x, valid)
@@ -199,9 +225,17 @@ class NextTokenPredictor(BaseEstimator):
                 out[i] = np.concatenate([[np.nan], err[j, : n - 1].numpy()]).astype(np.float32)
         return out
 
-    def _mean_error(self, net: _NTPNet, data: Aligned) -> float:
-        errs = np.concatenate([e[1:] for e in self._errors(net, data)])
-        return float(errs.astype(np.float64).mean())
+    def _val_loss(self, net: _NTPNet, data: Aligned) -> float:
+        """Upstream's validation loss: batches of ``batch_size`` videos in ``data``'s order,
+        each batch's loss the mean error over its valid target frames, averaged over batches
+        weighted by their number of videos. The errors themselves are computed in
+        length-sorted batches (less padding; the same values, see :meth:`_errors`)."""
+        errs = self._errors(net, data)
+        sums = np.array([e[1:].astype(np.float64).sum() for e in errs])
+        counts = np.array([len(e) - 1 for e in errs])
+        starts = np.arange(0, len(errs), self.batch_size)
+        per_batch = np.add.reduceat(sums, starts) / np.add.reduceat(counts, starts)
+        return float(np.average(per_batch, weights=np.diff(np.r_[starts, len(errs)])))
 
     # -- inference ---------------------------------------------------------------------------
     def _data(self, X: Input) -> Aligned:

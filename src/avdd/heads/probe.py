@@ -31,12 +31,16 @@ Why it is fast, computing exactly this loss and gradient:
   (4 bytes per frame). A NumPy port of torch's Adam update (same formulas, float32) takes
   ~10 us a step instead of ~40 us, which matters at one video per step. The two paths agree
   to float32 rounding (summation order); their Adam updates are bit-identical.
-* Streaming: frames are read through read-only memory maps in storage-order chunks of
-  ``chunk_mb``; ``pool_chunks`` random chunks are shuffled together into batches, so reads
-  stay sequential while the store's order is mixed. The next pool is prefetched. Sets larger
-  than ``max_resident_mb`` are unmapped pool by pool, so the RSS stays small even for stores
+* Streaming: frames are read through read-only memory maps. Each epoch visits the videos in
+  a fresh uniform permutation (the official ``DataLoader(shuffle=True)``), read in pools of
+  about ``chunk_mb * pool_chunks`` MB: while one pool is computed the OS is asked to read the
+  next (``madvise(WILLNEED)`` on its videos' byte ranges, sorted; skipped while pools come
+  from the page cache, see :class:`avdd.heads.probe_order.Readahead`); one video's frames
+  are contiguous, so even a random order reads runs of hundreds of KB. Sets larger than
+  ``max_resident_mb`` are unmapped pool by pool, so the RSS stays small even for stores
   larger than RAM; smaller sets stay mapped, which saves re-mapping their pages every epoch
-  (~0.09 s per GB measured here, a third of an epoch).
+  (~0.09 s per GB measured here, a third of an epoch). ``shuffle="blocked"`` reads storage
+  chunks instead, with a class-balanced order (:func:`avdd.heads.probe_order.plan_epoch`).
 * One thread, with BLAS and torch pinned to one thread inside: these (T, D) pieces are too
   small to split. On the 2-vCPU machine measured, a converter thread pipelined with the
   compute lost more to GIL contention than it gained (the two vCPUs also slowed each other
@@ -56,9 +60,10 @@ from sklearn.utils.validation import check_is_fitted
 from avdd.features.featureset import FeatureSet
 from avdd.features.threads import one_thread
 from avdd.heads import probe_kernels as kernels
+from avdd.heads.probe_order import SHUFFLES, Readahead, plan_epoch
 from avdd.heads.scoring import NORM_EPS, probability, video_losses
 
-__all__ = ["LinearProbe", "plan_epoch", "batch_gradient"]
+__all__ = ["LinearProbe", "batch_gradient", "initial_weights"]
 
 class _Frames:
     """Loads videos as fp32 into one reusable buffer, with cached inverse frame norms."""
@@ -135,6 +140,21 @@ def batch_gradient(fs: FeatureSet, idx, w: np.ndarray, b: float, *,
     return loss / len(idx), grad
 
 
+def initial_weights(dim: int, seed: int) -> np.ndarray:
+    """theta = [w; b] (D + 1,) float32: the official probe's initial weights, bit for bit.
+
+    The official code builds ``nn.Linear(D, 1)`` right after ``torch.manual_seed(43)``
+    (nothing draws from torch's RNG in between), so its weights are torch's default init
+    (kaiming-uniform weight, then a uniform bias, both U(-1/sqrt(D), 1/sqrt(D))) from that
+    seed; this builds the same layer inside ``fork_rng`` and copies it.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        layer = torch.nn.Linear(dim, 1)
+    with torch.no_grad():
+        return torch.cat([layer.weight[0], layer.bias]).numpy().astype(np.float32)
+
+
 class _Adam:
     """torch.optim.Adam's update (no weight decay, no amsgrad) on a float32 NumPy vector, in
     place and in torch's order of operations; tested against torch.optim.Adam."""
@@ -162,26 +182,6 @@ class _Adam:
         self.params += tmp
 
 
-def plan_epoch(fs: FeatureSet, rng: np.random.Generator, *, batch_size: int,
-               chunk_bytes: int, pool_chunks: int) -> list[list[np.ndarray]]:
-    """One epoch as pools of batches: ``[[batch indices, ...] per pool]``.
-
-    Storage order is cut into chunks of about ``chunk_bytes`` (boundaries shifted at random
-    each epoch), chunks are shuffled and grouped ``pool_chunks`` at a time, and each pool's
-    videos are shuffled and cut into batches. Every video appears exactly once.
-    """
-    order = fs.storage_order()
-    nbytes = fs.lengths[order] * fs.dim * 2
-    chunk_id = (np.cumsum(nbytes) - nbytes + rng.integers(chunk_bytes)) // chunk_bytes
-    chunks = np.split(order, np.flatnonzero(np.diff(chunk_id)) + 1)
-    chunks = [chunks[j] for j in rng.permutation(len(chunks))]
-    plan = []
-    for p in range(0, len(chunks), pool_chunks):
-        pool = rng.permutation(np.concatenate(chunks[p:p + pool_chunks]))
-        plan.append([pool[k:k + batch_size] for k in range(0, len(pool), batch_size)])
-    return plan
-
-
 class LinearProbe(BaseEstimator):
     """Per-frame linear layer + log-sum-exp over time on L2-normalised frames (the paper's probe).
 
@@ -193,9 +193,18 @@ class LinearProbe(BaseEstimator):
             epoch and, at lr 1e-3, need more epochs: on the planted benchmark
             (benchmarks/probe_speed.py, 1,400 training videos) batch 16 had test AUC 0.66
             after 100 epochs against 0.86 for batch 1. The cost per video is the same.
-        random_state: seed of the initialisation and the shuffling (paper: 43).
-        chunk_mb: contiguous storage chunk read as one (MB).
-        pool_chunks: chunks shuffled together into batches (pool ~ chunk_mb * pool_chunks MB).
+        random_state: seed of the initialisation and the shuffling (paper: 43). The initial
+            weights are those of ``torch.nn.Linear(D, 1)`` built right after
+            ``torch.manual_seed(random_state)``, as in the official code (the caller's torch
+            RNG is left as it was).
+        shuffle: order of the videos within an epoch (:mod:`avdd.heads.probe_order`):
+            ``"uniform"`` (the official recipe: a fresh uniform permutation every epoch) or
+            ``"blocked"`` (storage chunks shuffled in pools, interleaved by class; not a
+            uniform permutation, an option for stores larger than RAM on disks slow at
+            scattered reads).
+        chunk_mb: "blocked": contiguous storage chunk read as one (MB).
+        pool_chunks: read window of ``chunk_mb * pool_chunks`` MB ("uniform": prefetched and
+            released as one; "blocked": chunks shuffled together).
         max_resident_mb: a set with more frame bytes than this is unmapped as it is read
             (bounded RSS); a smaller one stays mapped across epochs (faster; its pages count
             in the RSS, though they are the OS's page cache and reclaimable).
@@ -209,13 +218,15 @@ class LinearProbe(BaseEstimator):
     """
 
     def __init__(self, *, lr: float = 1e-3, max_epochs: int = 100, patience: int = 10,
-                 batch_size: int = 1, random_state: int = 43, chunk_mb: int = 32,
-                 pool_chunks: int = 8, max_resident_mb: int = 2048, verbose: bool = False):
+                 batch_size: int = 1, random_state: int = 43, shuffle: str = "uniform",
+                 chunk_mb: int = 32, pool_chunks: int = 8, max_resident_mb: int = 2048,
+                 verbose: bool = False):
         self.lr = lr
         self.max_epochs = max_epochs
         self.patience = patience
         self.batch_size = batch_size
         self.random_state = random_state
+        self.shuffle = shuffle
         self.chunk_mb = chunk_mb
         self.pool_chunks = pool_chunks
         self.max_resident_mb = max_resident_mb
@@ -229,19 +240,20 @@ class LinearProbe(BaseEstimator):
                 raise ValueError(f"{name} set must be non-empty with labels 0/1 (-1 = unlabelled)")
         if val is not None and val.dim != train.dim:
             raise ValueError(f"train has D={train.dim} but val has D={val.dim}")
+        if self.shuffle not in SHUFFLES:
+            raise ValueError(f"shuffle={self.shuffle!r}: expected one of {SHUFFLES}")
         dim = train.dim
-        gen = torch.Generator().manual_seed(self.random_state)
-        # theta = [w; b]; torch.nn.Linear's default init: U(-1/sqrt(D), 1/sqrt(D)) for both.
-        theta = ((torch.rand(dim + 1, generator=gen) * 2 - 1) / math.sqrt(dim)).numpy()
+        theta = initial_weights(dim, self.random_state)
         opt, rng = _Adam(theta, self.lr), np.random.default_rng(self.random_state)
         self.engine_ = "numba" if kernels.use_numba() else "numpy"
         compiled = self.engine_ == "numba"
         frames = (self._reader(train, compiled), None if val is None else self._reader(val, compiled))
+        ahead = Readahead(train)
         self.history_, best = [], (np.inf, -1, theta.copy())
         with one_thread():
             for epoch in range(self.max_epochs):
                 t0 = time.perf_counter()
-                train_loss = self._train_epoch(frames[0], theta, opt, rng)
+                train_loss = self._train_epoch(frames[0], theta, opt, rng, ahead)
                 val_loss = np.nan
                 if val is not None:
                     lse, _ = self._scan(frames[1], theta[:-1])
@@ -266,20 +278,22 @@ class LinearProbe(BaseEstimator):
         """The compiled kernels' view of ``fs``, or the NumPy path's per-video reader."""
         return kernels.CompiledSet(fs) if compiled else _Frames(fs)
 
-    def _train_epoch(self, frames: _Frames | kernels.CompiledSet, theta: np.ndarray, opt: _Adam, rng) -> float:
+    def _train_epoch(self, frames: _Frames | kernels.CompiledSet, theta: np.ndarray, opt: _Adam, rng,
+                     ahead: Readahead) -> float:
         fs = frames.fs
-        plan = plan_epoch(fs, rng, batch_size=self.batch_size,
+        plan = plan_epoch(fs, rng, batch_size=self.batch_size, shuffle=self.shuffle,
                           chunk_bytes=self.chunk_mb << 20, pool_chunks=self.pool_chunks)
         pools = [np.sort(np.concatenate(pool)) for pool in plan]
+        pool_bytes = (self.chunk_mb << 20) * self.pool_chunks
         if isinstance(frames, kernels.CompiledSet):
-            return self._train_epoch_compiled(frames, plan, pools, theta, opt)
+            return self._train_epoch_compiled(frames, plan, pools, theta, opt, ahead, pool_bytes)
         w, labels = theta[:-1], fs.labels.tolist()
         grad, tmp, total = np.zeros_like(theta), np.empty_like(w), 0.0
         grad_w = grad[:-1]
-        fs.prefetch(pools[0])
+        ahead(pools[0], pool_bytes)
         for p, pool in enumerate(plan):
             if p + 1 < len(plan):
-                fs.prefetch(pools[p + 1])  # the OS reads ahead while this pool is computed
+                ahead(pools[p + 1], pool_bytes)  # the OS reads ahead while this pool is computed
             for batch in pool:
                 b, scale, grad_b, first = float(theta[-1]), 1.0 / len(batch), 0.0, True
                 for i in batch.tolist():
@@ -292,14 +306,15 @@ class LinearProbe(BaseEstimator):
                 fs.release(pools[p])
         return total / len(fs)
 
-    def _train_epoch_compiled(self, src: kernels.CompiledSet, plan, pools, theta: np.ndarray, opt: _Adam) -> float:
+    def _train_epoch_compiled(self, src: kernels.CompiledSet, plan, pools, theta: np.ndarray, opt: _Adam,
+                              ahead: Readahead, pool_bytes: int) -> float:
         """_train_epoch's loop with one compiled call per pool; Adam's state (opt.m, opt.v,
         opt.t) is shared with the NumPy path's optimiser object."""
         fs, grad, total = src.fs, np.empty_like(theta), 0.0
-        fs.prefetch(pools[0])
+        ahead(pools[0], pool_bytes)
         for p, pool in enumerate(plan):
             if p + 1 < len(plan):
-                fs.prefetch(pools[p + 1])
+                ahead(pools[p + 1], pool_bytes)
             order = np.concatenate(pool).astype(np.int64, copy=False)
             bounds = np.zeros(len(pool) + 1, np.int64)
             np.cumsum([len(batch) for batch in pool], out=bounds[1:])

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from avdd.features.featureset import FeatureSet
 from avdd.heads.scoring import NORM_EPS
 
-__all__ = ["Aligned", "EarlyStopping", "length_batches", "iterate", "pad"]
+__all__ = ["Aligned", "EarlyStopping", "epoch_batches", "iterate", "length_batches", "pad"]
 
 
 
@@ -110,6 +110,21 @@ def length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generato
     if rng is not None:
         batches = [batches[j] for j in rng.permutation(len(batches))]
     return batches
+
+
+def epoch_batches(lengths: np.ndarray, batch_size: int, batching: str,
+                  rng: np.random.Generator) -> list[np.ndarray]:
+    """One training epoch's minibatches of indices (every video once).
+
+    ``batching="uniform"``: a fresh uniform permutation cut into consecutive batches of
+    ``batch_size`` (torch's ``DataLoader(shuffle=True)``); ``"length"``: :func:`length_batches`.
+    """
+    if batching == "uniform":
+        order = rng.permutation(len(lengths))
+        return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+    if batching == "length":
+        return length_batches(lengths, batch_size, rng)
+    raise ValueError(f"batching={batching!r}: expected 'uniform' or 'length'")
 
 
 def iterate(data: Aligned, batches: list[np.ndarray], *, max_resident_mb: int) -> Iterator[np.ndarray]:

@@ -19,13 +19,26 @@ tested, the checkpoint itself was not available to try)::
 
 Confirmed from upstream (``train.py``, ``config.py``, ``dataset.py``, ``eval.py``): tau = 15,
 frames L2-normalised, zero audio vectors outside the clip, Adam lr 1e-5, ReduceLROnPlateau
-(factor 0.1, patience 5) on the validation loss, early stopping patience 10, at most 500
-epochs, batches of 1,024 visual frames, the logsumexp score. Differences, chosen here:
-upstream sums the loss over a batch (we average: Adam is nearly invariant to the scale) and
-streams videos in file order (we shuffle them each epoch); a batch here is whole videos up to
-``batch_frames`` frames; our L2 normalisation floors norms at 1e-12 (upstream divides by the
-norm). Upstream's ``penalty_coefficient`` option is passed around but unused. Other pairs (Wav2Vec2 + AV-HuBERT V, ...) only resize the two input
-projections *(inferred, SPEC.md)*.
+(factor 0.1, patience 5) on the validation loss, early stopping patience 10 (strict
+improvement, best weights kept), at most 500 epochs, batches of 1,024 visual frames, the
+validation loss as the mean over frames, the logsumexp score. Departures, kept by design:
+
+* batches: upstream streams the videos in file order, the same every epoch, split across 32
+  DataLoader workers (video i to worker i mod 32), each batch exactly 1,024 consecutive frames
+  of one worker's stream (spanning video boundaries); here the videos are shuffled every
+  epoch (seeded) and a batch is whole videos up to ``batch_frames`` frames;
+* loss: upstream sums -log p over a batch; here it is averaged (Adam is nearly invariant to
+  the scale of the loss: only its epsilon sees it);
+* clip length: upstream loops over the visual frames and bounds the audio window by the
+  ``num_frames`` column of its metadata CSV (a video whose audio features are shorter than
+  that fails mid-way and keeps the frames already yielded); here V and A are truncated to
+  their common length, which bounds the window;
+* seed: upstream's ``train.py`` sets none; here ``random_state`` seeds the init and the order;
+* L2 normalisation floors norms at 1e-12 (upstream divides by the norm);
+* upstream's ``penalty_coefficient`` option is passed around but unused (so: nothing to match).
+
+Other pairs (Wav2Vec2 + AV-HuBERT V, ...) have no upstream code; they only resize the two
+input projections *(inferred, SPEC.md)*.
 
 Speed: the first MLP layer is linear in the concatenation, so
 ``W [P_v v; P_a a] + b = (W_v P_v v + b) + W_a P_a a``: both halves are computed once per frame
