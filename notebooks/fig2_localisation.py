@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from avdd.analysis import known_answers
 from avdd.analysis.temporal import localisation_table
 from avdd.config import default_backbones, make_profile
 from avdd.features.prepare import prepare
@@ -72,11 +73,24 @@ ours = localisation_table(prof, backbones, train=train, test=test, seed=seed,
                           n_bootstrap=n_bootstrap)
 paper = reference("fig2_classification_vs_localization_auc")
 beside = fig2_paper(ours.backbone)  # the paper's row of each backbone's architecture
+prepare(prof, [known_answers.REFERENCE_AUDIO], sorted({train, test}), workers=workers,
+        progress=False)
+checks = known_answers.localisation_checks(prof, train=train, test=test, seed=seed,
+                                           n_bootstrap=n_bootstrap)
 page = Page("fig2_localisation", prof, backbones, outputs=outputs, seed=seed, train=train,
             test=test)
 
 # %% tags=["remove-input"]
 display(Markdown(page.notice()))
+
+# %% [markdown]
+# ## Known answers
+# What the synthetic benchmark plants by construction, what a working analysis must then
+# show, and whether it does (`avdd.analysis.known_answers`; the expectations follow from how
+# the benchmark is built, never from the paper). On real data nothing is known in advance.
+
+# %% tags=["remove-input"]
+page.checks(checks)
 
 # %% [markdown]
 # ## Ours beside the paper's

@@ -77,7 +77,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from avdd.analysis import spatial
+from avdd.analysis import known_answers, spatial
 from avdd.config import make_profile
 from avdd.features.prepare import prepare
 from avdd.report.format import synthetic_label
@@ -106,6 +106,7 @@ examples = spatial.spatial_examples(prof, backbone, dataset, train=train_set, sp
                                     max_frames_per_video=max_frames_per_video,
                                     n_examples=n_examples)
 grid, image_size = examples.grid, examples.image_size
+checks = known_answers.spatial_checks(prof, clicks, n_bootstrap=n_bootstrap, seed=seed)
 page = Page("fig4_spatial", prof, [backbone], outputs=outputs, seed=seed, train=train_set,
             test=f"{dataset}/{split}", point=point, max_frames_per_video=max_frames_per_video,
             thresholds=thresholds, face_seed=face_seed)
@@ -130,6 +131,15 @@ if prof.synthetic:
         "16×16 grid. The weights are random, so nothing here says what a pretrained CLIP "
         "attends to; in the synthetic face swaps the manipulated region's centre *is* the "
         "face centre, which makes the face-centre baseline almost exact for them.\n```"))
+
+# %% [markdown]
+# ## Known answers
+# What the synthetic benchmark plants by construction, what a working analysis must then
+# show, and whether it does (`avdd.analysis.known_answers`; the expectations follow from how
+# the benchmark is built, never from the paper). On real data nothing is known in advance.
+
+# %% tags=["remove-input"]
+page.checks(checks)
 
 # %% [markdown]
 # ## Error against the clicks, by minimum fakeness score

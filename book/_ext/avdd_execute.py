@@ -15,6 +15,8 @@ folder's parent).
 Each notebook also gets ``outputs = generated/<name>_files``, beside its executed copy: it
 writes every figure (PDF, PNG) and table (CSV) it shows there, with provenance sidecars, and
 links them from its page; Sphinx copies linked files into the build's ``_downloads/``.
+After the notebooks, every page's known-answer checks are gathered into
+``generated/known_answers.csv``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import json
 import os
 from pathlib import Path
 
-from avdd.report.book import execute_stale
+from avdd.report.book import collect_known_answers, execute_stale
 
 
 def _execute(app, config) -> None:
@@ -39,6 +41,7 @@ def _execute(app, config) -> None:
         execute_stale(repo / "notebooks" / f"{name}.py", book / "generated" / f"{name}.ipynb",
                       {**params, **per_notebook.get(name, {}), "outputs": str(files)},
                       cwd=repo, files=files)
+    collect_known_answers(book / "generated")
 
 
 def setup(app):

@@ -179,6 +179,16 @@ class FeatureSet:
                           self.labels[idx], self.ids[idx], [self._meta[i] for i in idx],
                           dim=self.dim, fps=self.fps, info=self.info)
 
+    def with_labels(self, labels: Sequence[int]) -> FeatureSet:
+        """The same videos with other labels ``(N,)`` (e.g. a shuffled-label control)."""
+        labels = np.asarray(labels, np.int64)
+        if labels.shape != (len(self),):
+            raise ValueError(f"with_labels needs {len(self)} labels, got shape {labels.shape}")
+        out = self.subset(np.arange(len(self)))
+        out.labels = labels
+        out.labels.flags.writeable = False
+        return out
+
     def select(self, ids: Sequence[str]) -> FeatureSet:
         """Videos with these ids, in this order (KeyError naming the first missing id)."""
         pos = {v: i for i, v in enumerate(self.ids)}

@@ -129,3 +129,27 @@ def execute_stale(notebook: Path, output: Path, parameters: dict[str, Any], *,
     nbformat.write(done, output)
     partial.unlink()
     return True
+
+
+#: Name of the book-wide table of known answers, in ``generated/``.
+KNOWN_ANSWERS = "known_answers.csv"
+
+
+def collect_known_answers(generated: Path) -> Path | None:
+    """Gather every page's ``<page>_files/<page>-known-answers.csv`` (written by
+    :meth:`avdd.report.page.Page.checks`) into ``generated/known_answers.csv`` with the columns
+    ``page,check,expected,measured,passed``, pages in name order. Returns its path, or None
+    (and removes a stale one) when no page wrote checks."""
+    import pandas as pd
+
+    from avdd.analysis.checks import COLUMNS
+
+    generated = Path(generated)
+    out = generated / KNOWN_ANSWERS
+    parts = sorted(generated.glob("*_files/*-known-answers.csv"))
+    if not parts:
+        out.unlink(missing_ok=True)
+        return None
+    table = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
+    table[list(COLUMNS)].to_csv(out, index=False)
+    return out

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from avdd.analysis.checks import Check, frame
 from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.provenance import provenance
@@ -94,6 +95,36 @@ class Page:
         plt.close(fig)
         if paths:
             self._links(paths)
+
+    def checks(self, checks: Iterable[Check]) -> None:
+        """Show the page's known answers (:mod:`avdd.analysis.known_answers`): a line saying how
+        many passed, the table (check, expected, measured with its interval, passed) and why
+        each is expected; written as ``<page>-known-answers.csv`` (the book gathers every
+        page's into ``generated/known_answers.csv``). On real data: a line saying there are
+        none."""
+        from IPython.display import Markdown, display
+
+        checks = list(checks)
+        if not checks:
+            display(Markdown("No known answers: they exist only for the synthetic benchmark, "
+                             "whose construction says what a working analysis must find."))
+            return
+        table = frame(checks)
+        n_ok = int(table["passed"].sum())
+        failed = "" if n_ok == len(table) else (
+            f" **{len(table) - n_ok} failed**: the analysis or the representation does not "
+            "recover what the benchmark plants; the numbers on this page are not to be read as "
+            "findings until that is understood.")
+        display(Markdown(f"**{n_ok} of {len(table)} known-answer checks passed.**{failed}"))
+        shown = table.drop(columns=["page", "why"]).assign(
+            passed=["✔ passed" if p else "✘ FAILED" for p in table["passed"]])
+        display(shown.style.hide(axis="index").map(
+            lambda v: "color: #b00020; font-weight: bold" if v == "✘ FAILED" else "",
+            subset=["passed"]))
+        display(Markdown("\n".join(f"- *{c.check}*: {c.why}." for c in checks)))
+        if self.outputs is not None:  # the data, with page and why: what the book gathers
+            self._links(save_table(table, self.outputs, self._stem("known answers"),
+                                   {**self._record, "name": "known answers", "kind": "table"}))
 
     def table(self, table: Any, name: str) -> None:
         """Display a table (a DataFrame or a pandas Styler), then write its data as CSV and

@@ -1,0 +1,376 @@
+"""Known answers: what the synthetic benchmark plants, and whether an analysis recovers it.
+
+The demo's numbers are not the paper's, so they cannot be checked against it. They can be
+checked against the benchmark's construction (:mod:`avdd.synth`): an AV1M-like fake has one
+or two words re-spoken by another voice, so a representation of the spectrum must detect it in
+domain; an AVLips-like fake keeps its genuine soundtrack, so an audio-only probe must be at
+chance there; half of the AV1M- and FAVC-like fakes start with a silence reals never have, so
+an untrimmed audio probe must put its top frame there far more often than a random frame would.
+Each page turns such a consequence into a :class:`avdd.analysis.checks.Check`: a measured number with its 95 %
+interval, the rule it must satisfy, and whether it does. Controls (a probe trained on shuffled
+labels, a store of noise) must come out at chance: they show that a check *can* fail.
+
+The expectations follow from how the benchmark is built, never from the paper's numbers, and
+only synthetic profiles get checks (:func:`applies`): on real data nothing is known in advance.
+
+Compute only: pages show the checks with :meth:`avdd.report.page.Page.checks`, which also
+writes them as CSV; :func:`avdd.report.book.collect_known_answers` gathers every page's into
+``book/generated/known_answers.csv``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from avdd.analysis import metrics
+from avdd.analysis.cache import cached
+from avdd.analysis.checks import (
+    Check,
+    above_chance,
+    applies,
+    at_chance,
+    at_least,
+    below,
+    binomial_interval,
+    correlation_gap,
+    finite,
+)
+from avdd.analysis.probes import trained_probe
+from avdd.analysis.temporal import evaluate_temporal, expected_frames, localisation_auc
+from avdd.analysis.video_info import video_info
+from avdd.backbones import describe
+from avdd.config import Profile
+from avdd.features.featureset import FeatureSet
+from avdd.features.prepare import feature_set
+from avdd.heads.probe import LinearProbe
+
+__all__ = ["REFERENCE_AUDIO", "shuffled_label_auc", "noise_localisation",
+           "trimmed_localisation", "control_labels", "table2_checks", "table3_checks", "table4_checks",
+           "localisation_checks", "silence_checks", "spatial_checks", "complementarity_checks"]
+
+#: The audio representation the audio checks read: a log-mel spectrum sees the replaced words'
+#: other voice by construction (no learned weights that could be too weak to).
+REFERENCE_AUDIO = "logmel"
+
+
+# -- controls --------------------------------------------------------------------------------
+
+def control_labels(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random labels independent of ``labels`` ``(N,)`` *in this sample*: within each true
+    class, a random half is called fake and the rest real (an odd count's extra video by a
+    coin). A plain permutation is not enough: its labels agree with the truth on a few more
+    (or fewer) videos than half, and on features with a strong cue the probe learns that
+    residual agreement, with a random sign, far from chance."""
+    out = np.empty(len(labels), np.int64)
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        half = len(idx) // 2 + int(len(idx) % 2 and rng.random() < 0.5)
+        out[idx[:half]], out[idx[half:]] = 1, 0
+    return out
+
+
+def _shuffled(fs: FeatureSet, rng: np.random.Generator) -> FeatureSet:
+    return fs.with_labels(control_labels(fs.labels, rng))
+
+
+def _config(backbone: str, seed: int, n_bootstrap: int, **kw) -> dict:
+    return {"backbone": backbone, "backbone_config": describe(backbone).config, "seed": seed,
+            "n_bootstrap": n_bootstrap, "probe": LinearProbe(random_state=seed).get_params(),
+            **kw}
+
+
+def _control_fit(profile: Profile, backbone: str, dataset: str, seed: int,
+                 transform) -> tuple[LinearProbe, FeatureSet]:
+    """The paper's probe fitted on ``transform(set, rng)`` of ``dataset``'s train and val
+    sets, and the transformed test set (one seeded generator for the three, in that order)."""
+    rng = np.random.default_rng(seed)
+    train, val, test = (transform(feature_set(profile, backbone, dataset, s), rng)
+                        for s in ("train", "val", "test"))
+    return LinearProbe(random_state=seed).fit(train, val), test
+
+
+def shuffled_label_auc(profile: Profile, backbone: str, dataset: str, *, seed: int = 43,
+                       n_bootstrap: int = 1000) -> dict[str, float]:
+    """The shuffled-label control: every video of ``dataset`` (train, val and test) gets a
+    random label (:func:`control_labels`, seeded), the paper's probe is trained on the train
+    and val ones and tested against the test ones.
+
+    Nothing in the features can know labels drawn after they were computed, so the AUC must
+    be at chance; a pipeline where labels reached the features, the scores or the evaluation
+    by another road (a store keyed without them, metadata read as features, a cache of the
+    true labels) would not be. Why not the true test labels: a probe fitted to random labels
+    still learns to equalise the two *true* groups' losses (a feature shift shared by all
+    fakes acts as their own bias), and its ranking of them is then off chance in either
+    direction (AUC 15-30 on a toy shift of 0.8 sigma along one of 64 dimensions,
+    ``tests/test_known_answers.py``). Returns ``auc``, ``auc_ci_low``, ``auc_ci_high``
+    (percent). Cached.
+    """
+    config = _config(backbone, seed, n_bootstrap, dataset=dataset)
+
+    def compute() -> pd.DataFrame:
+        probe, test = _control_fit(profile, backbone, dataset, seed, _shuffled)
+        m = metrics.evaluate(test.labels, probe.decision_function(test),
+                             n_bootstrap=n_bootstrap, random_state=seed)
+        return pd.DataFrame([{k: 100 * m[k] for k in ("auc", "auc_ci_low", "auc_ci_high")}])
+
+    return cached(profile, "control_shuffled_labels", config, compute,
+                  code=__name__).iloc[0].to_dict()
+
+
+def _noise_like(fs: FeatureSet, rng: np.random.Generator) -> FeatureSet:
+    arrays = [rng.standard_normal((int(n), fs.dim)).astype(np.float32) for n in fs.lengths]
+    return FeatureSet.from_arrays(arrays, fs.labels, fps=fs.fps, ids=list(fs.ids),
+                                  meta=[fs.meta(i) for i in range(len(fs))])
+
+
+def noise_localisation(profile: Profile, like: str, dataset: str, *, seed: int = 43,
+                       n_bootstrap: int = 1000) -> dict[str, float]:
+    """The noise control of localisation: Gaussian frames shaped like ``like``'s store of
+    ``dataset`` (same videos, lengths, labels and fake segments), a probe trained on them, and
+    its frame scores' localisation AUC over the test fakes (as :func:`evaluate_temporal`).
+
+    Noise carries no trace of where a fake segment is, so the mean per-video AUC must be at
+    chance; a localisation metric that read the labels' layout (e.g. segment position) would
+    not be. Returns ``loc_auc``, ``loc_ci_low``, ``loc_ci_high``, ``n_used``. Cached.
+    """
+    config = _config(like, seed, n_bootstrap, dataset=dataset)
+
+    def compute() -> pd.DataFrame:
+        probe, test = _control_fit(profile, like, dataset, seed, _noise_like)
+        logits = probe.frame_logits(test)
+        info = video_info(profile, dataset, "test").loc[list(test.ids)]
+        fake = np.flatnonzero(test.labels == 1)
+        cfg = describe(like).config
+        expected = np.array([expected_frames(cfg, n) for n in
+                             info["video_frames"].to_numpy()[fake]], np.float64)
+        z = [logits[i] for i in fake]
+        loc = localisation_auc(z, [test.meta(int(i)).get("fake_segments", []) for i in fake],
+                               [len(v) for v in z], test.fps, expected_lengths=expected,
+                               n_bootstrap=n_bootstrap, random_state=seed)
+        return pd.DataFrame([{"loc_auc": loc.mean, "loc_ci_low": loc.ci_low,
+                              "loc_ci_high": loc.ci_high, "n_used": loc.n_used}])
+
+    return cached(profile, "control_noise_localisation", config, compute,
+                  code=__name__).iloc[0].to_dict()
+
+
+def trimmed_localisation(profile: Profile, backbone: str, *, train: str = "av1m",
+                         test: str = "av1m", seed: int = 43,
+                         n_bootstrap: int = 1000) -> dict[str, float]:
+    """Localisation of ``backbone``'s probe with the leading-silence frames cut from its frame
+    scores (:func:`avdd.analysis.temporal.evaluate_temporal`, ablation ``"scores"``). Cached."""
+    config = _config(backbone, seed, n_bootstrap, train=train, test=test)
+    trained_probe(profile, backbone, train, seed=seed)  # cached by its own key
+    return cached(profile, "trimmed_localisation", config,
+                  lambda: pd.DataFrame([evaluate_temporal(
+                      profile, backbone, train=train, test=test, seed=seed,
+                      n_bootstrap=n_bootstrap, ablation="scores")]),
+                  code=__name__).iloc[0].to_dict()
+
+
+def modality_of(labels: Mapping[str, str]) -> dict[str, str]:
+    """``{label: modality}`` of display labels mapped to backbone specs."""
+    return {k: describe(b).modality for k, b in labels.items()}
+
+
+# -- the pages' checks -----------------------------------------------------------------------
+
+def _missing(page: str, check: str, what: str) -> Check:
+    nan = float("nan")
+    return Check(page, check, "measured", nan, nan, nan, False,
+                 f"not measured: {what} is not among this page's representations")
+
+
+def _auc_row(table: pd.DataFrame) -> tuple[float, float, float]:
+    r = table.iloc[0]
+    return float(r["auc"]), float(r["auc_ci_low"]), float(r["auc_ci_high"])
+
+
+WHY_AV1M_AUDIO = ("AV1M-like fakes re-speak one or two words in a cloned voice of another TTS "
+                  "model, spliced into the real audio (avdd.synth.av1m); their spectrum differs "
+                  "there, and the log-sum-exp score pools the strongest frame")
+WHY_FAVC_AUDIO = ("every FAVC-like fake speaks with a cloned voice over its whole length "
+                  "(avdd.synth.favc)")
+WHY_AVLIPS_AUDIO = ("AVLips-like fakes keep a genuine recording as their soundtrack "
+                    "(avdd.synth.avlips): no audio statistic differs between reals and fakes")
+WHY_SHUFFLED = ("random training labels, half of each true class called fake: the probe can "
+                "only fit noise, whatever the features")
+
+
+def table2_checks(profile: Profile, grid: pd.DataFrame, *, seed: int = 43,
+                  n_bootstrap: int = 1000) -> list[Check]:
+    """Table 2: the reference audio representation (:data:`REFERENCE_AUDIO`) detects AV1M- and
+    FAVC-like fakes in domain (columns C, A) and is at chance on AVLips-like fakes (E, F), and
+    the shuffled-label control on AV1M is at chance. ``grid``:
+    :func:`avdd.analysis.linear_probing.linear_probe_grid`."""
+    if not applies(profile):
+        return []
+    page, a = "table2_linear_probing", REFERENCE_AUDIO
+    cell = grid.set_index(["backbone", "column"]).sort_index()
+    if a not in set(grid["backbone"]):
+        return [_missing(page, "audio representation on AV1M (C) / FAVC (A) / AVLips (E, F)",
+                         a)]
+    out = [at_least(page, f"{a} detects AV1M-like fakes in domain (C, AUC)",
+                    *_auc_row(cell.loc[[(a, "C")]]), minimum=90, lower_bound=80,
+                    why=WHY_AV1M_AUDIO),
+           at_least(page, f"{a} detects FAVC-like fakes in domain (A, AUC)",
+                    *_auc_row(cell.loc[[(a, "A")]]), minimum=90, lower_bound=80,
+                    why=WHY_FAVC_AUDIO)]
+    for col, train in (("E", "FAVC"), ("F", "AV1M")):
+        out.append(at_chance(page, f"{a} ({train}-trained) is at chance on AVLips-like fakes "
+                                   f"({col}, AUC)", *_auc_row(cell.loc[[(a, col)]]),
+                             why=WHY_AVLIPS_AUDIO))
+    c = shuffled_label_auc(profile, a, "av1m", seed=seed, n_bootstrap=n_bootstrap)
+    out.append(at_chance(page, f"control: {a} probe trained on shuffled AV1M labels (AUC)",
+                         c["auc"], c["auc_ci_low"], c["auc_ci_high"], why=WHY_SHUFFLED))
+    return out
+
+
+def table3_checks(profile: Profile, chosen: pd.Series, table: pd.DataFrame,
+                  grid: pd.DataFrame) -> list[Check]:
+    """Table 3: the validation-chosen audio representation detects AV1M-like fakes (its AV1M
+    column, C). ``chosen``: :func:`avdd.analysis.sota.select_best`; ``table``: its
+    :func:`avdd.analysis.sota.sota_table`; ``grid`` for the interval."""
+    if not applies(profile):
+        return []
+    page = "table3_sota"
+    if "audio" not in chosen.index:
+        return [_missing(page, "chosen audio representation on AV1M", "an audio backbone")]
+    b = chosen["audio"]
+    row = grid[(grid["backbone"] == b) & (grid["column"] == "C")]
+    return [at_least(page, f"the validation-chosen audio representation ({b}) detects "
+                           "AV1M-like fakes (AUC)", *_auc_row(row), minimum=90, lower_bound=80,
+                     why=WHY_AV1M_AUDIO)]
+
+
+def table4_checks(profile: Profile, table: pd.DataFrame, *, ntp_row: str = "AV-H (A)",
+                  sync_row: str = "AV-H (A + V)") -> list[Check]:
+    """Table 4: next-token prediction on an audio representation, trained on reals, scores
+    AV1M-like fakes above reals; the sync detector scores FAVC-like fakes above reals.
+    ``table``: :func:`avdd.analysis.anomaly.anomaly_table`'s ``"table"``."""
+    if not applies(profile):
+        return []
+    page, out = "table4_anomaly", []
+    for row, method, test, why in (
+            (ntp_row, "ntp", "av1m",
+             "the replaced words are spliced in from another voice, stretched to the span "
+             "(avdd.synth.av1m): a predictor of the next frame trained on reals meets "
+             "transitions it never saw"),
+            (sync_row, "sync", "favc",
+             "the fake mouth is re-driven from the cloned audio by a lip-sync generator that "
+             "smooths it, compresses its range and may lag a frame (avdd.synth.video."
+             "lipsync_opening): the mouth follows the audio less closely than a real one")):
+        name = f"{method.upper() if method == 'ntp' else 'Sync'} on {row}: {test.upper()} fakes " \
+               "score above reals (AUC)"
+        hit = table[(table["row"] == row) & (table["method"] == method) & (table["test"] == test)]
+        out.append(above_chance(page, name, *_auc_row(hit), why=why) if len(hit)
+                   else _missing(page, name, row))
+    return out
+
+
+def localisation_checks(profile: Profile, *, backbone: str = REFERENCE_AUDIO,
+                        train: str = "av1m", test: str = "av1m", seed: int = 43,
+                        n_bootstrap: int = 1000) -> list[Check]:
+    """Fig. 2: with the leading silence cut from its frame scores, ``backbone``'s probe
+    localises the AV1M-like fake words (localisation AUC ≥ 75, lower bound ≥ 50), and the
+    noise control localises at chance."""
+    if not applies(profile):
+        return []
+    page = "fig2_localisation"
+    trimmed = trimmed_localisation(profile, backbone, train=train, test=test, seed=seed,
+                                   n_bootstrap=n_bootstrap)
+    out = [at_least(page, f"{backbone}, leading silence trimmed: localisation of the fake "
+                          "words (mean per-video AUC)",
+                    trimmed["loc_auc"], trimmed["loc_ci_low"], trimmed["loc_ci_high"],
+                    minimum=75, lower_bound=50,
+                    why="only the replaced words differ from the real clip they were cut "
+                        "from (avdd.synth.av1m), so the frames scored highest are theirs")]
+    noise = noise_localisation(profile, backbone, test, seed=seed, n_bootstrap=n_bootstrap)
+    out.append(at_chance(page, f"control: a store of noise shaped like {backbone}'s "
+                               "(localisation AUC)",
+                         noise["loc_auc"], noise["loc_ci_low"], noise["loc_ci_high"],
+                         why="noise frames carry no trace of where a fake segment is"))
+    return out
+
+
+def silence_checks(profile: Profile, *, backbone: str = REFERENCE_AUDIO, train: str = "av1m",
+                   test: str = "av1m", seed: int = 43) -> list[Check]:
+    """Fig. 3: untrimmed, ``backbone``'s probe puts its top frame in the leading silence of
+    the fakes that have one far more often than a random frame would (the exact binomial
+    interval's lower bound above twice the chance share)."""
+    if not applies(profile):
+        return []
+    page, out = "fig3_temporal", []
+    untrimmed = evaluate_temporal(profile, backbone, train=train, test=test, seed=seed,
+                                  n_bootstrap=0)
+    k = round(untrimmed["silence_top"] / 100 * untrimmed["silence_videos"]) \
+        if finite(untrimmed["silence_top"]) else 0
+    share, lo, hi = binomial_interval(k, int(untrimmed["silence_videos"]))
+    chance = float(untrimmed["silence_chance"])
+    out.append(above_chance(
+        page, f"{backbone}, untrimmed: top frame in the leading silence (% of fakes with one)",
+        share, lo, hi, chance=chance, margin=chance,
+        why="half of the AV1M-like fakes start with a silence no real clip has "
+            "(SynthConfig.leading_silence_fraction): the probe learns it as a cue, and its "
+            "highest frame lies there"))
+    return out
+
+
+def spatial_checks(profile: Profile, clicks: pd.DataFrame, *, n_bootstrap: int = 1000,
+                   seed: int = 43) -> list[Check]:
+    """Fig. 4: the explanation's click error is below the frame-centre baseline's (the mean
+    paired difference per click, with its bootstrap interval, is below 0). ``clicks``:
+    :func:`avdd.analysis.spatial.spatial_table`."""
+    if not applies(profile):
+        return []
+    diff = (clicks["err_cam"] - clicks["err_frame_centre"]).to_numpy(np.float64)
+    lo, hi = metrics.bootstrap_mean_interval(diff, n_bootstrap=n_bootstrap,
+                                             rng=np.random.default_rng(seed))
+    return [below("fig4_spatial", "explanation's click error minus the frame centre's (mean "
+                                  "over clicks, fraction of the frame)",
+                  float(diff.mean()), lo, hi, limit=0.0, limit_name="no better than the centre",
+                  why="the click is the centre of the manipulated region (the synthetic "
+                      "annotation's region_centre), which a probe that sees the manipulation "
+                      "must find")]
+
+
+def complementarity_checks(profile: Profile, representations: Mapping[str, str],
+                           result: Mapping[str, pd.DataFrame], *, n_bootstrap: int = 1000,
+                           seed: int = 43) -> list[Check]:
+    """Fig. 5: two audio representations' scores correlate more than an audio and a visual
+    one's; the late fusion of the first audio and the first visual representation beats the
+    weaker of the two. ``result``: :func:`avdd.analysis.fusion.complementarity`."""
+    if not applies(profile):
+        return []
+    page, out = "fig5_complementarity", []
+    mod = modality_of(representations)
+    audio = [k for k, m in mod.items() if m == "audio"]
+    visual = [k for k, m in mod.items() if m == "visual"]
+    scores = result["scores"].drop(columns="label")
+    name = "two audio representations correlate more than audio with visual (Pearson gap)"
+    if len(audio) >= 2 and visual:
+        out.append(above_chance(
+            page, name, *correlation_gap(scores, (audio[0], audio[1]),
+                                         [(a, v) for a in audio[:2] for v in visual],
+                                         n_bootstrap=n_bootstrap, random_state=seed),
+            chance=0.0, why="audio probes read the same planted cue (the replaced voice); a "
+                            "visual probe reads another one (the pasted mouth)"))
+    else:
+        out.append(_missing(page, name, "two audio and one visual representation"))
+    name = "late fusion of an audio and a visual representation beats the weaker (rel. gain %)"
+    if audio and visual:
+        f = result["fusion"]
+        pair = f[f["row"].isin([audio[0], visual[0]]) & f["col"].isin([audio[0], visual[0]])
+                 & (f["row"] != f["col"])]
+        weaker = pair.sort_values("auc_row").iloc[0]
+        out.append(above_chance(
+            page, f"{name}: {weaker['row']} + {weaker['col']}", float(weaker["rel_improvement"]),
+            float(weaker["rel_low"]), float(weaker["rel_high"]), chance=0.0,
+            why="the two read cues planted independently in different modalities, so their "
+                "errors are not the same videos'"))
+    else:
+        out.append(_missing(page, name, "an audio and a visual representation"))
+    return out
