@@ -177,3 +177,44 @@ def test_import_refuses_unknown_pickled_objects_and_bad_heads(tmp_path, monkeypa
         import_official_probe(wrong, tmp_path / "x.safetensors", "logmel")
     with pytest.raises(FileNotFoundError, match="ssr-dfd"):
         import_official_probe(tmp_path / "none.ckpt", tmp_path / "x.safetensors", "logmel")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_probe_with_non_finite_weights_is_refused_on_load(tmp_path, capsys, bad):
+    """Issue 14.8: a NaN probe scored `nan`, exit 0, `fake: false`; now it is refused, in one
+    line naming the file, before any video is decoded."""
+    probe = LinearProbe()
+    w = np.ones(160, np.float32)
+    w[7] = bad
+    probe.coef_, probe.intercept_, probe.best_epoch_, probe.history_ = w, 0.0, 0, []
+    probe.n_features_in_, probe.classes_ = 160, np.array([0, 1])
+    p = save_probe(probe, tmp_path / "nan.safetensors", backbone="logmel")
+    with pytest.raises(ValueError, match="nan.safetensors.*non-finite"):
+        load_probe(p)
+    assert main(["score", str(tmp_path / "any.mp4"), "--probe", str(p)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "non-finite" in err[0] and "Traceback" not in err[0]
+
+
+def test_a_picture_renamed_mp4_and_a_clip_shorter_than_the_context_are_refused(tmp_path, capsys):
+    """Issue 14.7: a PNG renamed .mp4 was scored as a one-frame video; now it is refused, and
+    a clip shorter than VideoMAE's window (4 frames in the tiny config) gets a clear error
+    instead of a score of padding. Both in one line each, and the batch goes on."""
+    from PIL import Image
+
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "photo.png")
+    (tmp_path / "photo.mp4").write_bytes((tmp_path / "photo.png").read_bytes())
+    short = write_clip(tmp_path / "short.mp4", np.zeros((3, 32, 32, 3), np.uint8), None)
+    ok = write_clip(tmp_path / "ok.mp4", np.full((12, 32, 32, 3), 90, np.uint8), None)
+    bb = get_backbone("videomae-tiny-random")
+    probe = LinearProbe(max_epochs=2).fit(FeatureSet.from_arrays(
+        [np.random.default_rng(i).standard_normal((4, bb.dim)) for i in range(6)], [0, 1] * 3))
+    p = save_probe(probe, tmp_path / "vmae.safetensors", backbone="videomae-tiny-random")
+    out = tmp_path / "out.csv"
+    assert main(["score", str(tmp_path / "photo.mp4"), str(short), str(ok), "--probe", str(p),
+                 "--csv", str(out)]) == 1
+    df = pd.read_csv(out)
+    assert "still image" in df["error"][0] and "png_pipe" in df["error"][0]
+    assert "3 video frame(s)" in df["error"][1] and "at least 4" in df["error"][1]
+    assert pd.isna(df["error"][2]) and np.isfinite(df["score"][2])
+    assert "Traceback" not in capsys.readouterr().err

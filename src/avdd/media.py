@@ -216,6 +216,8 @@ def _streams(path: Path, container, video: bool, audio: bool):
     names = container.format.name
     if names in _TEXT_FORMATS or not (container.streams.video or container.streams.audio):
         raise _corrupt(path, ValueError(f"no audio/video stream; FFmpeg guessed {names!r}"))
+    if names == "image2" or names.endswith("_pipe"):  # FFmpeg's still-image demuxers
+        raise MediaError(f"{path}: is a still image ({names!r}), not a video. Use the video file.")
     vstream = container.streams.video[0] if container.streams.video else None
     astream = container.streams.audio[0] if container.streams.audio else None
     if video and vstream is None:

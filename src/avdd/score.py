@@ -170,6 +170,11 @@ def score_video(path: str | Path, scorer: Scorer, *, threshold: float = 0.5,
 
     path = Path(path)
     clip = clip if clip is not None else _decode(path, scorer)
+    need = scorer.backbone.min_frames
+    if scorer.backbone.needs_video and clip.num_frames < need:
+        raise ScoreError(f"{path}: {clip.num_frames} video frame(s) at {clip.fps:g} fps, but "
+                         f"{scorer.spec} needs at least {need} (its temporal context): too "
+                         "short to score; use a longer clip")
     feats = _features(clip, scorer)
     # Through a FeatureSet so that features are cast to fp16 exactly as in the stores the
     # probe was trained and evaluated on.

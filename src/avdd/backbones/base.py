@@ -70,6 +70,13 @@ class Backbone(ABC):
         (AV-HuBERT cuts every input to the shorter of both streams) asks for both."""
         return self.needs_video, self.needs_audio
 
+    @property
+    def min_frames(self) -> int:
+        """Fewest video frames a clip needs for a meaningful feature (the model's temporal
+        context): 1 by default, a windowed model's window. ``avdd score`` refuses shorter
+        clips instead of scoring padding."""
+        return 1
+
     def feature_rate(self, clip: Clip) -> float:
         """Feature rows per second of ``clip``'s features: :attr:`fps` by default. Backbones
         whose rows follow the video frames report the clip's own rate for a clip decoded at

@@ -141,6 +141,11 @@ class VideoMAE(Backbone):
         tokens = self.net(pixel_values=pixels).last_hidden_state  # (n, steps·g·g, hidden)
         return tokens.reshape(len(clips), self.steps, -1, self.dim).mean(dim=2)
 
+    @property
+    def min_frames(self) -> int:
+        # One whole window: under "pad" a shorter clip would be scored on repeated frames.
+        return self.window
+
     def feature_rate(self, clip: Clip) -> float:
         # One row per tubelet of the frames as decoded (native or resampled).
         return float(clip.fps) / self.tubelet if clip.native else self.fps

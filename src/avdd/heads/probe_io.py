@@ -94,6 +94,10 @@ def load_probe(path: str | os.PathLike) -> tuple[LinearProbe, dict[str, Any]]:
     if weight.shape != (head["dim"],) or bias.shape != (1,):
         raise ValueError(f"{path}: weight {weight.shape} / bias {bias.shape} do not match "
                          f"the recorded dimension {head['dim']}")
+    if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+        bad = int((~np.isfinite(weight)).sum()) + int(not np.isfinite(bias).all())
+        raise ValueError(f"{path}: the probe holds {bad} non-finite value(s) (NaN or inf), so "
+                         "every score would be meaningless; retrain it or use another file")
     probe = LinearProbe(**head["params"])
     probe.coef_ = weight.astype(np.float32)
     probe.intercept_ = float(bias[0])
