@@ -12,37 +12,106 @@
 
 Without ``--data-root``/``--cache-dir`` the demo profile is used (synthetic data under
 ``$AVDD_HOME`` or ``./.avdd``, generated on first use).
+
+Why one module: the parser is the tool's table of contents (every command, flag and argument
+type in one place, as ``avdd --help`` shows them); each command's body only calls the package.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from avdd.config import DATASETS, DEMO_BACKBONES, DEMO_SCALE, EXTRA_DATASETS, REAL_ONLY_SPLITS, SPLITS
+from avdd.config import (
+    DATASETS,
+    DEMO_BACKBONES,
+    DEMO_SCALE,
+    EXTRA_DATASETS,
+    REAL_ONLY_SPLITS,
+    SPLITS,
+)
 from avdd.features.distributed import current_shard
+
+# Argument types: a value a command cannot use is a one-line usage error at parse time,
+# never a silent clamp (``--workers 0``) or a traceback later (``--device tpu9``).
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}: give a number >= {low}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number > 0")
+    return value
+
+
+def _data_root(text: str) -> tuple[str, str]:
+    name, sep, folder = text.partition("=")
+    if not sep or not name or not folder:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected DATASET=DIR, e.g. av1m=/data/AV1M (datasets: "
+            f"{', '.join((*DATASETS, *EXTRA_DATASETS))})")
+    if name not in (*DATASETS, *EXTRA_DATASETS):
+        raise argparse.ArgumentTypeError(
+            f"{name!r} is not a dataset; choose from {', '.join((*DATASETS, *EXTRA_DATASETS))}")
+    return name, folder
+
+
+def _device(text: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N`` (checked against this machine's torch build)."""
+    import re
+
+    if text != "cpu" and not re.fullmatch(r"cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: choose cpu, cuda or cuda:N")
+    if text.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError(
+                f"{text}: this torch build sees no CUDA GPU (torch {torch.__version__}); "
+                "run without --device (CPU worker processes) or with --device cpu")
+        n = torch.cuda.device_count()
+        if ":" in text and int(text.split(":")[1]) >= n:
+            raise argparse.ArgumentTypeError(f"{text}: this machine has {n} CUDA device(s)")
+    return text
 
 
 def _profile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--home", type=Path, default=None,
                    help="demo: folder for generated data and caches (default $AVDD_HOME or ./.avdd)")
     p.add_argument("--synth-seed", type=int, default=0, help="demo: synthetic benchmark seed")
-    p.add_argument("--synth-scale", type=float, default=DEMO_SCALE,
+    p.add_argument("--synth-scale", type=_positive_float, default=DEMO_SCALE,
                    help=f"demo: synthetic size factor (default {DEMO_SCALE})")
     p.add_argument("--data-root", action="append", default=[], metavar="DATASET=DIR",
+                   type=_data_root,
                    help="paper profile: a dataset root in its official layout (repeatable)")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="paper profile: where features and results go")
-    p.add_argument("--workers", type=int, default=2, help="decode/feature processes")
+    p.add_argument("--workers", type=_at_least(1), default=2, help="decode/feature processes")
 
 
 def _profile(args: argparse.Namespace):
     from avdd.config import make_profile
 
     if args.data_root:
-        roots = dict(item.split("=", 1) for item in args.data_root)
+        roots = dict(args.data_root)
         return make_profile("paper", data_roots=roots, cache_dir=args.cache_dir)
     return make_profile("demo", home=args.home, synth_seed=args.synth_seed,
                         synth_scale=args.synth_scale)
@@ -51,7 +120,8 @@ def _profile(args: argparse.Namespace):
 def cmd_synth(args: argparse.Namespace) -> int:
     from avdd.synth import SynthConfig, generate
 
-    out = generate(args.out, SynthConfig(seed=args.seed, scale=args.scale), workers=args.workers)
+    out = generate(args.out, SynthConfig(seed=args.seed, scale=args.scale), workers=args.workers,
+                   overwrite=args.overwrite)
     print(f"synthetic benchmark in {out}")
     return 0
 
@@ -257,8 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("synth", help="write the synthetic audio-visual deepfake benchmark")
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--scale", type=float, default=1.0, help="multiply the default clip counts")
-    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--scale", type=_positive_float, default=1.0,
+                   help="multiply the default clip counts")
+    s.add_argument("--workers", type=_at_least(1), default=2)
+    s.add_argument("--overwrite", action="store_true",
+                   help="replace a benchmark of another configuration in --out")
     s.set_defaults(func=cmd_synth)
 
     e = sub.add_parser("extract", help="extract features of a dataset split into the store")
@@ -268,15 +341,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=("train", "val", "test", *REAL_ONLY_SPLITS["av1m"]), default=None,
                    help="default: every split of the dataset (AV1M's real_train/real_val, which "
                         "train Table 4's anomaly detectors, only when named)")
-    e.add_argument("--limit", type=int, default=None, help="only the first N videos")
+    e.add_argument("--limit", type=_at_least(1), default=None, help="only the first N videos")
     e.add_argument("--strict", action="store_true", help="exit non-zero if any video failed")
-    e.add_argument("--device", default=None,
+    e.add_argument("--device", type=_device, default=None,
                    help="run the models here (cuda, cuda:1, cpu) with decoding in --workers "
                         "DataLoader processes; default: CPU worker processes run everything. "
                         "Under torchrun, cuda means cuda:LOCAL_RANK")
     e.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16 = torch autocast (stored separately from fp32 features)")
-    e.add_argument("--batch-size", type=int, default=1,
+    e.add_argument("--batch-size", type=_at_least(1), default=1,
                    help="videos per model step with --device (equal-length inputs batched)")
     e.set_defaults(func=cmd_extract)
 
@@ -362,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, KeyError, DiskFull) as e:
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError, DiskFull) as e:
         # Bad input gets one clear line, not a traceback; AVDD_DEBUG=1 shows the traceback.
         if os.environ.get("AVDD_DEBUG"):
             raise
