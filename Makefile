@@ -30,9 +30,10 @@ book: $(VENV)/.installed-book
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
-# The development tier: everything but the end-to-end tests marked slow.
+# The development tier: everything but the end-to-end tests marked slow, one process per
+# core (whole files per process, so module fixtures are built once).
 test-fast: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
 
 # Re-pair notebooks after editing either file of a pair.
 sync: $(VENV)/.installed-book
