@@ -304,3 +304,22 @@ def test_cli_convert_checkpoint(finetuned, tmp_path, src, inputs, capsys):
                  "--heads", "4"]) == 0
     bb = get_backbone(f"avhubert-v:checkpoint={dst}")
     np.testing.assert_array_equal(features(bb, inputs)["v"], features(src, inputs)["v"])
+
+
+def test_messages_name_the_pickled_class_and_a_file_that_is_no_checkpoint(tmp_path):
+    """Issue 14.9/14.13: a blocked module's function is named (torch's own "Weights only load
+    failed. In PyTorch 2.6 ..." was quoted), and a text file passed as a checkpoint is a
+    CheckpointError naming it (was IndexError/KeyError), for every loader."""
+    from avdd.backbones import describe
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": {"w": torch.ones(1)}, "cfg": Exploit(tmp_path / "pwned")}, evil)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello, this is not a checkpoint\n")
+    for family in ("avhubert-v", "braven-v", "autoavsr-vsr", "fsfm"):
+        with pytest.raises(CheckpointError) as refused:
+            describe(f"{family}:checkpoint={evil}")
+        assert "system" in str(refused.value) and "PyTorch 2.6" not in str(refused.value)
+        with pytest.raises(CheckpointError, match="is not a checkpoint torch.load can read"):
+            describe(f"{family}:checkpoint={text}")
+    assert not (tmp_path / "pwned").exists()

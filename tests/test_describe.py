@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import time
 
 import pytest
@@ -167,10 +168,11 @@ def assert_describes(spec: str) -> None:
 def test_description_is_the_built_backbone_or_fails_as_its_build(name):
     try:
         info = describe(name)
-    except (TypeError, WeightsNotFound) as err:
-        # Pretrained names need a checkpoint= argument, or a hub download that is not cached
-        # here: the build must refuse them the same way (their files: the test below). It
-        # fails before allocating anything; from_pretrained refuses the meta device.
+    except (ValueError, WeightsNotFound) as err:
+        # Pretrained names need a checkpoint= argument (ValueError naming it), or a hub
+        # download that is not cached here: the build must refuse them the same way (their
+        # files: the test below). It fails before allocating anything; from_pretrained
+        # refuses the meta device.
         with pytest.raises(type(err)):
             get_backbone(name)
         return
@@ -254,8 +256,35 @@ def test_unknown_name_and_bad_spec_fail_as_get_backbone():
     assert str(described.value) == str(built.value) and "available: " in str(built.value)
     with pytest.raises(ValueError, match="expected NAME:key=value"):
         describe("logmel:oops")
-    with pytest.raises(TypeError, match="no_such_argument"):
+    with pytest.raises(ValueError, match="no_such_argument"):
         describe("wav2vec2-tiny-random:no_such_argument=1")
+
+
+@pytest.mark.parametrize("spec,message", [
+    # Issue 14.9: each of these raised TypeError/IndexError deep inside, or was accepted.
+    ("clip:model=", "model= is empty; give a str value"),
+    ("wav2vec2-tiny-random:seed=abc", "seed='abc' is not an integer (int)"),
+    ("clip-tiny-random:seed=1.5", "seed='1.5' is not an integer (int)"),
+    ("logmel:foo=1", "logmel has no argument 'foo'; it takes no arguments"),
+    ("logmel:fps=0", "logmel has no argument 'fps'"),
+    ("fsfm", "fsfm needs checkpoint=... (str | pathlib.Path)"),
+    ("clip-tiny-random:fps=nan", "fps='nan' must be a finite number"),
+    ("avhubert-v-tiny-random:trim_silence=maybe", "is not a boolean; give true or false"),
+    ("fsfm-random:config=x", "config (Any) cannot be set in a spec string"),
+    ("wav2vec2-tiny-random:sede=1", "it takes seed (int), layer (int | None)"),
+])
+def test_every_spec_value_is_checked_against_the_typed_arguments(spec, message):
+    for call in (describe, get_backbone):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            call(spec)
+
+
+def test_spec_values_are_cast_to_the_arguments_types():
+    assert describe("clip-tiny-random:seed=7").config["seed"] == 7
+    assert describe("avhubert-v-tiny-random:trim_silence=true").config["trim_silence"] is True
+    assert describe("avhubert-v-tiny-random:trim_silence=0").config["trim_silence"] is False
+    with pytest.raises(ValueError, match="a backbone spec is a string"):
+        describe(5)
 
 
 def test_each_call_gets_its_own_config():

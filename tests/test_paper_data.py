@@ -163,14 +163,14 @@ def test_anomaly_detectors_train_on_the_real_only_split(tiny_home, tmp_path, mon
     own train / val reals. The real-only lists here are fabricated from the tiny benchmark."""
     from dataclasses import replace
 
+    from conftest import TINY_SCALE
+
     from avdd.analysis import anomaly
     from avdd.backbones import describe
     from avdd.config import make_profile
     from avdd.features.extract import store_dir
     from avdd.features.prepare import prepare
     from avdd.features.store import FeatureSet
-
-    from conftest import TINY_SCALE
 
     demo = make_profile("demo", home=tiny_home, synth_scale=TINY_SCALE)
     lists = tmp_path / "lists"

@@ -17,9 +17,13 @@ import copy
 import dataclasses
 import functools
 import inspect
+import math
+import types
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -232,20 +236,109 @@ def _parse_value(text: str) -> Any:
     return text
 
 
-def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"NAME"`` or ``"NAME:key=value,key=value"`` → ``(NAME, {key: value})``.
-
-    A spec string lets a notebook parameter or a CLI flag name a backbone *with* its
-    arguments, e.g. ``"wav2vec2:model=/ckpt/xls-r-2b"`` (numbers are parsed as int/float).
-    """
+def _spec_parts(spec: str) -> tuple[str, dict[str, str]]:
+    """``"NAME:key=value,..."`` → ``(NAME, {key: raw text})``."""
+    if not isinstance(spec, str):
+        raise ValueError(f"a backbone spec is a string such as 'logmel' or "
+                         f"'wav2vec2:model=DIR', not {type(spec).__name__} {spec!r}")
     name, _, rest = spec.partition(":")
     kwargs = {}
     for part in filter(None, rest.split(",")):
         key, eq, value = part.partition("=")
         if not eq or not key.strip():
             raise ValueError(f"backbone spec {spec!r}: expected NAME:key=value[,key=value]")
-        kwargs[key.strip()] = _parse_value(value.strip())
+        kwargs[key.strip()] = value.strip()
     return name.strip(), kwargs
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"NAME"`` or ``"NAME:key=value,key=value"`` → ``(NAME, {key: value})``.
+
+    A spec string lets a notebook parameter or a CLI flag name a backbone *with* its
+    arguments, e.g. ``"wav2vec2:model=/ckpt/xls-r-2b"`` (numbers are parsed as int/float;
+    :func:`get_backbone` and :func:`describe` then check every value against the backbone's
+    typed arguments).
+    """
+    name, raw = _spec_parts(spec)
+    return name, {k: _parse_value(v) for k, v in raw.items()}
+
+
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def _scalar(hint: Any) -> type | None:
+    """The spec-settable type of an annotation: ``bool``, ``int``, ``float`` or ``str`` (the
+    first of them in a union such as ``int | None`` or ``str | Path``); None for anything a
+    spec string cannot express (config objects, tuples, ``Any``)."""
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union,
+                                                                    types.UnionType) else (hint,)
+    for t in (bool, int, float, str):
+        if t in options:
+            return t
+    return str if Path in options else None
+
+
+def _cast(where: str, key: str, text: str, hint: Any) -> Any:
+    """One spec value (raw text) as its argument's type, or a ValueError naming the key, its
+    type and what to give."""
+    kind = _scalar(hint)
+    if kind is None:
+        raise ValueError(f"{where}: {key} ({_type_name(hint)}) cannot be set in a spec string; "
+                         f"pass it from Python, get_backbone(name, {key}=...)")
+    if text == "":
+        raise ValueError(f"{where}: {key}= is empty; give a {kind.__name__} value")
+    if kind is bool:
+        if text.lower() not in _TRUE + _FALSE:
+            raise ValueError(f"{where}: {key}={text!r} is not a boolean; give true or false")
+        return text.lower() in _TRUE
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{where}: {key}={text!r} is not an integer (int)") from None
+    if kind is float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{where}: {key}={text!r} is not a number (float)") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: {key}={text!r} must be a finite number")
+        return value
+    return text
+
+
+def _arguments(name: str, spec: str, raw: dict[str, str],
+               given: dict[str, Any]) -> dict[str, Any]:
+    """The factory's keyword arguments from a spec's raw values (checked and cast against its
+    typed signature) and ``given`` Python values (passed as they are). Unknown keys, values of
+    the wrong type, empty values and missing required arguments are ValueErrors naming the
+    spec, the key, its type and what the backbone takes."""
+    factory = _entry(name).build
+    params = {p.name: p for p in inspect.signature(factory).parameters.values()
+              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    hints = typing.get_type_hints(factory.__init__ if isinstance(factory, type) else factory)
+    takes = ", ".join(f"{k} ({_type_name(hints.get(k, Any))})" for k in params
+                      if _scalar(hints.get(k, Any)) is not None) or "no arguments"
+    where = f"backbone spec {spec!r}"
+    out: dict[str, Any] = {}
+    for key, text in raw.items():
+        if key not in params:
+            raise ValueError(f"{where}: {name} has no argument {key!r}; it takes {takes}")
+        out[key] = _cast(where, key, text, hints.get(key, Any))
+    for key, value in given.items():
+        if key not in params:
+            raise ValueError(f"{where}: {name} has no argument {key!r}; it takes {takes}")
+        out[key] = value
+    missing = [k for k, p in params.items() if p.default is p.empty and k not in out]
+    if missing:
+        k = missing[0]
+        raise ValueError(f"{where}: {name} needs {k}=... ({_type_name(hints.get(k, Any))}), "
+                         f"e.g. '{name}:{k}=/path/to/{k}'")
+    return out
 
 
 def _entry(name: str) -> _Entry:
@@ -256,9 +349,9 @@ def _entry(name: str) -> _Entry:
 
 def get_backbone(name: str, **kwargs: Any) -> Backbone:
     """Instantiate the backbone registered as ``name`` (a :func:`parse_spec` string)."""
-    name, spec_kwargs = parse_spec(name)
-    kwargs = {**spec_kwargs, **kwargs}
-    return _entry(name).build(**kwargs)
+    spec = name
+    name, raw = _spec_parts(spec)
+    return _entry(name).build(**_arguments(name, spec, raw, kwargs))
 
 
 def describe(spec: str) -> BackboneInfo:
@@ -277,8 +370,9 @@ def describe(spec: str) -> BackboneInfo:
 
     Raises:
         KeyError: unknown name (the message of :func:`get_backbone`). ValueError: a malformed
-            spec. TypeError: arguments the backbone does not take (or a missing one, such as
-            ``checkpoint``). WeightsNotFound / CheckpointError: as :func:`get_backbone`.
+            spec, an argument the backbone does not take, a value of the wrong type or empty,
+            a missing required one (such as ``checkpoint``), each named with its type.
+            WeightsNotFound / CheckpointError: as :func:`get_backbone`.
     """
     info = _described(spec)
     return dataclasses.replace(info, config=copy.deepcopy(info.config))
@@ -286,8 +380,8 @@ def describe(spec: str) -> BackboneInfo:
 
 @functools.lru_cache(maxsize=None)
 def _described(spec: str) -> BackboneInfo:
-    name, kwargs = parse_spec(spec)
-    return BackboneInfo.of(_entry(name).unbuilt(**kwargs), spec)
+    name, raw = _spec_parts(spec)
+    return BackboneInfo.of(_entry(name).unbuilt(**_arguments(name, spec, raw, {})), spec)
 
 
 def clear_descriptions() -> None:

@@ -28,7 +28,7 @@ import re
 import types
 import zipfile
 from collections import Counter, OrderedDict, defaultdict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -156,9 +156,40 @@ def restricted_loads(data: bytes) -> Any:
     return RestrictedUnpickler(io.BytesIO(data)).load()
 
 
-def _unsupported_global(err: Exception) -> str:
-    m = re.search(r"GLOBAL (\S+) was not an allowed global", str(err))
-    return m.group(1) if m else str(err).splitlines()[0]
+def _unsupported_global(err: Exception) -> str | None:
+    """The class or function a weights-only load refused (None: it failed for another
+    reason, e.g. the file is no pickle at all)."""
+    # "GLOBAL x.Y was not an allowed global", or "unsupported GLOBAL posix.system whose module
+    # posix is blocked" (torch words it differently for blocked modules).
+    m = re.search(r"GLOBAL ([\w.]+)", str(err))
+    return m.group(1) if m else None
+
+
+def _unreadable(path: Path, err: Exception) -> CheckpointError:
+    reason = re.search(r"WeightsUnpickler error: ([^\n]+)", str(err))
+    detail = reason.group(1) if reason else f"{type(err).__name__}: {err}"
+    return CheckpointError(f"{path}: is not a checkpoint torch.load can read ({detail[:200]}); "
+                           "check the path, or download or copy the file again")
+
+
+def load_weights_only(path: Path, *, mmap: bool = False, allow: Sequence[type] = (),
+                      advice: str) -> Any:
+    """``torch.load(path, weights_only=True)`` (plus the classes in ``allow``) with messages
+    that name the file: a :class:`CheckpointError` naming the first pickled class or function
+    beyond tensors, followed by ``advice`` (what to do if the file is trusted), or saying that
+    the file is no checkpoint at all (a text file, a truncated download)."""
+    try:
+        with torch.serialization.safe_globals(list(allow)):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        culprit = _unsupported_global(err)
+        if culprit is None:
+            raise _unreadable(path, err) from err
+        raise CheckpointError(f"{path}: refused, it pickles {culprit} beyond tensors, and "
+                              f"loading it would run that code {advice}") from err
+    except (KeyError, EOFError, IndexError, RuntimeError, ValueError, AttributeError,
+            UnicodeDecodeError) as err:  # not a pickle / zip checkpoint at all (a text file)
+        raise _unreadable(path, err) from err
 
 
 def _torch_load(path: Path, trust: bool) -> Any:
@@ -170,6 +201,8 @@ def _torch_load(path: Path, trust: bool) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
         culprit = _unsupported_global(err)
+        if culprit is None:
+            raise _unreadable(path, err) from err
         if not trust:
             raise UntrustedCheckpoint(
                 f"{path}: refused. Besides tensors the file pickles Python objects (first one: "
@@ -182,6 +215,9 @@ def _torch_load(path: Path, trust: bool) -> Any:
                 "other code), or convert it once with `avdd convert-checkpoint SRC DST --trust-checkpoint` to a "
                 ".safetensors file that loads safely from then on."
             ) from err
+    except (KeyError, EOFError, IndexError, RuntimeError, ValueError, AttributeError,
+            UnicodeDecodeError) as err:  # not a pickle / zip checkpoint at all (a text file)
+        raise _unreadable(path, err) from err
     try:
         return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap,
                           pickle_module=restricted_pickle)
@@ -336,18 +372,11 @@ def read_state_dict(path: str | Path, what: str, download: str, *,
     if not path.is_file():
         raise WeightsNotFound(f"{what}: checkpoint {path} not found. Download {download} "
                               f"and pass checkpoint=PATH to the backbone.")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True,
-                         mmap=lazy and zipfile.is_zipfile(path))
-    except pickle.UnpicklingError as err:
-        why = next((ln.strip() for ln in str(err).splitlines() if "Unsupported global" in ln),
-                   str(err))
-        raise CheckpointError(
-            f"{path}: refused, it pickles objects beyond tensors (e.g. a Lightning checkpoint's "
-            "hyper-parameters), and loading it would run their code. If you trust the file, "
-            "convert it once in a separate environment: torch.save(torch.load(p, "
-            "weights_only=False)['state_dict'], 'clean.pth'), then pass the clean file."
-            f"\nTorch said: {why}") from err
+    obj = load_weights_only(
+        path, mmap=lazy and zipfile.is_zipfile(path),
+        advice="(e.g. a Lightning checkpoint's hyper-parameters). If you trust the file, "
+               "convert it once in a separate environment: torch.save(torch.load(p, "
+               "weights_only=False)['state_dict'], 'clean.pth'), then pass the clean file.")
     return unwrap_state(obj, str(path))
 
 def _named(keys: list[str]) -> str:

@@ -23,7 +23,6 @@ Registry names: ``fsfm`` (``checkpoint=`` path), ``fsfm-random`` (ViT-B/16, seed
 from __future__ import annotations
 
 import argparse
-import pickle
 import re
 import zipfile
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 
 from avdd.backbones.base import Backbone, register
-from avdd.backbones.checkpoints import CheckpointError, safetensors_shapes
+from avdd.backbones.checkpoints import CheckpointError, load_weights_only, safetensors_shapes
 from avdd.backbones.hub import arch_dict, frozen, seeded
 from avdd.media import Clip
 from avdd.roi.faces import BOX_SCALE, FACE_SOURCES
@@ -76,20 +75,11 @@ def load_release_state(path: str | Path, *, lazy: bool = False) -> dict[str, tor
         from safetensors.torch import load_file
 
         return load_file(str(path))
-    try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
-            obj = torch.load(path, map_location="cpu", weights_only=True,
-                             mmap=lazy and zipfile.is_zipfile(path))
-    except pickle.UnpicklingError as err:
-        # Torch's message is long; its "Unsupported global: ..." line names the culprit.
-        why = next((ln.strip() for ln in str(err).splitlines() if "Unsupported global" in ln),
-                   str(err))
-        raise CheckpointError(
-            f"{path}: refused, it pickles objects beyond tensors and argparse.Namespace, and "
-            "loading it would run their code. If you trust the file, convert it once in a "
-            "separate environment: torch.save({'model': torch.load(p, weights_only=False)"
-            f"['model']}}, 'fsfm_clean.pth'), then pass the clean file.\nTorch said: {why}"
-        ) from err
+    obj = load_weights_only(
+        path, mmap=lazy and zipfile.is_zipfile(path), allow=SAFE_GLOBALS,
+        advice="(only tensors and argparse.Namespace are read). If you trust the file, convert "
+               "it once in a separate environment: torch.save({'model': torch.load(p, "
+               "weights_only=False)['model']}, 'fsfm_clean.pth'), then pass the clean file.")
     state = obj.get("model", obj) if isinstance(obj, dict) else None
     if not isinstance(state, dict) or "patch_embed.proj.weight" not in state:
         raise CheckpointError(f"{path}: not an FSFM/timm ViT checkpoint (expected "

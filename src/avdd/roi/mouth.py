@@ -31,7 +31,12 @@ import numpy as np
 
 from avdd.media import Clip
 from avdd.roi.align import AlignConfig, mouth_rois
-from avdd.roi.autoavsr import KEYPOINT_SOURCES, AutoAVSRCropConfig, autoavsr_rois, get_keypoint_source
+from avdd.roi.autoavsr import (
+    KEYPOINT_SOURCES,
+    AutoAVSRCropConfig,
+    autoavsr_rois,
+    get_keypoint_source,
+)
 from avdd.roi.landmarks import SOURCES, get_landmark_source
 from avdd.roi.regions import MouthRois, Roi
 
