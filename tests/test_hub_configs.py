@@ -148,3 +148,26 @@ def test_shipped_fields_are_the_published_architectures(no_hub):
     # No mean pooling: the pre-trained encoder ends in its own LayerNorm.
     assert vmae.use_mean_pooling is False and vmae.qv_bias is True
     assert (vmae.decoder_hidden_size, vmae.decoder_num_hidden_layers) == (512, 12)
+
+
+def test_an_uncached_hub_name_fails_at_once_unless_downloads_are_allowed(monkeypatch):
+    """Issue 14.13: a pretrained hub name spent ~26 s retrying an unreachable hub before its
+    (clear) error. Without AVDD_HUB_DOWNLOAD=1 the loader is asked for local files only."""
+    from avdd.backbones.hub import DOWNLOAD_ENV, WeightsNotFound, from_pretrained
+
+    seen = {}
+
+    def loader(name, **kw):
+        seen.update(kw)
+        raise OSError("not cached")
+
+    monkeypatch.delenv(DOWNLOAD_ENV, raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with pytest.raises(WeightsNotFound, match=f"(?s)hf download org/model.*{DOWNLOAD_ENV}=1"):
+        from_pretrained(loader, "org/model", "test model")
+    assert seen == {"local_files_only": True}
+    seen.clear()
+    monkeypatch.setenv(DOWNLOAD_ENV, "1")
+    with pytest.raises(WeightsNotFound):
+        from_pretrained(loader, "org/model", "test model")
+    assert seen == {}  # downloads allowed: the loader may go online

@@ -218,3 +218,27 @@ def test_a_picture_renamed_mp4_and_a_clip_shorter_than_the_context_are_refused(t
     assert "3 video frame(s)" in df["error"][1] and "at least 4" in df["error"][1]
     assert pd.isna(df["error"][2]) and np.isfinite(df["score"][2])
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_messages_say_what_is_wrong_with_the_file(tmp_path, capsys):
+    """Issue 14.13: a zero-byte file was 'a audio model, needs an audio stream'; a FIFO and
+    /dev/zero were 'empty (0 bytes)'. Each now says what it is, in one line."""
+    import os
+
+    probe = LinearProbe(max_epochs=1).fit(FeatureSet.from_arrays(
+        [np.random.default_rng(i).standard_normal((5, 160)) for i in range(4)], [0, 1, 0, 1]))
+    p = save_probe(probe, tmp_path / "p.safetensors", backbone="logmel")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "folder.mp4").mkdir()
+    os.mkfifo(tmp_path / "fifo.mp4")
+    silent = write_clip(tmp_path / "silent.mp4", np.zeros((10, 32, 32, 3), np.uint8), None)
+    videos = [tmp_path / "empty.mp4", tmp_path / "fifo.mp4", tmp_path / "folder.mp4", silent]
+    out = tmp_path / "out.csv"
+    assert main(["score", *map(str, videos), "/dev/zero", "--probe", str(p),
+                 "--csv", str(out)]) == 1
+    err = pd.read_csv(out)["error"].tolist()
+    assert "empty (0 bytes)" in err[0] and "model" not in err[0]
+    assert "not a regular file" in err[1] and "not a regular file" in err[4]
+    assert "is a directory" in err[2]
+    assert "an audio model, needs an audio stream" in err[3]
+    assert "Traceback" not in capsys.readouterr().err

@@ -74,15 +74,15 @@ class Clip:
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise MediaError(f"{path}: no such file. Check the dataset root and the split list's paths.")
     if path.is_dir():
         raise MediaError(f"{path}: is a directory, not a media file. Point to the .mp4 file itself.")
+    if not path.exists():
+        raise MediaError(f"{path}: no such file. Check the dataset root and the split list's paths.")
+    if not path.is_file():  # a FIFO, a device (/dev/zero), a socket: no size, maybe no end
+        raise MediaError(f"{path}: is not a regular file (a pipe or a device); copy it to a file.")
     if path.stat().st_size == 0:
-        raise MediaError(
-            f"{path}: the file is empty (0 bytes); the download or copy was probably interrupted. "
-            "Copy it again, or remove it from the split list."
-        )
+        raise MediaError(f"{path}: the file is empty (0 bytes); the download or copy was probably "
+                         "interrupted. Copy it again, or remove it from the split list.")
 
 
 def _corrupt(path: Path, err: Exception) -> MediaError:

@@ -134,10 +134,13 @@ def _decode(path: Path, scorer: Scorer) -> Clip:
         video, audio = bb.decodes
         return read_clip(path, video=video, audio=audio)
     except MediaError as e:
+        if "has no audio stream" not in str(e) and "has no video stream" not in str(e):
+            raise ScoreError(str(e)) from e  # the file itself is the problem: its message says
         need = {"audio": "an audio stream", "visual": "a video stream"}.get(
             bb.modality, "both audio and video streams")
-        raise ScoreError(f"cannot score {path} with {scorer.spec} (a {bb.modality} model, "
-                         f"needs {need}): {e}") from e
+        article = "an" if bb.modality[0] in "aeiou" else "a"
+        raise ScoreError(f"cannot score {path} with {scorer.spec} ({article} {bb.modality} "
+                         f"model, needs {need}): {e}") from e
 
 
 def _features(clip: Clip, scorer: Scorer) -> np.ndarray:

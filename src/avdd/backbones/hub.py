@@ -32,6 +32,17 @@ def hub_offline() -> bool:
                for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
+#: Set to 1 to let a hub name that is not cached be downloaded (default: fail at once, with
+#: the command that downloads it; retrying an unreachable hub cost ~26 s per backbone).
+DOWNLOAD_ENV = "AVDD_HUB_DOWNLOAD"
+
+
+def hub_downloads() -> bool:
+    """Whether a hub name missing from the local cache may be fetched (:data:`DOWNLOAD_ENV`,
+    and not ``HF_HUB_OFFLINE``)."""
+    return os.environ.get(DOWNLOAD_ENV, "").lower() in _TRUE and not hub_offline()
+
+
 def _looks_local(name_or_dir: str) -> bool:
     # Hub names are "name" or "org/name"; anything else is meant as a path.
     return name_or_dir.startswith((".", "/", "~")) or name_or_dir.count("/") > 1 \
@@ -58,7 +69,7 @@ def from_pretrained(loader: Callable[..., T], name_or_dir: str | os.PathLike[str
     if _looks_local(name):
         raise WeightsNotFound(f"{what}: {name} is not a directory. Pass a directory written by "
                               "save_pretrained or `hf download`, or a hub name.")
-    if hub_offline():
+    if not hub_downloads():
         kwargs.setdefault("local_files_only", True)
     try:
         return loader(name, **kwargs)
@@ -69,7 +80,8 @@ def from_pretrained(loader: Callable[..., T], name_or_dir: str | os.PathLike[str
             f"is unreachable or offline (or the name is wrong). On a machine with internet run\n"
             f"    hf download {name} --local-dir {target}\n"
             f"(`huggingface-cli download` with huggingface_hub < 1.0), copy {target} here and "
-            f"pass that directory instead of the hub name.\nUnderlying error: {err}"
+            f"pass that directory instead of the hub name (or set {DOWNLOAD_ENV}=1 where the "
+            f"hub is reachable).\nUnderlying error: {err}"
         ) from err
 
 
