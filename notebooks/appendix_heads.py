@@ -71,11 +71,17 @@ from avdd.analysis.linear_probing import (
     table2_matrix,
 )
 from avdd.backbones.wav2vec2 import layer_specs
-from avdd.config import default_backbones, make_profile
+from avdd.config import check_parameters, default_backbones, make_profile
 from avdd.features.prepare import prepare
 from avdd.report.format import auc_gradient, data_label, synthetic_label
 from avdd.report.page import Page
 
+# Every parameter checked first: a wrong one is one line naming it.
+check_parameters(profile=profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+                 data_roots=data_roots, cache_dir=cache_dir, head_backbones=head_backbones,
+                 head_params=head_params, backbones=backbones, layer_backbone=layer_backbone,
+                 layers=layers, seed=seed, n_bootstrap=n_bootstrap, workers=workers,
+                 outputs=outputs)
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                     data_roots=data_roots, cache_dir=cache_dir)
 backbones = default_backbones(prof, backbones)

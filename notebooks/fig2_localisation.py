@@ -59,12 +59,17 @@ from IPython.display import Markdown, display
 
 from avdd.analysis import known_answers
 from avdd.analysis.temporal import localisation_table
-from avdd.config import default_backbones, make_profile
+from avdd.config import check_parameters, default_backbones, make_profile
 from avdd.features.prepare import prepare
 from avdd.report.format import MODALITY_COLOURS, intervals, synthetic_label
 from avdd.report.page import Page
 from avdd.report.reference import fig2_paper, reference
 
+# Every parameter checked first: a wrong one is one line naming it.
+check_parameters(profile=profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+                 data_roots=data_roots, cache_dir=cache_dir, backbones=backbones, train=train,
+                 test=test, seed=seed, n_bootstrap=n_bootstrap, workers=workers,
+                 outputs=outputs)
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                     data_roots=data_roots, cache_dir=cache_dir)
 backbones = default_backbones(prof, backbones)

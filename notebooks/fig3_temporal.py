@@ -70,12 +70,18 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from avdd.analysis import known_answers, temporal, timeline
-from avdd.config import make_profile
+from avdd.config import check_parameters, make_profile
 from avdd.features.prepare import prepare
 from avdd.report.format import intervals
 from avdd.report.page import Page
 from avdd.report.plots import plot_timeline
 
+# Every parameter checked first: a wrong one is one line naming it.
+check_parameters(profile=profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+                 data_roots=data_roots, cache_dir=cache_dir, representations=representations,
+                 silence_backbones=silence_backbones, picks=picks, frame_rule=frame_rule,
+                 frame_offsets=frame_offsets, train=train, test=test, seed=seed,
+                 n_bootstrap=n_bootstrap, workers=workers, outputs=outputs)
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                     data_roots=data_roots, cache_dir=cache_dir)
 silence_specs = temporal.silence_specs(silence_backbones)

@@ -78,12 +78,19 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from avdd.analysis import known_answers, spatial
-from avdd.config import make_profile
+from avdd.config import check_parameters, make_profile
 from avdd.features.prepare import prepare
 from avdd.report.format import synthetic_label
 from avdd.report.page import Page
 from avdd.report.reference import reference
 
+# Every parameter checked first: a wrong one is one line naming it.
+check_parameters(profile=profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+                 data_roots=data_roots, cache_dir=cache_dir, backbone=backbone, dataset=dataset,
+                 train=train, split=split, seed=seed, point=point,
+                 max_frames_per_video=max_frames_per_video, thresholds=thresholds,
+                 n_thresholds=n_thresholds, face_seed=face_seed, n_bootstrap=n_bootstrap,
+                 n_examples=n_examples, workers=workers, outputs=outputs)
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                     data_roots=data_roots, cache_dir=cache_dir)
 train_set = dataset if train is None else train

@@ -62,12 +62,17 @@ from IPython.display import Markdown, display
 
 from avdd.analysis import known_answers
 from avdd.analysis.fusion import complementarity
-from avdd.config import make_profile
+from avdd.config import check_parameters, make_profile
 from avdd.features.prepare import prepare
 from avdd.report.format import intervals, synthetic_label
 from avdd.report.page import Page
 from avdd.report.reference import reference
 
+# Every parameter checked first: a wrong one is one line naming it.
+check_parameters(profile=profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+                 data_roots=data_roots, cache_dir=cache_dir, representations=representations,
+                 train=train, test=test, seed=seed, n_bootstrap=n_bootstrap, workers=workers,
+                 outputs=outputs)
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                     data_roots=data_roots, cache_dir=cache_dir)
 backbones = list(representations.values())

@@ -48,10 +48,14 @@ from IPython.display import Markdown, display
 from matplotlib.patches import Patch
 
 from avdd.analysis.representations import SOURCE_NOTE, demo_table, representation_table
-from avdd.config import default_backbones, make_profile
+from avdd.config import check_parameters, default_backbones, make_profile
 from avdd.report.format import MODALITY_COLOURS
 from avdd.report.page import Page
 
+# Every parameter checked first: a wrong one is one line naming it.
+check_parameters(profile=profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+                 data_roots=data_roots, cache_dir=cache_dir, backbones=backbones,
+                 outputs=outputs)
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                     data_roots=data_roots, cache_dir=cache_dir)
 backbones = default_backbones(prof, backbones)

@@ -61,12 +61,16 @@ from avdd.analysis.sota import (
     sota_table,
     validation_table,
 )
-from avdd.config import default_backbones, make_profile
+from avdd.config import check_parameters, default_backbones, make_profile
 from avdd.features.prepare import prepare
 from avdd.report.format import data_label, intervals, synthetic_label
 from avdd.report.page import Page
 from avdd.report.reference import reference
 
+# Every parameter checked first: a wrong one is one line naming it.
+check_parameters(profile=profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+                 data_roots=data_roots, cache_dir=cache_dir, backbones=backbones, seed=seed,
+                 workers=workers, outputs=outputs)
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                     data_roots=data_roots, cache_dir=cache_dir)
 backbones = default_backbones(prof, backbones)

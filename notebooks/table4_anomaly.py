@@ -66,12 +66,17 @@ from IPython.display import Markdown, display
 
 from avdd.analysis import known_answers
 from avdd.analysis.anomaly import DEMO_ROWS, PAPER_ROWS, anomaly_table
-from avdd.config import make_profile
+from avdd.config import check_parameters, make_profile
 from avdd.features.prepare import prepare
 from avdd.report.format import auc_gradient, data_label, intervals
 from avdd.report.page import Page
 from avdd.report.reference import reference
 
+# Every parameter checked first: a wrong one is one line naming it.
+check_parameters(profile=profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+                 data_roots=data_roots, cache_dir=cache_dir, rows=rows, ntp_params=ntp_params,
+                 sync_params=sync_params, seed=seed, n_bootstrap=n_bootstrap, workers=workers,
+                 outputs=outputs)
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                     data_roots=data_roots, cache_dir=cache_dir)
 rows = {k: tuple(v) for k, v in (rows or (DEMO_ROWS if prof.synthetic else PAPER_ROWS)).items()}

@@ -47,6 +47,20 @@ def test_papermill_runs_the_paired_ipynb(tiny_home, tmp_path):
         "Paper, Table 2")[0]
 
 
+def test_a_wrong_parameter_fails_in_one_line_naming_it(tiny_home, tmp_path):
+    """Issue 14.12: `-p seed abc` failed deep inside ("manual_seed expected a long"); now the
+    first cell fails with the parameter's name, value and what it must be."""
+    run = subprocess.run(
+        [str(BIN / "papermill"), str(REPO / "notebooks/table2_linear_probing.ipynb"),
+         str(tmp_path / "out.ipynb"), "-p", "home", str(tiny_home), "-p", "seed", "abc",
+         "-y", "backbones: logmel", "--cwd", str(REPO)],
+        capture_output=True, text=True, timeout=600)
+    assert run.returncode != 0
+    assert "parameter seed='abc' (str): expected a whole number" in run.stderr
+    assert "parameter backbones='logmel' (str)" in run.stderr
+    assert "manual_seed" not in run.stderr
+
+
 @dataclass
 class BuiltBook:
     """A book built once per test session in a copy of book/ and notebooks/."""

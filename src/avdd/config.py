@@ -12,10 +12,12 @@ Nothing here holds an absolute path: the home folder comes from ``$AVDD_HOME`` o
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: The four datasets of the paper's Table 2, in the order the paper lists them.
 DATASETS: tuple[str, ...] = ("av1m", "favc", "avlips", "dfe")
@@ -148,10 +150,94 @@ def paper_profile(data_roots: dict[str, Path | str], cache_dir: Path | str, *,
     )
 
 
+# -- notebook parameters ---------------------------------------------------------------------
+# papermill passes whatever a user typed (`-p seed abc`, a YAML list where a mapping belongs);
+# each value is checked here, before anything runs, so that a wrong one is one line naming it
+# rather than an error deep inside ("manual_seed expected a long", "unknown backbone 'l'").
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _spec_list(v: Any) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) > 0 and all(
+        isinstance(x, str) and x.strip() for x in v)
+
+
+def _spec_map(v: Any) -> bool:
+    return isinstance(v, dict) and len(v) > 0 and all(
+        isinstance(k, str) and isinstance(x, str) and x.strip() for k, x in v.items())
+
+
+_PATH = (lambda v: v is None or isinstance(v, (str, Path)) and str(v).strip() != "",
+         "a folder path (a string) or None", '"/scratch/avdd"')
+_INT = (_is_int, "a whole number", "43")
+_STR = (lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string", '"av1m"')
+_SPECS = (lambda v: v is None or _spec_list(v),
+          "None or a non-empty list of backbone specs", '["logmel", "clip-tiny-random"]')
+
+#: Every notebook parameter avdd knows: (check, what it must be, an example). Others are not
+#: checked here (their notebook uses them directly).
+PARAMETERS: dict[str, tuple[Callable[[Any], bool], str, str]] = {
+    "profile": (lambda v: v in ("demo", "paper"), "'demo' or 'paper'", '"demo"'),
+    "home": _PATH, "cache_dir": _PATH, "outputs": _PATH,
+    "synth_seed": _INT, "seed": _INT, "face_seed": _INT,
+    "workers": (lambda v: _is_int(v) and v >= 1, "a whole number >= 1", "2"),
+    "n_bootstrap": (lambda v: _is_int(v) and v >= 0, "a whole number >= 0", "1000"),
+    "n_examples": (lambda v: _is_int(v) and v >= 0, "a whole number >= 0", "6"),
+    "n_thresholds": (lambda v: _is_int(v) and v >= 1, "a whole number >= 1", "8"),
+    "max_frames_per_video": (lambda v: v is None or _is_int(v) and v >= 1,
+                             "None or a whole number >= 1", "8"),
+    "synth_scale": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and math.isfinite(v) and v > 0, "a finite number > 0", "0.5"),
+    "data_roots": (lambda v: v is None or isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(x, (str, Path)) for k, x in v.items()),
+        "None or a mapping dataset -> folder", '{"av1m": "/data/AV1M"}'),
+    "backbones": _SPECS, "head_backbones": _SPECS, "silence_backbones": _SPECS,
+    "backbone": _STR, "layer_backbone": _STR,
+    "representations": (_spec_map, "a non-empty mapping label -> backbone spec",
+                        '{"W2V2": "wav2vec2-tiny-random"}'),
+    "rows": (lambda v: v is None or isinstance(v, dict) and len(v) > 0 and all(
+        _spec_list(x) for x in v.values()), "None or a mapping label -> list of specs",
+        '{"AV-H (A)": ["avhubert-a-tiny-random"]}'),
+    "train": (lambda v: v is None or _STR[0](v), "a dataset name or None", '"av1m"'),
+    "test": _STR, "dataset": _STR, "split": _STR,
+    "ntp_params": (lambda v: isinstance(v, dict), "a mapping of keyword arguments", "{}"),
+    "sync_params": (lambda v: isinstance(v, dict), "a mapping of keyword arguments", "{}"),
+    "head_params": (lambda v: isinstance(v, dict), "a mapping of keyword arguments", "{}"),
+}
+
+
+def check_parameters(**values: Any) -> None:
+    """Check notebook parameters against :data:`PARAMETERS`.
+
+    Raises:
+        ValueError: one line per wrong parameter, naming it, its value, what it must be and
+            an example (unknown names are not checked).
+    """
+    bad = []
+    for name, value in values.items():
+        if name not in PARAMETERS:
+            continue
+        ok, what, example = PARAMETERS[name]
+        try:
+            good = bool(ok(value))
+        except TypeError:
+            good = False
+        if not good:
+            bad.append(f"parameter {name}={value!r} ({type(value).__name__}): expected "
+                       f"{what}, e.g. {name} = {example}")
+    if bad:
+        raise ValueError("\n".join(bad))
+
+
 def make_profile(profile: str = "demo", *, home: str | Path | None = None, synth_seed: int = 0,
                  synth_scale: float = DEMO_SCALE, data_roots: dict[str, str] | None = None,
                  cache_dir: str | Path | None = None) -> Profile:
-    """Build a profile from notebook parameters (all plain values, as papermill passes them)."""
+    """Build a profile from notebook parameters (all plain values, as papermill passes them),
+    each checked first (:func:`check_parameters`)."""
+    check_parameters(profile=profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
+                     data_roots=data_roots, cache_dir=cache_dir)
     if profile == "demo":
         return demo_profile(home, seed=synth_seed, scale=synth_scale)
     if profile == "paper":
@@ -166,6 +252,7 @@ def default_backbones(profile: Profile, backbones: Sequence[str] | None = None, 
     """A notebook's backbone list: ``backbones`` when given, else :data:`DEMO_BACKBONES` on
     the demo profile. The paper profile has no default (its backbones need checkpoint paths):
     a ValueError names the parameter and the example profile that sets it."""
+    check_parameters(backbones=backbones)
     if backbones is not None:
         return list(backbones)
     if profile.synthetic:
