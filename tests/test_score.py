@@ -242,3 +242,24 @@ def test_messages_say_what_is_wrong_with_the_file(tmp_path, capsys):
     assert "is a directory" in err[2]
     assert "an audio model, needs an audio stream" in err[3]
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_lip_models_without_a_landmark_detector_fail_once_before_decoding(tmp_path, capsys,
+                                                                         monkeypatch):
+    """Issue 14.6: with neither dlib nor mediapipe, `avdd score` with a lip model ended in an
+    ImportError traceback at the first video and wrote nothing. Now: one line, before any
+    video is decoded, naming the extra to install."""
+    import avdd.media
+    from avdd.roi import landmarks
+
+    bb = get_backbone("avhubert-v-tiny-random")
+    probe = LinearProbe(max_epochs=1).fit(FeatureSet.from_arrays(
+        [np.random.default_rng(i).standard_normal((5, bb.dim)) for i in range(4)], [0, 1, 0, 1]))
+    p = save_probe(probe, tmp_path / "lip.safetensors", backbone="avhubert-v-tiny-random")
+    monkeypatch.setattr(landmarks, "_importable", lambda name: False)
+    decoded = []
+    monkeypatch.setattr(avdd.media, "read_clip", lambda *a, **k: decoded.append(a))
+    assert main(["score", "a.mp4", "b.mp4", "--probe", str(p)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install" in err[0] and "dlib" in err[0], err
+    assert decoded == []

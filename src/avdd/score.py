@@ -113,7 +113,16 @@ def load_scorer(probe_path: str | Path) -> Scorer:
     if dim != probe.n_features_in_:
         raise ValueError(f"{probe_path}: probe expects {probe.n_features_in_}-d features but "
                          f"backbone {spec!r} gives {dim}-d; the backbone spec is wrong")
-    return Scorer(probe, get_backbone(spec), spec, meta, probe_path)
+    backbone = get_backbone(spec)
+    if backbone.uses_mouth_roi and backbone.needs_video:
+        from avdd.roi.mouth import check_detector
+
+        try:  # once, before any video: without a detector every video would fail the same way
+            check_detector(backbone.landmarks, backbone.roi_recipe)
+        except ImportError as e:
+            raise ValueError(f"{probe_path}: {spec} reads a mouth crop located by face "
+                             f"landmarks on real videos, and {e}") from e
+    return Scorer(probe, backbone, spec, meta, probe_path)
 
 
 def fake_ranges(frame_scores: np.ndarray, fps: float, threshold: float = 0.5
@@ -206,7 +215,8 @@ def score_videos(paths: list[str | Path], scorer: Scorer, *, threshold: float = 
         clip = None
         try:
             r, clip = score_video(p, scorer, threshold=threshold)
-        except (ValueError, OSError, RuntimeError) as e:  # MediaError/ScoreError are ValueErrors
+        except (ValueError, OSError, RuntimeError, ImportError) as e:  # MediaError/ScoreError
+            # are ValueErrors; a missing optional package must not end the batch either
             r = VideoScore(path=str(p), threshold=threshold, error=f"{type(e).__name__}: {e}")
         out.append(r)
         if on_result is not None:

@@ -89,6 +89,22 @@ def compute_rois(clip: Clip, roi: Roi | None, landmarks: str = "auto",
     return mouth_rois(clip.video, get_landmark_source(landmarks, roi))
 
 
+def check_detector(landmarks: str = "auto", recipe: str = "avhubert") -> None:
+    """Fail now, before any video is decoded, if ``compute_rois`` would need a detector for
+    real clips (no synthetic annotations) that is not installed.
+
+    Raises:
+        ImportError: the message names the extra to install. ValueError: unknown names.
+    """
+    _check_recipe(recipe)
+    if recipe == "autoavsr" and landmarks in KEYPOINT_SOURCES:
+        if landmarks != "synthetic":
+            get_keypoint_source(landmarks, None)
+        return
+    if landmarks != "synthetic":
+        get_landmark_source(landmarks, None)
+
+
 class RoiCache:
     """Mouth ROIs per video id, for one landmark-source / recipe configuration.
 
