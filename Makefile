@@ -12,10 +12,18 @@ BIN := $(VENV)/bin
 # the tests `.[dev]` (the book's packages plus pytest and the landmark detectors the tests
 # exercise). torch is pinned (==2.13.0) in pyproject.toml so that pip takes the CPU build; an
 # unpinned torch pulls a multi-GB CUDA build.
-$(VENV)/.installed-%: pyproject.toml
+# Both extras also get the `resemblyzer` wheel, for the GE2E speaker encoder's pretrained
+# weights (`ge2e`, a demo backbone): only its weights file is read, so it is installed
+# without its dependencies (librosa, webrtcvad, which would need a C compiler); pip cannot
+# say "no dependencies" for one requirement of pyproject.toml, hence the second command.
+# The stamp also follows this Makefile, so a checkout set up before a change here catches up.
+RESEMBLYZER := resemblyzer==0.1.4
+
+$(VENV)/.installed-%: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[$*]"
+	$(BIN)/pip install --quiet --no-deps "$(RESEMBLYZER)"
 	touch $@
 
 setup: $(VENV)/.installed-dev

@@ -107,15 +107,20 @@ page.figure(fig, "parameters")
 # %% [markdown]
 # ## The demo's stand-ins
 # The demo profile runs the same code paths on tiny random-weight versions of these
-# architectures and on two handcrafted features. Their parameter counts come from real
-# instantiation.
+# architectures and on two handcrafted features, plus one genuinely pretrained audio encoder
+# beside its random-init twin: `ge2e`, Resemblyzer's GE2E speaker encoder (3-layer LSTM on
+# 40 mel bands; weights from the `resemblyzer` wheel, Apache-2.0), which is trained for
+# speaker verification, *supervised*, and not self-supervised like the paper's backbones.
+# The pair lets the demo ask the paper's question (do pretrained features carry cues that
+# random ones lack?) with real weights. Their parameter counts come from real instantiation.
 
 # %% tags=["remove-input"]
 if prof.synthetic:
     display(Markdown(page.notice()))
 page.table(demo.rename(columns={"dim": "feature dim", "fps": "frame rate (Hz)"})
            .style.format({"params": "{:,d}", "frame rate (Hz)": "{:g}"})
-           .set_caption("Demo backbones (handcrafted or tiny random weights)"), "demo")
+           .set_caption("Demo backbones (handcrafted, tiny random weights, and the pretrained "
+                         "GE2E speaker encoder beside its random twin)"), "demo")
 
 # %% [markdown]
 # ## Provenance

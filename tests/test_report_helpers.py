@@ -60,6 +60,16 @@ def test_labels_say_synthetic_only_on_synthetic_data(demo, paper):
     assert list(MODALITY_COLOURS) == ["audio", "visual", "audio-visual"]
 
 
+def test_the_data_notice_names_the_weights_kinds_and_the_pretrained_encoder(demo):
+    from avdd.report.notices import data_notice
+
+    tiny = data_notice(demo, ["logmel", "clip-tiny-random"])
+    assert "handcrafted or random weights (`logmel`, `clip-tiny-random`)." in tiny
+    both = data_notice(demo, ["logmel", "ge2e", "ge2e-random"])
+    assert "handcrafted, pretrained or random weights" in both
+    assert "`ge2e`: pretrained, but not one of the paper's backbones" in both
+
+
 # -- the demo's backbones, in one place --------------------------------------------------------
 def test_backbones_default_to_the_demo_list_and_the_paper_profile_must_name_them(demo, paper):
     assert default_backbones(demo) == list(DEMO_BACKBONES)

@@ -62,3 +62,22 @@ def test_demo_table_real_instantiation():
     assert t.loc["logmel", "params"] == 0
     assert 0 < t.loc["clip-tiny-random", "params"] < 1e6
     assert t.loc["clip-tiny-random", "dim"] == 16
+
+
+def test_demo_table_says_how_each_backbone_learned_its_weights():
+    import pytest
+
+    from avdd.analysis.representations import supervision
+
+    t = demo_table(["logmel", "ge2e", "ge2e-random"])
+    assert t.loc["ge2e", "supervision"] == \
+        "pretrained (supervised speaker verification), not self-supervised"
+    assert t.loc["ge2e-random", "supervision"] == "none (random init)"
+    assert t.loc["logmel", "supervision"] == "none (handcrafted)"
+    assert list(t["weights"]) == ["handcrafted", "pretrained", "random"]
+    # LSTM(40 → 256, 3 layers): 4·256·(in + 256) weights + 2·4·256 biases per layer, plus
+    # Linear(256, 256): the twin has the pretrained encoder's exact size.
+    lstm = sum(4 * 256 * (n_in + 256) + 2 * 4 * 256 for n_in in (40, 256, 256))
+    assert t.loc["ge2e", "params"] == t.loc["ge2e-random", "params"] == lstm + 256 * 256 + 256
+    with pytest.raises(KeyError, match="PRETRAINED_SUPERVISION"):
+        supervision("wav2vec2:model=/ckpt", "pretrained")

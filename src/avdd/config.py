@@ -48,12 +48,16 @@ DEMO_SCALE = 0.5
 EXTRA_DATASETS: tuple[str, ...] = ("exddv",)
 
 #: Backbones the demo profile runs: handcrafted features and tiny random-weight versions of
-#: the real architectures (no weights to download; they exercise the same code paths). Audio,
-#: then visual, then audio-visual, as the paper's Table 2. The one list: every notebook's
-#: ``backbones = None`` means it on the demo profile, and the notebooks' smaller demo
-#: choices (Fig. 3's, Fig. 5's, the appendix's) are drawn from it (tests/test_notebooks.py).
+#: the real architectures (no weights to download; they exercise the same code paths), plus
+#: one genuinely pretrained encoder beside its random-init twin (``ge2e``, a speaker encoder
+#: trained for speaker verification, whose weights ship in the ``resemblyzer`` wheel; not
+#: self-supervised), so that the demo can ask the paper's question of pretrained vs random
+#: features for real. The pair ends the audio group. Audio, then visual, then audio-visual,
+#: as the paper's Table 2. The one list: every notebook's ``backbones = None`` means it on
+#: the demo profile, and the notebooks' smaller demo choices (Fig. 3's, Fig. 5's, the
+#: appendix's) are drawn from it (tests/test_notebooks.py).
 DEMO_BACKBONES: tuple[str, ...] = (
-    "logmel", "wav2vec2-tiny-random", "avhubert-a-tiny-random",
+    "logmel", "wav2vec2-tiny-random", "avhubert-a-tiny-random", "ge2e", "ge2e-random",
     "mouth-pixels", "clip-tiny-random", "videomae-tiny-random", "fsfm-tiny-random",
     "avhubert-v-tiny-random", "braven-v-tiny-random", "autoavsr-vsr-tiny-random",
     "avhubert-av-tiny-random",

@@ -183,8 +183,45 @@ def representation_table(rows: Iterable[Representation] = REPRESENTATIONS) -> pd
     return pd.DataFrame(out).set_index("label")
 
 
+#: How the weights of a demo backbone were learned, by weights kind; a pretrained backbone
+#: names its own (by registry name) in :data:`PRETRAINED_SUPERVISION`.
+SUPERVISION_BY_WEIGHTS: dict[str, str] = {
+    "handcrafted": "none (handcrafted)",
+    "random": "none (random init)",
+}
+
+#: Pretrained demo backbones: how their weights were learned. GE2E: Resemblyzer's voice
+#: encoder, trained with the generalised end-to-end speaker-verification loss on labelled
+#: speakers (the resemblyzer package's README), so supervised.
+PRETRAINED_SUPERVISION: dict[str, str] = {
+    "ge2e": "pretrained (supervised speaker verification), not self-supervised",
+}
+
+
+def supervision(spec: str, weights: str) -> str:
+    """Table 1's supervision label of demo backbone ``spec`` whose weights kind is ``weights``.
+
+    Raises:
+        KeyError: a pretrained backbone with no entry in :data:`PRETRAINED_SUPERVISION` (its
+            supervision is a fact to write down, not to guess).
+    """
+    if weights != "pretrained":
+        return SUPERVISION_BY_WEIGHTS[weights]
+    name = spec.partition(":")[0]
+    if name not in PRETRAINED_SUPERVISION:
+        raise KeyError(f"{name}: pretrained, but PRETRAINED_SUPERVISION "
+                       "(avdd/analysis/representations.py) does not say how it was trained")
+    return PRETRAINED_SUPERVISION[name]
+
+
 def demo_table(backbones: Iterable[str] = DEMO_BACKBONES) -> pd.DataFrame:
-    """The demo's backbones (tiny random-weight or handcrafted), really instantiated: index =
-    registry spec; columns ``modality``, ``weights``, ``dim``, ``fps`` (Hz), ``params``."""
-    return pd.DataFrame([{"backbone": b, **measure(b, meta=False)} for b in backbones]
-                        ).set_index("backbone")
+    """The demo's backbones (handcrafted, tiny random-weight, and the pretrained GE2E beside
+    its random twin), really instantiated: index = registry spec; columns ``modality``,
+    ``weights``, ``supervision`` (:func:`supervision`), ``dim``, ``fps`` (Hz), ``params``."""
+    rows = []
+    for b in backbones:
+        m = measure(b, meta=False)
+        rows.append({"backbone": b, "modality": m["modality"], "weights": m["weights"],
+                     "supervision": supervision(b, str(m["weights"])),
+                     **{k: m[k] for k in ("dim", "fps", "params")}})
+    return pd.DataFrame(rows).set_index("backbone")

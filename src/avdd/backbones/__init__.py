@@ -11,6 +11,7 @@ from avdd.backbones import (  # noqa: F401  (registration)
     braven,
     clip,
     fsfm,
+    ge2e,
     handcrafted,
     videomae,
     wav2vec2,

@@ -322,17 +322,18 @@ def convert_to_safetensors(
     return dst
 
 
-# -- state dicts of released checkpoints (BRAVEn, Auto-AVSR) --------------------------------
-_WRAPPERS = ("state_dict", "model_state_dict", "model")  # Lightning, torch tutorials, fairseq-ish
+# -- state dicts of released checkpoints (BRAVEn, Auto-AVSR, GE2E) --------------------------
+# Lightning, torch tutorials, fairseq-ish, and Resemblyzer's GE2E encoder ("model_state").
+_WRAPPERS = ("state_dict", "model_state_dict", "model", "model_state")
 
 _MAX_NAMED = 20  # keys listed in a mismatch message before "... and N more"
 
 def unwrap_state(obj: Any, source: str) -> dict[str, torch.Tensor]:
     """A state dict out of a raw or wrapped checkpoint object.
 
-    Descends through ``state_dict`` / ``model_state_dict`` / ``model`` entries, keeps the
-    tensors and strips a ``module.`` (DDP) or ``model.`` (a Lightning module holding the
-    network as ``self.model``) prefix shared by every key.
+    Descends through ``state_dict`` / ``model_state_dict`` / ``model`` / ``model_state``
+    entries, keeps the tensors and strips a ``module.`` (DDP) or ``model.`` (a Lightning
+    module holding the network as ``self.model``) prefix shared by every key.
     """
     while isinstance(obj, dict):
         inner = next((obj[k] for k in _WRAPPERS if isinstance(obj.get(k), dict)), None)

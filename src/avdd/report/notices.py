@@ -15,14 +15,22 @@ from avdd.provenance import provenance
 
 def data_notice(prof: Profile, backbones: Iterable[str]) -> str:
     """A MyST admonition for synthetic data (never a reproduction), else a one-line summary."""
+    backbones = list(backbones)
     names = ", ".join(f"`{b}`" for b in backbones)
     if prof.synthetic:
+        kinds = sorted({describe(b).weights for b in backbones})
+        kinds_text = ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else kinds[0]
+        pretrained = [b for b in backbones if describe(b).weights == "pretrained"]
+        # The demo's one pretrained encoder is a speaker-verification model, not one of the
+        # paper's: say so wherever it appears, lest its numbers read as the paper's backbones.
+        extra = (f" ({', '.join(f'`{b}`' for b in pretrained)}: pretrained, but not one of "
+                 "the paper's backbones)") if pretrained else ""
         return ("```{warning}\n**These are not reproductions of the paper's numbers.** They "
                 "come from the *synthetic* audio-visual benchmark (seed "
                 f"{prof.synth_seed}, scale {prof.synth_scale:g}) and from backbones with "
-                f"handcrafted or random weights ({names}). They exercise the full pipeline; "
-                "the paper's numbers (real datasets, pretrained backbones) are shown beside "
-                "them.\n```")
+                f"{kinds_text} weights ({names}){extra}. They exercise the full "
+                "pipeline; the paper's numbers (real datasets, pretrained backbones) are "
+                "shown beside them.\n```")
     return f"Real datasets ({', '.join(prof.data_roots)}); backbones: {names}."
 
 
