@@ -1,0 +1,109 @@
+"""Feature health (issue 13): the measures on arrays with known answers and the flag's
+thresholds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from avdd.features.featureset import FeatureSet
+from avdd.features.health import (
+    HealthThresholds,
+    feature_health,
+    frame_health,
+    sample_frames,
+)
+
+
+def constant_direction(n: int = 300, d: int = 32, seed: int = 0) -> np.ndarray:
+    """Frames that differ in length only: the collapsed stores' geometry."""
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.5, 2.0, (n, 1)) * rng.normal(size=(1, d))
+
+
+def test_a_constant_direction_is_flagged():
+    h = frame_health(constant_direction())
+    assert h.mean_cosine == pytest.approx(1.0, abs=1e-12)
+    assert h.spread == pytest.approx(0.0, abs=1e-12)
+    assert h.effective_rank == 0.0  # centred, nothing is left
+    assert h.degenerate and "mean cosine" in h.reason and "effective rank" in h.reason
+
+
+def test_gaussian_frames_are_healthy():
+    x = np.random.default_rng(1).normal(size=(2000, 32))
+    h = frame_health(x, np.stack([x[:-1], x[1:]], axis=1))
+    # Isotropic unit vectors: cosine to a (noise) mean direction ~0, spread ~1, rank near D.
+    assert abs(h.mean_cosine) < 0.1 and h.spread == pytest.approx(1.0, abs=0.01)
+    assert 25 < h.effective_rank <= 32
+    assert h.identical_fraction == 0.0
+    assert not h.degenerate and h.reason == ""
+
+
+def test_effective_rank_counts_directions():
+    rng = np.random.default_rng(2)
+    basis = np.linalg.qr(rng.normal(size=(16, 16)))[0][:3]  # 3 orthonormal directions
+    # Frames = a big common offset + equal, independent variation along 3 directions.
+    coef = rng.choice([-1.0, 1.0], size=(4000, 3))
+    x = 10 * np.eye(16)[0] + coef @ basis
+    assert frame_health(x).effective_rank == pytest.approx(3.0, abs=0.1)
+
+
+def tilted(cosine: float, directions: int) -> np.ndarray:
+    """Unit frames at a fixed angle from one axis, tilted by ±1 along ``directions`` other
+    axes in every combination: the mean cosine is ``cosine`` exactly, the effective rank
+    ``directions``."""
+    signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * directions)).reshape(directions, -1).T
+    signs = np.repeat(signs, 50, axis=0)
+    tilt = np.zeros((len(signs), 8))
+    tilt[:, 1:1 + directions] = signs / math.sqrt(directions)
+    return cosine * np.eye(8)[0] + math.sqrt(1 - cosine ** 2) * tilt
+
+
+def test_the_thresholds_decide_the_flag():
+    collapsed = frame_health(tilted(0.99995, 2))  # just above 0.9999
+    assert collapsed.mean_cosine == pytest.approx(0.99995, abs=1e-9)
+    assert collapsed.effective_rank == pytest.approx(2.0, abs=1e-6)
+    assert collapsed.degenerate and collapsed.reason.startswith("mean cosine")
+    assert not frame_health(tilted(0.9998, 2)).degenerate  # just below
+    line = frame_health(tilted(0.9, 1))  # far from one direction, but along one line
+    assert line.effective_rank == pytest.approx(1.0, abs=1e-6)
+    assert line.degenerate and line.reason.startswith("effective rank")
+    lax = HealthThresholds(max_mean_cosine=0.99999, min_effective_rank=0.5)
+    assert not frame_health(tilted(0.99995, 2), thresholds=lax).degenerate
+    assert not frame_health(tilted(0.9, 1), thresholds=lax).degenerate
+
+
+def test_near_identical_pairs_are_counted():
+    x = np.random.default_rng(3).normal(size=(10, 8))
+    pairs = np.stack([x, x * 3.0], axis=1)  # same direction: identical to the probe
+    pairs[:4, 1] = -pairs[:4, 1]
+    assert frame_health(x, pairs).identical_fraction == pytest.approx(0.6)
+    assert np.isnan(frame_health(x).identical_fraction)
+
+
+def test_sampling_is_bounded_deterministic_and_pairs_stay_in_a_video():
+    rng = np.random.default_rng(4)
+    videos = [rng.normal(size=(t, 4)).astype(np.float32) for t in (1, 50, 7, 300)]
+    fs = FeatureSet.from_arrays(videos)
+    frames, pairs = sample_frames(fs, max_frames=40)
+    assert len(frames) == 40 and np.array_equal(frames, sample_frames(fs, max_frames=40)[0])
+    flat = np.concatenate([np.asarray(fs[i], np.float32) for i in range(len(fs))])
+    rows = {r.tobytes(): i for i, r in enumerate(flat)}
+    # Every pair is (frame t, frame t + 1) of one video: consecutive rows of one video.
+    ends = np.cumsum([len(v) for v in videos])
+    for a, b in pairs:
+        i, j = rows[a.tobytes()], rows[b.tobytes()]
+        assert j == i + 1 and not np.isin(j, ends)
+    all_frames, _ = sample_frames(fs, max_frames=10_000)
+    assert np.array_equal(all_frames, flat)
+
+
+def test_a_store_of_one_direction_is_flagged_through_its_feature_set():
+    fs = FeatureSet.from_arrays([constant_direction(n, seed=0) for n in (20, 35)])
+    assert feature_health(fs).degenerate
+    assert not feature_health(FeatureSet.from_arrays(
+        [np.random.default_rng(5).normal(size=(40, 32))])).degenerate
+    with pytest.raises(ValueError, match="N >= 1"):
+        frame_health(np.zeros((0, 4)))
