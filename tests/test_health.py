@@ -134,3 +134,69 @@ def test_tiny_lip_models_do_not_collapse(spec):
     # 0.06 and 0.009.
     assert not h.degenerate, h
     assert h.mean_cosine < 0.999
+
+
+# --- every store of a profile, Table 1 and the pages' notice -------------------------------
+
+def write_store(profile, backbone: str, dataset: str, split: str, videos) -> None:
+    from avdd.backbones import describe
+    from avdd.features.extract import store_dir
+    from avdd.features.store import FeatureStore
+
+    with FeatureStore(store_dir(profile, describe(backbone), dataset, split),
+                      dim=videos[0].shape[1], fps=25.0) as store:
+        for i, v in enumerate(videos):
+            store.append(f"v{i}", v.astype(np.float32), label=i % 2)
+
+
+@pytest.fixture
+def flagged_profile(tmp_path):
+    """A demo profile (no data needed) with three stores: logmel healthy on two splits,
+    mouth-pixels collapsed on one of its two."""
+    from avdd.config import make_profile
+
+    prof = make_profile("demo", home=tmp_path)
+    rng = np.random.default_rng(6)
+    write_store(prof, "logmel", "favc", "train", [rng.normal(size=(30, 160)) for _ in range(4)])
+    write_store(prof, "logmel", "favc", "test", [rng.normal(size=(30, 160)) for _ in range(4)])
+    write_store(prof, "mouth-pixels", "favc", "train",
+                [rng.normal(size=(30, 579)) for _ in range(4)])
+    write_store(prof, "mouth-pixels", "favc", "test",
+                np.split(constant_direction(120, 579), 4))  # one direction, all videos
+    return prof
+
+
+def test_every_extracted_store_is_measured_and_the_worst_one_summarises(flagged_profile):
+    from avdd.analysis.health import degenerate_backbones, health_summary, health_table
+
+    table = health_table(flagged_profile, ["logmel", "mouth-pixels", "clip-tiny-random"])
+    assert sorted(zip(table.backbone, table.split)) == [
+        ("logmel", "test"), ("logmel", "train"), ("mouth-pixels", "test"),
+        ("mouth-pixels", "train")]  # clip-tiny-random: nothing extracted, no row
+    assert table.set_index(["backbone", "split"])["degenerate"].to_dict() == {
+        ("logmel", "train"): False, ("logmel", "test"): False,
+        ("mouth-pixels", "train"): False, ("mouth-pixels", "test"): True}
+    summary = health_summary(table)
+    assert summary.loc["mouth-pixels", "mean_cosine"] == pytest.approx(1.0)
+    assert summary.loc["mouth-pixels", "reason"].startswith("favc/test: mean cosine")
+    assert summary.loc["logmel", "stores"] == 2 and summary.loc["logmel", "reason"] == ""
+    # The cached table reads back the same (flags as booleans, empty reasons as "").
+    again = health_table(flagged_profile, ["logmel", "mouth-pixels"])
+    assert again["degenerate"].tolist() == table["degenerate"].tolist()
+    assert list(degenerate_backbones(flagged_profile, ["logmel", "mouth-pixels"])) == [
+        "mouth-pixels"]
+    assert degenerate_backbones(flagged_profile, ["logmel"]) == {}
+
+
+def test_table1_shows_the_health_and_every_page_names_a_degenerate_store(flagged_profile):
+    from avdd.analysis.representations import demo_table
+    from avdd.report.page import Page
+
+    demo = demo_table(["logmel", "mouth-pixels", "clip-tiny-random"], profile=flagged_profile)
+    assert demo["degenerate"].tolist()[:2] == [False, True]
+    assert np.isnan(demo.loc["clip-tiny-random", "mean_cosine"])  # no store: no health
+    assert "mean_cosine" not in demo_table(["logmel"])  # without a profile: as before
+    notice = Page("fig9_test", flagged_profile, ["logmel", "mouth-pixels"]).notice()
+    assert "**Degenerate representation.**" in notice and "- `mouth-pixels`: favc/test" in notice
+    assert "`logmel`:" not in notice
+    assert "Degenerate" not in Page("fig9_test", flagged_profile, ["logmel"]).notice()

@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 import torch
 
+from avdd.analysis.health import health_summary, health_table
 from avdd.backbones import Backbone, get_backbone
-from avdd.config import DEMO_BACKBONES
+from avdd.config import DEMO_BACKBONES, Profile
 
 SOURCE_NOTE = ("Descriptive columns: shared/paper/SPEC.md ('Representations') and "
                "shared/paper/BACKBONES.md (checkpoint files, preprocessing); dimension, frame "
@@ -183,8 +184,19 @@ def representation_table(rows: Iterable[Representation] = REPRESENTATIONS) -> pd
     return pd.DataFrame(out).set_index("label")
 
 
-def demo_table(backbones: Iterable[str] = DEMO_BACKBONES) -> pd.DataFrame:
+def demo_table(backbones: Iterable[str] = DEMO_BACKBONES, profile: Profile | None = None
+               ) -> pd.DataFrame:
     """The demo's backbones (tiny random-weight or handcrafted), really instantiated: index =
-    registry spec; columns ``modality``, ``weights``, ``dim``, ``fps`` (Hz), ``params``."""
-    return pd.DataFrame([{"backbone": b, **measure(b, meta=False)} for b in backbones]
-                        ).set_index("backbone")
+    registry spec; columns ``modality``, ``weights``, ``dim``, ``fps`` (Hz), ``params``.
+
+    With ``profile``, also the health of each backbone's extracted feature stores (its worst
+    store, :func:`avdd.analysis.health.health_summary`): ``stores``, ``mean_cosine``,
+    ``spread``, ``effective_rank``, ``identical_fraction``, ``degenerate``, ``reason`` (NaN
+    for a backbone without a store).
+    """
+    backbones = list(backbones)
+    table = pd.DataFrame([{"backbone": b, **measure(b, meta=False)} for b in backbones]
+                         ).set_index("backbone")
+    if profile is None:
+        return table
+    return table.join(health_summary(health_table(profile, backbones)))
