@@ -44,12 +44,14 @@ class HealthThresholds:
 
     Attributes:
         max_mean_cosine: flag above this mean cosine to the mean direction. 0.9999 is an RMS
-            angle of √(2·(1 − 0.9999)) ≈ 0.8° around one direction. Measured on the demo
-            (default init, before the fix of issue 13): the two stores whose rows measured
-            clip length only sat at 1 − cos ≤ 3·10⁻⁵ (BRAVEn-V 10⁻⁷, Auto-AVSR-VSR 3·10⁻⁵,
-            their per-dimension spread one to ten fp16 steps), every other store at
-            1 − cos ≥ 10⁻³ (CLIP tiny, the closest). 10⁻⁴ lies between the two groups,
-            a factor of three or more from each.
+            angle of √(2·(1 − 0.9999)) ≈ 0.8° around one direction. Measured on every
+            store of the tiny benchmark (scale 0.05, default init, before the fix of issue
+            13): the two representations whose rows measured clip length only sat at
+            1 − cos ≤ 3.3·10⁻⁵ in every store (BRAVEn-V 1.5·10⁻⁷ … 5·10⁻⁶, Auto-AVSR-VSR
+            2.4 … 3.3·10⁻⁵; per-dimension spread one to ten fp16 steps), every other store
+            at 1 − cos ≥ 3.3·10⁻⁴ (CLIP tiny's worst store, the closest; then 3.8·10⁻³).
+            10⁻⁴ lies between the two groups, a factor of three from each: a margin, not a
+            gulf, so CLIP tiny is watched in Table 1.
         min_effective_rank: flag below this many directions of variation. Under 1.5 the
             frames move along one line: the probe sees one number per frame (a brightness
             or a length cue), not a representation. The effective rank is not enough alone:
