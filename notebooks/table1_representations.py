@@ -25,11 +25,12 @@
 # are *computed*: every full-size architecture is instantiated on PyTorch's `meta` device
 # (shapes without memory) and its feature dimension, frame rate and parameter count are read
 # from it. Random-init variants share the pretrained models' shapes, so no checkpoint is
-# needed.
+# needed. The demo's stand-ins are also checked on their extracted features (*feature
+# health*, below).
 
 # %% tags=["parameters", "remove-cell"]
 # papermill parameters: the only inputs of this notebook.
-profile = "demo"  # "demo" or "paper": only labels the stand-ins (Table 1 uses no data)
+profile = "demo"  # "demo" or "paper": labels the stand-ins; the demo extracts their features
 home = None  # demo: folder for generated data and caches (None: $AVDD_HOME or ./.avdd)
 synth_seed = 0  # demo: seed of the synthetic benchmark
 synth_scale = 0.5  # demo: size multiplier of the synthetic benchmark (avdd.config.DEMO_SCALE)
@@ -38,6 +39,7 @@ cache_dir = None  # paper: where features and results are cached
 # the stand-ins listed with their real (tiny) parameter counts; None: the demo's
 # (avdd.config.DEMO_BACKBONES)
 backbones = None
+workers = 2  # demo: decode/feature processes for extraction (the health of the stand-ins)
 # where the page writes its figures (PDF, PNG) and tables (CSV), each linked from it (the
 # book passes generated/<page>_files, beside the executed notebook); None: nowhere
 outputs = None
@@ -49,18 +51,22 @@ from matplotlib.patches import Patch
 
 from avdd.analysis.representations import SOURCE_NOTE, demo_table, representation_table
 from avdd.config import check_parameters, default_backbones, make_profile
+from avdd.features.health import THRESHOLDS
+from avdd.features.prepare import prepare
 from avdd.report.format import MODALITY_COLOURS
 from avdd.report.page import Page
 
 # Every parameter checked first: a wrong one is one line naming it.
 check_parameters(profile=profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                  data_roots=data_roots, cache_dir=cache_dir, backbones=backbones,
-                 outputs=outputs)
+                 workers=workers, outputs=outputs)
 prof = make_profile(profile, home=home, synth_seed=synth_seed, synth_scale=synth_scale,
                     data_roots=data_roots, cache_dir=cache_dir)
 backbones = default_backbones(prof, backbones)
 table = representation_table()
-demo = demo_table(backbones)
+if prof.synthetic:  # the stand-ins' stores, for their health (real stores: where extracted)
+    prepare(prof, backbones, workers=workers, progress=False)
+demo = demo_table(backbones, profile=prof)
 page = Page("table1_representations", prof, backbones, outputs=outputs,
             architectures="meta-device instances")
 
@@ -113,14 +119,29 @@ page.figure(fig, "parameters")
 # speaker verification, *supervised*, and not self-supervised like the paper's backbones.
 # The pair lets the demo ask the paper's question (do pretrained features carry cues that
 # random ones lack?) with real weights. Their parameter counts come from real instantiation.
+#
+# **Feature health.** The probe L2-normalises every frame, so it sees only directions. For
+# each backbone the table gives its worst extracted store (`avdd.features.health`, on a fixed
+# sample of at most 4,096 frames per store): the mean cosine of the frames to their mean
+# direction, their spread (RMS distance from their centroid, 0 to 1), the effective rank of
+# their variation and the fraction of consecutive frames that are near identical. A store is
+# *degenerate* when its frames all point within ~0.8° of one direction (mean cosine above
+# 0.9999) or vary along one line (effective rank below 1.5): its scores then measure clip
+# length only. Every page that uses a degenerate store names it in a warning.
 
 # %% tags=["remove-input"]
-if prof.synthetic:
-    display(Markdown(page.notice()))
-page.table(demo.rename(columns={"dim": "feature dim", "fps": "frame rate (Hz)"})
-           .style.format({"params": "{:,d}", "frame rate (Hz)": "{:g}"})
+display(Markdown(page.notice()))
+page.table(demo.rename(columns={"dim": "feature dim", "fps": "frame rate (Hz)",
+                                "mean_cosine": "mean cosine", "effective_rank": "effective rank",
+                                "identical_fraction": "near-identical pairs"})
+           .style.format({"params": "{:,d}", "frame rate (Hz)": "{:g}", "mean cosine": "{:.4f}",
+                          "spread": "{:.3f}", "effective rank": "{:.1f}",
+                          "near-identical pairs": "{:.0%}", "stores": "{:.0f}"}, na_rep="–")
            .set_caption("Demo backbones (handcrafted, tiny random weights, and the pretrained "
-                         "GE2E speaker encoder beside its random twin)"), "demo")
+                        "GE2E speaker encoder beside its random twin) and the health of their "
+                        f"feature stores (degenerate: mean cosine > "
+                        f"{THRESHOLDS.max_mean_cosine:g} or effective rank < "
+                        f"{THRESHOLDS.min_effective_rank:g})"), "demo")
 
 # %% [markdown]
 # ## Provenance

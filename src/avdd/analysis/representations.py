@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 import torch
 
+from avdd.analysis.health import health_summary, health_table
 from avdd.backbones import Backbone, get_backbone
-from avdd.config import DEMO_BACKBONES
+from avdd.config import DEMO_BACKBONES, Profile
 
 SOURCE_NOTE = ("Descriptive columns: shared/paper/SPEC.md ('Representations') and "
                "shared/paper/BACKBONES.md (checkpoint files, preprocessing); dimension, frame "
@@ -214,14 +215,25 @@ def supervision(spec: str, weights: str) -> str:
     return PRETRAINED_SUPERVISION[name]
 
 
-def demo_table(backbones: Iterable[str] = DEMO_BACKBONES) -> pd.DataFrame:
+def demo_table(backbones: Iterable[str] = DEMO_BACKBONES, profile: Profile | None = None
+               ) -> pd.DataFrame:
     """The demo's backbones (handcrafted, tiny random-weight, and the pretrained GE2E beside
     its random twin), really instantiated: index = registry spec; columns ``modality``,
-    ``weights``, ``supervision`` (:func:`supervision`), ``dim``, ``fps`` (Hz), ``params``."""
+    ``weights``, ``supervision`` (:func:`supervision`), ``dim``, ``fps`` (Hz), ``params``.
+
+    With ``profile``, also the health of each backbone's extracted feature stores (its worst
+    store, :func:`avdd.analysis.health.health_summary`): ``stores``, ``mean_cosine``,
+    ``spread``, ``effective_rank``, ``identical_fraction``, ``degenerate``, ``reason`` (NaN
+    for a backbone without a store).
+    """
+    backbones = list(backbones)
     rows = []
     for b in backbones:
         m = measure(b, meta=False)
         rows.append({"backbone": b, "modality": m["modality"], "weights": m["weights"],
                      "supervision": supervision(b, str(m["weights"])),
                      **{k: m[k] for k in ("dim", "fps", "params")}})
-    return pd.DataFrame(rows).set_index("backbone")
+    table = pd.DataFrame(rows).set_index("backbone")
+    if profile is None:
+        return table
+    return table.join(health_summary(health_table(profile, backbones)))

@@ -76,7 +76,7 @@ from avdd.backbones.layers.relpos import (
     Swish,
     layer_norm,
 )
-from avdd.backbones.layers.resnet import make_frontend
+from avdd.backbones.layers.resnet import init_random_frontend, make_frontend
 from avdd.media import Clip
 from avdd.roi.regions import Roi
 
@@ -240,6 +240,17 @@ class AutoAVSRAV(nn.Module):
 
 def build(cfg: AutoAVSRConfig) -> nn.Module:
     return AutoAVSRAV(cfg) if cfg.modality == "av" else AutoAVSREncoder(cfg, cfg.modality)
+
+
+def build_random(cfg: AutoAVSRConfig) -> nn.Module:
+    """:func:`build` with random weights: PyTorch's default init, except each front-end and
+    ``proj_encoder`` (:func:`~avdd.backbones.layers.resnet.init_random_frontend`: with the
+    defaults every frame of the untrained model points the same way)."""
+    net = build(cfg)
+    for module in net.modules():
+        if isinstance(module, AutoAVSREncoder):
+            init_random_frontend(module.frontend, module.proj_encoder)
+    return net
 
 
 # --- checkpoints ----------------------------------------------------------------------------
@@ -433,16 +444,19 @@ class AutoAVSR(Backbone):
 
 class AutoAVSRRandom(AutoAVSR):
     """The Auto-AVSR architecture (``config``, default the 768-d VSR model) with weights
-    seeded by ``seed`` (PyTorch default init, BatchNorm running stats 0/1)."""
+    seeded by ``seed`` (:func:`build_random`, BatchNorm running stats 0/1)."""
 
     weights = "random"
+    #: 3: He-initialised trunks, zero projection biases (the defaults collapsed every frame to one
+    #: direction: :func:`build_random`).
+    version = 3
 
     def __init__(self, *, config: AutoAVSRConfig | None = None, seed: int = 0,
                  trim_silence: bool = False, landmarks: str = "auto", crop: str = "autoavsr",
                  name: str | None = None) -> None:
         cfg = config or AutoAVSRConfig()
         self._describe_random(cfg, seed, trim_silence, landmarks, crop, name)
-        self.net = frozen(seeded(lambda: build(cfg), seed))
+        self.net = frozen(seeded(lambda: build_random(cfg), seed))
 
     @classmethod
     def unbuilt(cls, *, config: AutoAVSRConfig | None = None, seed: int = 0,

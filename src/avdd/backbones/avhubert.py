@@ -63,7 +63,7 @@ from avdd.backbones import checkpoints
 from avdd.backbones.base import Backbone, register
 from avdd.backbones.checkpoints import CheckpointError
 from avdd.backbones.hub import WeightsNotFound, frozen, seeded
-from avdd.backbones.layers.resnet import VideoResNet
+from avdd.backbones.layers.resnet import VideoResNet, init_trunk
 from avdd.media import Clip
 from avdd.roi.regions import Roi
 
@@ -230,15 +230,6 @@ def _init_bert(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def _init_resnet(net: VideoResNet) -> None:
-    """av_hubert ``ResNet`` init: 2-D convs N(0, sqrt(2 / (k·k·out))), BN2d weight 1, bias 0
-    (the 3-D stem keeps PyTorch's default, as upstream)."""
-    for m in net.trunk.modules():
-        if isinstance(m, nn.Conv2d):
-            n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-            nn.init.normal_(m.weight, std=math.sqrt(2.0 / n))
-
-
 class AVHubertModel(nn.Module):
     """AV-HuBERT encoder: ``forward(video, audio)`` → ``(B, T, E)``, either input may be None.
 
@@ -251,7 +242,7 @@ class AVHubertModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         resnet = VideoResNet(act="prelu", width=cfg.resnet_width)
-        _init_resnet(resnet)
+        init_trunk(resnet)  # av_hubert's ResNet init (2-D convs of the trunk)
         self.feature_extractor_audio = SubModel(cfg.audio_dim, cfg.dim)
         self.feature_extractor_video = SubModel(resnet.out_dim, cfg.dim, resnet)
         self.layer_norm = nn.LayerNorm(2 * cfg.dim)

@@ -35,6 +35,10 @@ Registry names: ``braven-v`` / ``braven-a`` (``checkpoint=`` path), ``braven-{v,
 
 The checkpoint helpers here (:func:`read_state_dict`, :func:`load_checked`) also serve the
 Auto-AVSR loader, whose release files are ESPnet state dicts of the same kind.
+
+Why one module: one backbone family per file (STYLE.md). The encoder, its checkpoint reading,
+its random initialisation and the registered names are one family's code; the shared pieces
+live in :mod:`avdd.backbones.layers` and :mod:`avdd.backbones.checkpoints`.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from avdd.backbones.layers.relpos import (
     RelPositionMultiHeadedAttention,
     layer_norm,
 )
-from avdd.backbones.layers.resnet import make_frontend
+from avdd.backbones.layers.resnet import init_random_frontend, make_frontend
 from avdd.media import Clip
 from avdd.roi.regions import Roi
 
@@ -290,18 +294,30 @@ class BRAVEn(Backbone):
         return self.encode(inp.video if self.needs_video else inp.audio)
 
 
+def random_encoder(cfg: BRAVEnConfig) -> BRAVEnEncoder:
+    """A random-weight :class:`BRAVEnEncoder`: PyTorch's default init, except the front-end
+    and ``embed.0`` (:func:`~avdd.backbones.layers.resnet.init_random_frontend`: with the
+    defaults every frame of the untrained model points the same way)."""
+    net = BRAVEnEncoder(cfg)
+    init_random_frontend(net.frontend, net.embed[0])
+    return net
+
+
 class BRAVEnRandom(BRAVEn):
     """The BRAVEn architecture (``config``, default Large video) with weights seeded by
-    ``seed`` (PyTorch default init, LayerScale 0.1, BatchNorm running stats 0/1)."""
+    ``seed`` (:func:`random_encoder`, LayerScale 0.1, BatchNorm running stats 0/1)."""
 
     weights = "random"
+    #: 3: He-initialised trunk, zero projection bias (the defaults collapsed every frame to one
+    #: direction: :func:`random_encoder`).
+    version = 3
 
     def __init__(self, *, config: BRAVEnConfig | None = None, seed: int = 0,
                  trim_silence: bool = False, landmarks: str = "auto",
                  name: str | None = None) -> None:
         cfg = config or BRAVEnConfig()
         self._describe_random(cfg, seed, trim_silence, landmarks, name)
-        self.net = frozen(seeded(lambda: BRAVEnEncoder(cfg), seed))
+        self.net = frozen(seeded(lambda: random_encoder(cfg), seed))
 
     @classmethod
     def unbuilt(cls, *, config: BRAVEnConfig | None = None, seed: int = 0,

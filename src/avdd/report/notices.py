@@ -34,6 +34,23 @@ def data_notice(prof: Profile, backbones: Iterable[str]) -> str:
     return f"Real datasets ({', '.join(prof.data_roots)}); backbones: {names}."
 
 
+def health_notice(degenerate: dict[str, str]) -> str:
+    """A MyST warning naming each degenerate representation (``{backbone: reason}``, from
+    :func:`avdd.analysis.health.degenerate_backbones`); "" when there is none.
+
+    Its rows are kept (a page shows what was run) but must not be read as a finding: the
+    probe sees frames that all point the same way, so a score measures the clip's length.
+    """
+    if not degenerate:
+        return ""
+    items = "\n".join(f"- `{b}`: {reason}" for b, reason in degenerate.items())
+    return ("```{warning}\n**Degenerate representation"
+            + ("s" if len(degenerate) > 1 else "") + ".** After L2 normalisation the frames "
+            "of these feature stores all point (nearly) the same way, so the probe's scores "
+            "measure clip length, not the representation; their numbers on this page are not "
+            "findings (Table 1, *Feature health*):\n\n" + items + "\n```")
+
+
 def provenance_markdown(prof: Profile, backbones: Iterable[str], **context) -> str:
     """Bullet list: data source, weights per backbone, seeds/context, git SHA, versions."""
     backbones = list(dict.fromkeys(backbones))

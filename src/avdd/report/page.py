@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from avdd.analysis.checks import Check, frame
+from avdd.analysis.health import degenerate_backbones
 from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.provenance import provenance
 from avdd.report.export import links_markdown, save_figure, save_table, slug
-from avdd.report.notices import data_notice, provenance_markdown
+from avdd.report.notices import data_notice, health_notice, provenance_markdown
 
 __all__ = ["Page"]
 
@@ -50,8 +51,11 @@ class Page:
         self._stems: set[str] = set()
 
     def notice(self) -> str:
-        """The MyST notice of the data and weights (:func:`avdd.report.notices.data_notice`)."""
-        return data_notice(self.profile, self.backbones)
+        """The MyST notice of the data and weights (:func:`avdd.report.notices.data_notice`),
+        then a warning naming every degenerate representation among the page's backbones
+        (:func:`avdd.report.notices.health_notice`, measured on their extracted stores)."""
+        flags = health_notice(degenerate_backbones(self.profile, self.backbones))
+        return data_notice(self.profile, self.backbones) + (f"\n\n{flags}" if flags else "")
 
     def provenance(self) -> str:
         """The provenance list (:func:`avdd.report.notices.provenance_markdown`)."""

@@ -18,6 +18,8 @@ code here is written from those facts, not copied.
 
 from __future__ import annotations
 
+import math
+
 from torch import Tensor, nn
 
 ACTIVATIONS = ("prelu", "swish")
@@ -174,7 +176,8 @@ class AudioResNet1d(nn.Module):
         return self.trunk(x[:, None, :n]).transpose(1, 2)
 
 
-__all__ = ["AudioResNet1d", "VideoResNet", "make_frontend"]
+__all__ = ["AudioResNet1d", "VideoResNet", "init_random_frontend", "init_trunk",
+           "make_frontend"]
 
 
 def make_frontend(modality: str, width: int) -> nn.Module:
@@ -182,3 +185,36 @@ def make_frontend(modality: str, width: int) -> nn.Module:
     if modality == "video":
         return VideoResNet(act="swish", width=width)
     return AudioResNet1d(width=width)
+
+
+def init_trunk(frontend: VideoResNet | AudioResNet1d) -> None:
+    """av_hubert's ``ResNet`` init, in place: every conv of the trunk N(0, √(2 / (k·out)))
+    (``k`` = kernel taps, He init over fan-out); the 3-D video stem keeps PyTorch's default.
+
+    Why random-weight models need it: in eval mode a BatchNorm with its initial running stats
+    (mean 0, var 1) is an identity, so nothing rescales the trunk. PyTorch's default conv init
+    (weight variance 1/(3·fan_in)) then shrinks the activations about five-fold per stage
+    (norm 0.5 after the stem, 0.002 after layer4 on the demo's mouth crops); the projection's
+    bias (PyTorch default, norm ~0.4 at 64 → 32) swamps what is left and every frame points
+    the same way (mean cosine 1.0000). He init keeps the scale (trunk output norm ~10), as
+    it does in AV-HuBERT. The upstream BRAVEn/Auto-AVSR ResNets set no init of their own:
+    they are trained, where BatchNorm's batch statistics hide the scale.
+    """
+    for m in frontend.trunk.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
+            n = math.prod(m.kernel_size) * m.out_channels
+            nn.init.normal_(m.weight, std=math.sqrt(2.0 / n))
+
+
+def init_random_frontend(frontend: VideoResNet | AudioResNet1d, projection: nn.Linear) -> None:
+    """Random init of a Swish front-end and the Linear after it (BRAVEn ``embed.0``,
+    Auto-AVSR ``proj_encoder``), in place: :func:`init_trunk`, and a zero projection bias.
+
+    Why the bias: the eval-mode trunk output of an untrained model is small and shares one
+    positive mean over frames, and PyTorch's default bias, U(±1/√fan_in) whatever the input's
+    scale, then sets the direction of every frame (mean cosine 1.0000 on the demo for
+    BRAVEn-V tiny, with the trunk He-initialised still 0.993). A zero bias (as fairseq's
+    ``init_bert_params`` gives every Linear) leaves the direction to the frame's content.
+    """
+    init_trunk(frontend)
+    nn.init.zeros_(projection.bias)
