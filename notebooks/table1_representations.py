@@ -49,6 +49,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 from matplotlib.patches import Patch
 
+from avdd.analysis import known_answers
 from avdd.analysis.representations import SOURCE_NOTE, demo_table, representation_table
 from avdd.config import check_parameters, default_backbones, make_profile
 from avdd.features.health import THRESHOLDS
@@ -67,6 +68,7 @@ table = representation_table()
 if prof.synthetic:  # the stand-ins' stores, for their health (real stores: where extracted)
     prepare(prof, backbones, workers=workers, progress=False)
 demo = demo_table(backbones, profile=prof)
+checks = known_answers.table1_checks(prof, demo)
 page = Page("table1_representations", prof, backbones, outputs=outputs,
             architectures="meta-device instances")
 
@@ -142,6 +144,15 @@ page.table(demo.rename(columns={"dim": "feature dim", "fps": "frame rate (Hz)",
                         f"feature stores (degenerate: mean cosine > "
                         f"{THRESHOLDS.max_mean_cosine:g} or effective rank < "
                         f"{THRESHOLDS.min_effective_rank:g})"), "demo")
+
+
+# %% [markdown]
+# ## Known answers
+# What the synthetic benchmark's construction says a working pipeline must show here, and
+# whether it does (`avdd.analysis.known_answers`).
+
+# %% tags=["remove-input"]
+page.checks(checks)
 
 # %% [markdown]
 # ## Provenance

@@ -166,3 +166,15 @@ def test_frame_labels_shifted_by_a_second_fail_the_localisation_check(monkeypatc
     monkeypatch.setattr(temporal, "frame_labels",
                         lambda segs, n, f, **kw: np.roll(right(segs, n, f, **kw), int(f)))
     assert not check().passed
+
+
+def test_table1_check_names_a_degenerate_representation(tmp_path):
+    from avdd.config import make_profile
+
+    prof = make_profile("demo", home=tmp_path / "home")
+    healthy = pd.DataFrame({"degenerate": [False, False, np.nan]}, index=["a", "b", "c"])
+    (ok,) = known_answers.table1_checks(prof, healthy)
+    assert ok.passed and "2 measured" in ok.check
+    sick = pd.DataFrame({"degenerate": [False, True]}, index=["a", "braven-v-tiny-random"])
+    (bad,) = known_answers.table1_checks(prof, sick)
+    assert not bad.passed and "braven-v-tiny-random" in bad.check and bad.value == 1

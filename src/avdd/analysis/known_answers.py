@@ -48,7 +48,7 @@ from avdd.features.prepare import feature_set
 from avdd.heads.probe import LinearProbe
 
 __all__ = ["REFERENCE_AUDIO", "shuffled_label_auc", "noise_localisation",
-           "trimmed_localisation", "control_labels", "table2_checks", "table3_checks", "table4_checks",
+           "trimmed_localisation", "control_labels", "table1_checks", "table2_checks", "table3_checks", "table4_checks",
            "localisation_checks", "silence_checks", "spatial_checks", "complementarity_checks"]
 
 #: The audio representation the audio checks read: a log-mel spectrum sees the replaced words'
@@ -196,8 +196,26 @@ WHY_FAVC_AUDIO = ("every FAVC-like fake speaks with a cloned voice over its whol
                   "(avdd.synth.favc)")
 WHY_AVLIPS_AUDIO = ("AVLips-like fakes keep a genuine recording as their soundtrack "
                     "(avdd.synth.avlips): no audio statistic differs between reals and fakes")
-WHY_SHUFFLED = ("random training labels, half of each true class called fake: the probe can "
-                "only fit noise, whatever the features")
+WHY_SHUFFLED = ("random labels drawn after the features, half of each true class called fake, "
+                "on every split: nothing in the features can know them")
+
+
+def table1_checks(profile: Profile, table: pd.DataFrame) -> list[Check]:
+    """Table 1: no demo representation's features are degenerate (every frame pointing one
+    way; :mod:`avdd.features.health`). ``table``: :func:`avdd.analysis.representations.
+    demo_table` with a profile (its ``degenerate`` column; NaN for a backbone without a store
+    counts as not measured)."""
+    if not applies(profile) or "degenerate" not in table:
+        return []
+    measured = table["degenerate"].dropna().astype(bool)
+    bad = sorted(measured.index[measured])
+    nan = float("nan")
+    return [Check("table1_representations",
+                  f"no representation's features are degenerate ({len(measured)} measured"
+                  + (f"; degenerate: {', '.join(bad)}" if bad else "") + ")",
+                  "0 degenerate", float(len(bad)), nan, nan, not bad and len(measured) > 0,
+                  why="the backbones' random initialisations and the handcrafted features "
+                      "must keep frames apart, or a probe reads nothing but clip length")]
 
 
 def table2_checks(profile: Profile, grid: pd.DataFrame, *, seed: int = 43,
@@ -224,7 +242,8 @@ def table2_checks(profile: Profile, grid: pd.DataFrame, *, seed: int = 43,
                                    f"({col}, AUC)", *_auc_row(cell.loc[[(a, col)]]),
                              why=WHY_AVLIPS_AUDIO))
     c = shuffled_label_auc(profile, a, "av1m", seed=seed, n_bootstrap=n_bootstrap)
-    out.append(at_chance(page, f"control: {a} probe trained on shuffled AV1M labels (AUC)",
+    out.append(at_chance(page, f"control: {a} probe trained and tested on random AV1M labels "
+                               "(AUC)",
                          c["auc"], c["auc_ci_low"], c["auc_ci_high"], why=WHY_SHUFFLED))
     return out
 
