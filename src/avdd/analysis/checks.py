@@ -36,6 +36,7 @@ class Check:
         value, low, high: the measured number and its 95 % interval (NaN when undefined).
         passed: whether the rule holds (False when the number is undefined).
         why: what the benchmark plants that makes the rule follow.
+        digits: decimals :attr:`measured` shows (1 for percentages, 3 for fractions).
     """
 
     page: str
@@ -46,15 +47,17 @@ class Check:
     high: float
     passed: bool
     why: str
+    digits: int = 1
 
     @property
     def measured(self) -> str:
         """``"93.1 [88.0, 97.2]"`` (a dash when undefined)."""
+        d = self.digits
         if math.isnan(self.value):
             return "–"
         if math.isnan(self.low) or math.isnan(self.high):
-            return f"{self.value:.1f}"
-        return f"{self.value:.1f} [{self.low:.1f}, {self.high:.1f}]"
+            return f"{self.value:.{d}f}"
+        return f"{self.value:.{d}f} [{self.low:.{d}f}, {self.high:.{d}f}]"
 
 
 def applies(profile) -> bool:

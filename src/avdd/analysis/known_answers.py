@@ -20,6 +20,7 @@ writes them as CSV; :func:`avdd.report.book.collect_known_answers` gathers every
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 import numpy as np
@@ -215,7 +216,8 @@ def table1_checks(profile: Profile, table: pd.DataFrame) -> list[Check]:
                   + (f"; degenerate: {', '.join(bad)}" if bad else "") + ")",
                   "0 degenerate", float(len(bad)), nan, nan, not bad and len(measured) > 0,
                   why="the backbones' random initialisations and the handcrafted features "
-                      "must keep frames apart, or a probe reads nothing but clip length")]
+                      "must keep frames apart, or a probe reads nothing but clip length",
+                  digits=0)]
 
 
 def table2_checks(profile: Profile, grid: pd.DataFrame, *, seed: int = 43,
@@ -348,12 +350,13 @@ def spatial_checks(profile: Profile, clicks: pd.DataFrame, *, n_bootstrap: int =
     diff = (clicks["err_cam"] - clicks["err_frame_centre"]).to_numpy(np.float64)
     lo, hi = metrics.bootstrap_mean_interval(diff, n_bootstrap=n_bootstrap,
                                              rng=np.random.default_rng(seed))
-    return [below("fig4_spatial", "explanation's click error minus the frame centre's (mean "
+    check = below("fig4_spatial", "explanation's click error minus the frame centre's (mean "
                                   "over clicks, fraction of the frame)",
                   float(diff.mean()), lo, hi, limit=0.0, limit_name="no better than the centre",
                   why="the click is the centre of the manipulated region (the synthetic "
                       "annotation's region_centre), which a probe that sees the manipulation "
-                      "must find")]
+                      "must find")
+    return [dataclasses.replace(check, digits=3)]
 
 
 def complementarity_checks(profile: Profile, representations: Mapping[str, str],
