@@ -15,6 +15,10 @@ normalises both here, once:
   backbone gets the same samples whatever else a job decodes.
 
 Encoding writes H.264 (yuv420p) + AAC mp4 files, the format of the real datasets.
+
+Why one module: decoding, its checks of a file (the messages a user sees) and encoding share
+the one convention above (rates, stream alignment); the synthetic benchmark writes exactly
+what every backbone reads back.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-__all__ = ["Clip", "MediaError", "read_clip", "write_clip"]
+__all__ = ["Clip", "MediaError", "MissingStream", "read_clip", "write_clip"]
 
 _TRUNCATED_FRACTION = 0.9  # fewer decoded frames than this share of the header's count = truncated
 # FFmpeg's text-art demuxers accept any bytes (a .txt "decodes" as ANSI art): not media for us.
@@ -35,6 +39,10 @@ _TEXT_FORMATS = {"tty", "bin", "xbin", "idf", "adf"}
 
 class MediaError(ValueError):
     """A media file cannot be used; the message names the file and what to do about it."""
+
+
+class MissingStream(MediaError):
+    """The file is fine but lacks the audio or video stream that was asked for."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,9 +229,9 @@ def _streams(path: Path, container, video: bool, audio: bool):
     vstream = container.streams.video[0] if container.streams.video else None
     astream = container.streams.audio[0] if container.streams.audio else None
     if video and vstream is None:
-        raise MediaError(f"{path}: has no video stream. Read it with video=False, or use the video file.")
+        raise MissingStream(f"{path}: has no video stream. Read it with video=False, or use the video file.")
     if audio and astream is None:
-        raise MediaError(f"{path}: has no audio stream. Read it with audio=False (video-only models), "
+        raise MissingStream(f"{path}: has no audio stream. Read it with audio=False (video-only models), "
                          "or use a file with its soundtrack.")
     return vstream, astream
 

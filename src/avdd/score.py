@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from avdd.heads.scoring import probability
-from avdd.media import Clip, MediaError, read_clip
+from avdd.media import Clip, MediaError, MissingStream, read_clip
 
 __all__ = ["Scorer", "VideoScore", "fake_ranges", "load_scorer", "score_video", "score_videos"]
 
@@ -143,7 +143,7 @@ def _decode(path: Path, scorer: Scorer) -> Clip:
         video, audio = bb.decodes
         return read_clip(path, video=video, audio=audio)
     except MediaError as e:
-        if "has no audio stream" not in str(e) and "has no video stream" not in str(e):
+        if not isinstance(e, MissingStream):
             raise ScoreError(str(e)) from e  # the file itself is the problem: its message says
         need = {"audio": "an audio stream", "visual": "a video stream"}.get(
             bb.modality, "both audio and video streams")

@@ -39,7 +39,6 @@ from avdd.analysis.checks import (
     correlation_gap,
     finite,
 )
-from avdd.analysis.probes import trained_probe
 from avdd.analysis.temporal import evaluate_temporal, expected_frames, localisation_auc
 from avdd.analysis.video_info import video_info
 from avdd.backbones import describe
@@ -164,7 +163,6 @@ def trimmed_localisation(profile: Profile, backbone: str, *, train: str = "av1m"
     """Localisation of ``backbone``'s probe with the leading-silence frames cut from its frame
     scores (:func:`avdd.analysis.temporal.evaluate_temporal`, ablation ``"scores"``). Cached."""
     config = _config(backbone, seed, n_bootstrap, train=train, test=test)
-    trained_probe(profile, backbone, train, seed=seed)  # cached by its own key
     return cached(profile, "trimmed_localisation", config,
                   lambda: pd.DataFrame([evaluate_temporal(
                       profile, backbone, train=train, test=test, seed=seed,

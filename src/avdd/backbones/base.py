@@ -31,6 +31,10 @@ import numpy as np
 from avdd.media import Clip
 from avdd.roi.regions import Roi
 
+#: Modalities whose features read the audio stream, and those that read the video stream.
+HEARS: tuple[str, ...] = ("audio", "audio-visual")
+SEES: tuple[str, ...] = ("visual", "audio-visual")
+
 
 class Backbone(ABC):
     """A frozen feature extractor.
@@ -61,11 +65,11 @@ class Backbone(ABC):
 
     @property
     def needs_audio(self) -> bool:
-        return self.modality in ("audio", "audio-visual")
+        return self.modality in HEARS
 
     @property
     def needs_video(self) -> bool:
-        return self.modality in ("visual", "audio-visual")
+        return self.modality in SEES
 
     @property
     def decodes(self) -> tuple[bool, bool]:
@@ -161,11 +165,11 @@ class BackboneInfo:
 
     @property
     def needs_audio(self) -> bool:
-        return self.modality in ("audio", "audio-visual")
+        return self.modality in HEARS
 
     @property
     def needs_video(self) -> bool:
-        return self.modality in ("visual", "audio-visual")
+        return self.modality in SEES
 
     @classmethod
     def of(cls, backbone: Backbone, spec: str | None = None) -> BackboneInfo:

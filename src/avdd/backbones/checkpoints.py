@@ -15,6 +15,9 @@ it names. Three ways in, safest first:
    machine, so use it only on files from a source you trust (the AV-HuBERT model zoo).
 3. :func:`convert_to_safetensors` once (with ``trust=True``), then load the ``.safetensors``
    file: safetensors holds raw tensors and a string metadata dict, nothing executable.
+
+Why one module: every checkpoint any family reads goes through these loaders, so what may be
+unpickled (and what a refusal says) is decided in one place.
 """
 
 from __future__ import annotations
@@ -165,6 +168,12 @@ def _unsupported_global(err: Exception) -> str | None:
     return m.group(1) if m else None
 
 
+#: What torch.load raises on a file that is no pickle or zip checkpoint at all (a text file,
+#: a truncated download), as opposed to a checkpoint that pickles more than tensors.
+NOT_A_CHECKPOINT: tuple[type[Exception], ...] = (
+    KeyError, EOFError, IndexError, RuntimeError, ValueError, AttributeError, UnicodeDecodeError)
+
+
 def _unreadable(path: Path, err: Exception) -> CheckpointError:
     reason = re.search(r"WeightsUnpickler error: ([^\n]+)", str(err))
     detail = reason.group(1) if reason else f"{type(err).__name__}: {err}"
@@ -187,8 +196,7 @@ def load_weights_only(path: Path, *, mmap: bool = False, allow: Sequence[type] =
             raise _unreadable(path, err) from err
         raise CheckpointError(f"{path}: refused, it pickles {culprit} beyond tensors, and "
                               f"loading it would run that code {advice}") from err
-    except (KeyError, EOFError, IndexError, RuntimeError, ValueError, AttributeError,
-            UnicodeDecodeError) as err:  # not a pickle / zip checkpoint at all (a text file)
+    except NOT_A_CHECKPOINT as err:
         raise _unreadable(path, err) from err
 
 
@@ -215,8 +223,7 @@ def _torch_load(path: Path, trust: bool) -> Any:
                 "other code), or convert it once with `avdd convert-checkpoint SRC DST --trust-checkpoint` to a "
                 ".safetensors file that loads safely from then on."
             ) from err
-    except (KeyError, EOFError, IndexError, RuntimeError, ValueError, AttributeError,
-            UnicodeDecodeError) as err:  # not a pickle / zip checkpoint at all (a text file)
+    except NOT_A_CHECKPOINT as err:
         raise _unreadable(path, err) from err
     try:
         return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap,

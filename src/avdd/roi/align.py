@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.transform import estimate_transform, warp
 
-from avdd.roi.image import to_grey
+from avdd.roi.image import rgb_video, to_grey
 from avdd.roi.landmarks import MEAN_FACE_SIZE, LandmarkSource, mean_face
 from avdd.roi.regions import MouthRois
 
@@ -190,9 +190,7 @@ def mouth_rois(video: np.ndarray, landmarks: np.ndarray | LandmarkSource, *,
     Returns:
         :class:`MouthRois` with ``(T, 96, 96)`` uint8 grey frames.
     """
-    video = np.asarray(video)
-    if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8 or len(video) == 0:
-        raise ValueError(f"expected a non-empty (T, H, W, 3) uint8 RGB video, got {video.dtype} {video.shape}")
+    video = rgb_video(video)
     if isinstance(landmarks, LandmarkSource):
         source = source or landmarks.name
         landmarks = landmarks(video)

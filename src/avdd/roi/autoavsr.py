@@ -54,7 +54,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from avdd.roi.align import centre_crops, interpolate_landmarks
-from avdd.roi.image import to_grey
+from avdd.roi.image import rgb_video, to_grey
 from avdd.roi.landmarks import MEAN_FACE_SIZE, MEDIAPIPE_EXTRA, mean_face, template_landmarks
 from avdd.roi.regions import MouthRois, Roi
 
@@ -321,9 +321,7 @@ def autoavsr_rois(video: np.ndarray, keypoints: np.ndarray | KeypointSource, *,
         :class:`~avdd.roi.regions.MouthRois` with ``(T, 96, 96)`` uint8 grey frames,
         ``recipe="autoavsr"`` and the raw ``(T, 4, 2)`` keypoints as ``landmarks``.
     """
-    video = np.asarray(video)
-    if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8 or len(video) == 0:
-        raise ValueError(f"expected a non-empty (T, H, W, 3) uint8 RGB video, got {video.dtype} {video.shape}")
+    video = rgb_video(video)
     if isinstance(keypoints, KeypointSource):
         source = source or keypoints.name
         keypoints = keypoints(video)

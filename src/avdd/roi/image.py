@@ -14,6 +14,16 @@ _GREY_WEIGHTS = np.array([4899, 9617, 1868], dtype=np.uint32)
 _GREY_SHIFT = 14
 
 
+def rgb_video(video) -> np.ndarray:
+    """``video`` as a non-empty ``(T, H, W, 3)`` uint8 RGB array, or a ValueError saying what
+    it is instead."""
+    video = np.asarray(video)
+    if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8 or len(video) == 0:
+        raise ValueError(f"expected a non-empty (T, H, W, 3) uint8 RGB video, got {video.dtype} "
+                         f"{video.shape}")
+    return video
+
+
 def to_grey(rgb: np.ndarray) -> np.ndarray:
     """RGB uint8 ``(..., H, W, 3)`` -> grey uint8 ``(..., H, W)``, bit-exact with
     ``cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)``."""
