@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -39,6 +41,19 @@ def test_logmel_energy_lands_in_the_right_band():
     fb = mel_filterbank(16000, 512, 80, 20, 7600)
     peak_bin = np.argmax(fb[:, int(440 / (8000 / 256))])
     assert abs(int(np.argmax(mel)) - int(peak_bin)) <= 1
+
+
+def test_logmel_frames_depend_on_their_own_audio_only():
+    """A cue in a few frames must stay in those frames (per-clip normalisation moved all the
+    others, and Fig. 2's frame scores pointed away from the fake words)."""
+    b = get_backbone("logmel")
+    clip = make_clip(2.0)
+    audio = clip.audio.copy()
+    audio[16000:19200] += 0.2 * np.sin(2 * np.pi * 3000 * np.arange(3200) / 16000)  # 1.0-1.2 s
+    changed = dataclasses.replace(clip, audio=audio)
+    f, g = b(clip), b(changed)
+    rows = np.flatnonzero(np.abs(f - g).max(1) > 1e-4)
+    assert len(rows) and rows.min() >= 24 and rows.max() <= 29  # the 25 Hz rows whose windows touch it
 
 
 def test_pair_frames_duplicates_odd_last_frame():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 
 import numpy as np
@@ -267,7 +268,11 @@ def test_spatial_table_on_tiny_profile(tiny_profile, tmp_path):
     # baseline the centre of the annotated box.
     row = df.iloc[len(df) // 2]
     frames, _ = spatial.decode_for_clicks(items[row.video_id])
-    cam = spatial.gradcam_maps(get_backbone(bb), _probe(w, 0.1), frames[[row.frame]])[0]
+    # The same batch as the table's (the video's clicked frames): Grad-CAM of a lone frame
+    # differs in the last float bits, which moves "the mean of all maximal pixels" on ties.
+    batch = np.sort(df[df.video_id == row.video_id].frame.unique())
+    cam = spatial.gradcam_maps(get_backbone(bb), _probe(w, 0.1), frames[batch])[
+        int(np.searchsorted(batch, row.frame))]
     hw = (row.frame_h, row.frame_w)
     assert (row.pred_x, row.pred_y) == pytest.approx(spatial_points.pixel_point(cam, hw, SIZE),
                                                      abs=1e-9)
@@ -337,14 +342,17 @@ def test_face_locations_with_dlib_finds_both_faces():
     from avdd.synth.video import quantise
 
     rng = np.random.default_rng(0)
-    take = speak(rng, SynthConfig(), sample_identity(rng, "id0"), ["hello"])
+    who = sample_identity(rng, "id0")  # centred, so that its mirror image is a second face
+    who = dataclasses.replace(who, appearance=dataclasses.replace(who.appearance, centre=(0.5, 0.48)))
+    take = speak(rng, SynthConfig(), who, ["hello"])
     face = quantise(take.clean.frames[:1])  # (1, 128, 128, 3), one cartoon face
     two = np.concatenate([face, face[:, :, ::-1]], axis=2)  # a mirrored second face
     boxes = face_locations(np.concatenate([two, np.zeros_like(two)]))
     assert boxes[0].shape == (2, 4) and boxes[1].shape == (0, 4)
     centres = sorted(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in boxes[0])
     (lx, ly), (rx, ry) = centres
-    assert lx < 128 < rx and abs((lx + rx) / 2 - 128) < 2 and ly == ry  # mirror images
+    # Mirror images, up to dlib's box grid (its HOG detector is not exactly mirror-symmetric).
+    assert lx < 128 < rx and abs((lx + rx) / 2 - 128) <= 4 and ly == ry
 
 
 def test_real_clips_get_every_detected_face(monkeypatch):

@@ -233,6 +233,36 @@ def test_av1m_audio_fakes_differ_only_inside_their_segments(root):
         assert rms(diff[~near]) < 0.1 * rms(real[:n])
 
 
+def _high_band_share(audio: np.ndarray, cutoff: float = 6200.0) -> float:
+    """Share of the spectral energy above ``cutoff`` Hz."""
+    spec = np.abs(np.fft.rfft(audio.astype(np.float64))) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / SR)
+    return float(spec[freqs > cutoff].sum() / spec.sum())
+
+
+def test_cloned_speech_lacks_the_band_reals_have(root):
+    """The planted audio cue (avdd.synth.common.CLONE_RATES), read back from the mp4 files: the
+    replaced words of AV1M-like fakes and whole FAVC-like fakes have (almost) no energy above
+    the TTS models' band, where real speech keeps some."""
+    real_words, fake_words = [], []
+    for entry, note, _, subset in _pairs(root, "audio_modified"):
+        real = read_clip(root / "av1m" / subset / entry["original"]).audio
+        fake = read_clip(root / "av1m" / subset / entry["file"]).audio
+        lead = note["leading_silence"]
+        for a, b in entry["audio_fake_segments"]:
+            i, j = round((a + 0.03) * SR), round((b - 0.03) * SR)
+            fake_words.append(_high_band_share(fake[i:j]))
+            real_words.append(_high_band_share(real[i - round(lead * SR):j - round(lead * SR)]))
+    # Word by word the shares overlap (a vowel-only real word has little high band; a word
+    # the editor sped up moves the TTS band edge up by up to 4/3), the typical word not.
+    assert len(fake_words) >= 2
+    assert np.median(fake_words) < 0.2 * np.median(real_words)
+    shares = {0: [], 1: []}
+    for note in _notes(root, "favc"):
+        shares[note["label"]].append(_high_band_share(read_clip(_file(root, "favc", note)).audio))
+    assert shares[0] and shares[1] and max(shares[1]) < 0.2 * min(shares[0])
+
+
 def test_leading_silence_is_silent_with_a_still_mouth(root):
     checked = 0
     for domain in ("av1m", "favc"):

@@ -43,6 +43,12 @@ REAL_ONLY_SPLITS: dict[str, tuple[str, ...]] = {"av1m": ("real_train", "real_val
 #: every table and figure with eleven backbones, within ten minutes on 2 cores.
 DEMO_SCALE = 0.5
 
+#: Version of the synthetic benchmark's construction (:mod:`avdd.synth`), part of the demo
+#: data folder's name, so that a benchmark built by other code is never read as this one and
+#: its feature stores and results (kept under the same folder) go with it. 2: cloned speech
+#: carries its TTS model's bandwidth (``avdd.synth.common.CLONE_RATES``).
+BENCHMARK_VERSION = 2
+
 #: Datasets used by one analysis only (ExDDV: click annotations for the spatial explanations,
 #: Fig. 4). Real-data profiles accept them; the demo neither synthesises nor extracts them.
 EXTRA_DATASETS: tuple[str, ...] = ("exddv",)
@@ -120,12 +126,13 @@ class Profile:
 def demo_profile(
     home: Path | str | None = None, *, seed: int = 0, scale: float = DEMO_SCALE
 ) -> Profile:
-    """The offline default: synthetic data under ``home/synth-s{seed}-x{scale}``.
+    """The offline default: synthetic data under ``home/synth-v{version}-s{seed}-x{scale}``.
 
-    Different seeds/scales get different folders so that they never overwrite each other.
+    Different benchmark versions (:data:`BENCHMARK_VERSION`), seeds and scales get different
+    folders, so that they never overwrite each other.
     """
     home = Path(home).resolve() if home is not None else default_home()
-    tag = f"synth-s{seed}-x{scale:g}"
+    tag = f"synth-v{BENCHMARK_VERSION}-s{seed}-x{scale:g}"
     root = home / tag
     return Profile(
         name="demo",

@@ -1,8 +1,12 @@
 """Handcrafted 25 Hz features that need no weights: the demo's stand-ins for real backbones.
 
-- ``logmel``: log-mel spectrogram at 50 Hz with per-clip mean and variance normalisation of
-  each band (CMVN, as speech front-ends do), consecutive frame pairs concatenated to 25 Hz
-  (the same 50 → 25 Hz pairing the paper applies to Wav2Vec2).
+- ``logmel``: log-mel spectrogram at 50 Hz with each frame's mean log-energy removed (its
+  spectral shape, whatever its level), consecutive frame pairs concatenated to 25 Hz (the
+  same 50 → 25 Hz pairing the paper applies to Wav2Vec2). Each frame depends on its own 25 ms
+  only: per-clip normalisation (CMVN, versions 2-3) made every frame depend on the whole clip,
+  so that a cue in a few frames (a replaced word's missing high band) moved every *other*
+  frame of the clip, and the probe's frame scores pointed away from the fake segment (Fig. 2's
+  localisation AUC fell below chance on the synthetic benchmark).
 - ``mouth-pixels``: a small colour image of the mouth region (its spatial pattern and its mean
   colour) plus its signed frame-to-frame change.
 
@@ -64,7 +68,8 @@ class LogMel(Backbone):
 
     modality = "audio"
     weights = "handcrafted"
-    version = 3  # 2: per-clip CMVN; 3: the whole waveform whatever else the job decodes
+    version = 4  # 2: per-clip CMVN; 3: the whole waveform whatever else the job decodes;
+    # 4: per-frame level removal instead of per-clip CMVN (module docstring)
 
     def __init__(self, config: LogMelConfig | None = None) -> None:
         self.cfg = config or LogMelConfig()
@@ -94,8 +99,10 @@ class LogMel(Backbone):
         idx = np.arange(c.win_length)[None] + c.hop_length * np.arange(n)[:, None]
         spec = np.abs(np.fft.rfft(x[idx] * self._window, n=c.n_fft)) ** 2
         mel = np.log(spec.astype(np.float32) @ self._fb.T + 1e-6)
-        # CMVN per clip: removes the channel's constant colouring and the negative offset.
-        mel = (mel - mel.mean(0)) / (mel.std(0) + 1e-3)
+        # Each frame's mean log-energy removed: the level (and the constant negative offset
+        # that would point every frame one way) goes, the spectral shape stays, and no frame
+        # depends on the rest of the clip.
+        mel = mel - mel.mean(1, keepdims=True)
         return pair_frames(mel.astype(np.float32))
 
 

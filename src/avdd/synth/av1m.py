@@ -32,6 +32,7 @@ from avdd.synth.common import (
     sentence,
     speak,
     split_counts,
+    tts_output,
     write,
     write_splits,
     youtube_id,
@@ -92,8 +93,9 @@ def _word_spans(rng: np.random.Generator, n_words: int) -> list[tuple[int, int]]
     return sorted(spans)
 
 
-def _replace_words(rng, take, spans, voice: Voice):
-    """Splice new words spoken by ``voice`` over ``spans``; returns (audio, words, segments)."""
+def _replace_words(rng, take, spans, voice: Voice, model: str):
+    """Splice new words spoken by ``voice`` through TTS model ``model`` (its output band,
+    :func:`avdd.synth.common.tts_output`) over ``spans``; returns (audio, words, segments)."""
     audio, words, segments = take.audio.copy(), [list(w) for w in take.words], []
     for first, last in spans:
         start, end = take.words[first][1], take.words[last][2]
@@ -106,7 +108,7 @@ def _replace_words(rng, take, spans, voice: Voice):
             voice_fit = Voice(voice.name, int(np.clip(voice.rate * ratio, 80, 400)), voice.pitch, voice.range)
             speech = synthesize(new, voice_fit, SR)
             a0, a1 = speech.words[0][1], speech.words[-1][2]
-        piece = stretch(speech.audio[int(a0 * SR) : int(a1 * SR)], n)
+        piece = stretch(tts_output(speech.audio, model)[int(a0 * SR) : int(a1 * SR)], n)
         original = take.audio[int(start * SR) : int(start * SR) + n]
         audible = original[np.abs(original) > 0.01 * np.abs(original).max()]
         piece = set_level(piece, rms_db(audible) + rng.uniform(-2, 2))  # loudness-matched, as editors do
@@ -142,7 +144,8 @@ def render_task(task: dict, cfg: SynthConfig, root: Path) -> list[dict]:
         pitch = min(100, fake_voice.pitch + (30 if identity.gender == "women" else 0))  # Klatt voices are low
         fake_voice = Voice(name, fake_voice.rate, pitch, fake_voice.range)
     spans = _word_spans(rng, len(take.words))
-    fake_audio, fake_words, audio_segments = _replace_words(rng, take, spans, fake_voice)
+    fake_audio, fake_words, audio_segments = _replace_words(rng, take, spans, fake_voice,
+                                                           audio_model)
 
     vis_idx, visual_segments = _frames_of(audio_segments, n_frames)
     generated = lipsync_opening(mouth_opening(fake_audio, n_frames, SR, FPS), rng)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avdd.synth.audio import noise_floor, set_level
+from avdd.synth.audio import band_limit, noise_floor, set_level
 from avdd.synth.config import DOMAINS, SynthConfig
 from avdd.synth.face import (
     Appearance,
@@ -37,6 +37,14 @@ VARIANTS = {  # espeak-ng voice variants by gender: formant (m*/f*) and Klatt sy
 }
 ETHNICITIES = ("African", "Asian_East", "Asian_South", "Caucasian_American", "Caucasian_European")
 GENDERS = ("men", "women")
+#: Output rate (Hz) of each voice-cloning TTS model. A TTS model renders speech at the rate
+#: its vocoder was trained at, so its output has nothing above half that rate, where a
+#: microphone records the breath, friction and room noise of real speech up to 8 kHz; the
+#: editor resamples it to 16 kHz and splices it in. That missing band is the benchmark's
+#: stand-in for the vocoder fingerprint that sub-band spoofing detectors read in the high
+#: frequencies of real TTS output; espeak-ng itself renders at 22,050 Hz, so the benchmark's
+#: real speech keeps the whole band.
+CLONE_RATES = {"espeak-formant": 11025, "espeak-klatt": 12000, "sv2tts-like": 11025}
 WORDS_PER_SECOND = 2.7  # espeak-ng at 170 wpm speaks this vocabulary at ~2.7 words/s
 
 
@@ -75,6 +83,12 @@ def sample_voice(rng: np.random.Generator, gender: str) -> Voice:
     variant = VARIANTS[gender][rng.integers(len(VARIANTS[gender]))]
     return Voice(f"{accent}+{variant}", rate=int(rng.integers(145, 196)), pitch=int(rng.integers(30, 71)),
                  range=int(rng.integers(30, 81)))
+
+
+def tts_output(audio: np.ndarray, model: str) -> np.ndarray:
+    """``audio (N,)`` at :data:`SR` as TTS model ``model`` (a key of :data:`CLONE_RATES`)
+    outputs it: rendered at the model's rate, resampled back to :data:`SR`."""
+    return band_limit(audio, SR, CLONE_RATES[model])
 
 
 def clone_voice(rng: np.random.Generator, voice: Voice, gender: str) -> Voice:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from avdd.config import BENCHMARK_VERSION
+
 __all__ = ["SynthConfig", "DOMAINS", "VERSION"]
 
 DOMAINS = ("av1m", "favc", "avlips", "dfe")
-VERSION = 1  # bump when the same config would render different data
+VERSION = BENCHMARK_VERSION  # bump it (in avdd.config) when the same config would render other data
 
 
 @dataclass(frozen=True)

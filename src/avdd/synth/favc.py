@@ -31,6 +31,7 @@ from avdd.synth.common import (
     sentence,
     speak,
     split_counts,
+    tts_output,
     write,
     write_table,
     youtube_id,
@@ -41,6 +42,7 @@ from avdd.synth.video import add_grain, lipsync_opening, paste, quantise, sample
 
 REAL, FAKE = "RealVideo-RealAudio", "FakeVideo-FakeAudio"
 METHODS = ("faceswap-wav2lip", "fsgan-wav2lip", "wav2lip")
+AUDIO_MODEL = "sv2tts-like"  # FakeAVCeleb's voices come from one cloning TTS (SV2TTS)
 
 
 def plan(cfg: SynthConfig) -> list[dict]:
@@ -111,6 +113,8 @@ def _fake(rng: np.random.Generator, cfg: SynthConfig, task: dict):
     voice = clone_voice(rng, donor.voice, donor.gender)
     lead = sample_lead(rng, cfg, "favc")
     take = speak(rng, cfg, target, sentence(rng, cfg, voice), voice=voice, lead=lead, draw=False)
+    # The whole soundtrack is the cloning TTS's output, silences included.
+    take = dataclasses.replace(take, audio=tts_output(take.audio, AUDIO_MODEL))
     opening = lipsync_opening(take.opening, rng)  # the mouth follows the *fake* audio
     clean = render(app, take.mover, opening, take.times, size)
     video = add_grain(clean.frames.copy(), rng, target.noise)
