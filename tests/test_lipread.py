@@ -108,6 +108,13 @@ def test_grey_matches_opencv_integer_formula():
     np.testing.assert_array_equal(to_grey(rgb)[0], [76, 150, 29, 255, 18])
 
 
+def test_grey_is_the_integer_formula_on_every_colour():
+    levels = np.arange(256, dtype=np.uint32)
+    rgb = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(4096, 4096, 3)
+    expected = (rgb @ np.array([4899, 9617, 1868], np.uint32) + 8192) >> 14
+    np.testing.assert_array_equal(to_grey(rgb.astype(np.uint8)), expected)
+
+
 # -- alignment ----------------------------------------------------------------------------------
 def test_alignment_centres_the_mouth_in_the_crop():
     video, roi = _face_clip(30)
