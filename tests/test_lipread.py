@@ -136,7 +136,8 @@ def test_crop_warp_equals_full_warp_then_slice():
     tform = estimate_transform("similarity", lms[stable], mean_face()[stable])
     full = (warp(grey, tform.inverse, output_shape=(256, 256)) * 255).astype(np.uint8)
     x0, y0 = align_mod._crop_origin(tform(lms[48:68]).mean(axis=0), AlignConfig())
-    np.testing.assert_array_equal(align_mod._warp_crop(grey, tform, x0, y0, 96), full[y0:y0 + 96, x0:x0 + 96])
+    np.testing.assert_array_equal(align_mod._warp_crop(grey, tform.inverse.params, x0, y0, 96),
+                                  full[y0:y0 + 96, x0:x0 + 96])
 
 
 
@@ -190,12 +191,33 @@ def test_compiled_warp_equals_skimage_warp_bit_for_bit():
     assert sum((e == 0).any() for e in expected) > 10  # crops reaching outside the image
 
 
+def test_batched_similarities_are_skimages_floats():
+    from skimage.transform import estimate_transform
+
+    from avdd.roi.similarity import apply_similarities, similarities
+
+    rng = np.random.default_rng(4)
+    target = mean_face()[[33, 36, 39, 42, 45]]
+    src = np.concatenate([rng.uniform(0, 200, (300, 5, 2)),  # arbitrary, reflections included
+                          target * rng.uniform(0.3, 3, (300, 1, 1)) + rng.normal(0, 2, (300, 5, 2))])
+    got = similarities(src, target)
+    tforms = [estimate_transform("similarity", s, target) for s in src]
+    np.testing.assert_array_equal(got, np.stack([t.params for t in tforms]))
+    points = rng.uniform(0, 128, (len(src), 20, 2))
+    np.testing.assert_array_equal(apply_similarities(got, points),
+                                  np.stack([t(p) for t, p in zip(tforms, points)]))
+    collinear = src[:2].copy()
+    collinear[1, :, 1] = 3.0  # all five points on one line: not of full rank
+    assert similarities(collinear, target) is None
+
 def test_mouth_rois_compiled_and_skimage_paths_agree(monkeypatch):
     video, roi = _face_clip(20)
     video[..., 0] = np.clip(video[..., 0].astype(int) + np.arange(SIZE), 0, 255)  # texture
     lms = template_landmarks(roi.face_box, roi.mouth_centre) + 0.37
     compiled = mouth_rois(video, lms)
-    monkeypatch.setattr(align_mod, "COMPILED", False)  # the per-frame skimage path
+    monkeypatch.setattr(align_mod, "COMPILED", False)  # the per-frame skimage warp
+    np.testing.assert_array_equal(mouth_rois(video, lms).frames, compiled.frames)
+    monkeypatch.setattr(align_mod, "similarities", lambda src, dst: None)  # and skimage's fits
     np.testing.assert_array_equal(mouth_rois(video, lms).frames, compiled.frames)
 
 def test_interpolation_fills_gaps_linearly_and_copies_edges():
