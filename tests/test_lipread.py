@@ -110,9 +110,12 @@ def test_grey_matches_opencv_integer_formula():
 
 def test_grey_is_the_integer_formula_on_every_colour():
     levels = np.arange(256, dtype=np.uint32)
-    rgb = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(4096, 4096, 3)
-    expected = (rgb @ np.array([4899, 9617, 1868], np.uint32) + 8192) >> 14
-    np.testing.assert_array_equal(to_grey(rgb.astype(np.uint8)), expected)
+    gb = np.stack(np.meshgrid(levels, levels, indexing="ij"), axis=-1)  # (256, 256, 2)
+    for r in range(0, 256, 32):  # 32 red levels at a time: ~80 MB, not 300
+        rgb = np.concatenate([np.broadcast_to(levels[r:r + 32, None, None, None], (32, 256, 256, 1)),
+                              np.broadcast_to(gb, (32, 256, 256, 2))], axis=-1)
+        expected = (rgb @ np.array([4899, 9617, 1868], np.uint32) + 8192) >> 14
+        np.testing.assert_array_equal(to_grey(rgb.astype(np.uint8)), expected)
 
 
 # -- alignment ----------------------------------------------------------------------------------
