@@ -62,6 +62,33 @@ def test_a_mouth_far_from_the_centre_resizes_the_whole_aligned_frame():
         np.testing.assert_array_equal(rois.frames[i], expected)
 
 
+
+def test_crops_equal_upstreams_full_warp_then_cut():
+    """The recipe warps only up to the crop's far corner; upstream warps the whole 256 x 256
+    frame, then cuts (or resizes it): the same pixels, on random keypoints of both branches."""
+    cv2 = need_cv2()
+    rng = np.random.default_rng(5)
+    t = 24
+    video = textured(t, 200, seed=1)
+    kps = np.tile(rec.reference_keypoints() * 0.7 + 10, (t, 1, 1)) + rng.normal(0, 2, (t, 4, 2))
+    kps[t // 2:, 3] += [[40, 30]]  # later frames: the mouth too far off, the resize branch
+    kps = kps.astype(np.float32)  # as the recipe stores them
+    rois = rec.autoavsr_rois(video, kps)
+    smoothed, target = rec.smooth_keypoints(kps), rec.reference_keypoints()
+    resized = 0
+    for i in range(t):
+        m = cv2.estimateAffinePartial2D(smoothed[i], target, method=cv2.LMEDS)[0]
+        full = cv2.warpAffine(video[i], m, (256, 256), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        cx, cy = smoothed[i, 3] @ m[:, :2].T + m[:, 2]
+        if abs(cy - 128) > 53 or abs(cx - 128) > 53:
+            patch, resized = cv2.resize(full, (96, 96)), resized + 1
+        else:
+            y0, x0 = int(round(np.clip(cy - 48, 0, 256))), int(round(np.clip(cx - 48, 0, 256)))
+            patch = full[y0:y0 + 96, x0:x0 + 96]
+        np.testing.assert_array_equal(rois.frames[i], to_grey(patch))
+    assert 0 < resized < t
+
 def test_centred_smoothing_recentred_on_the_frame():
     """Frame t averages frames t - m .. t + m, m = min(6, t, T - 1 - t), then moves so its mean
     over the 4 points is frame t's own: a common translation is not smoothed at all."""

@@ -108,6 +108,16 @@ def test_grey_matches_opencv_integer_formula():
     np.testing.assert_array_equal(to_grey(rgb)[0], [76, 150, 29, 255, 18])
 
 
+def test_grey_is_the_integer_formula_on_every_colour():
+    levels = np.arange(256, dtype=np.uint32)
+    gb = np.stack(np.meshgrid(levels, levels, indexing="ij"), axis=-1)  # (256, 256, 2)
+    for r in range(0, 256, 32):  # 32 red levels at a time: ~80 MB, not 300
+        rgb = np.concatenate([np.broadcast_to(levels[r:r + 32, None, None, None], (32, 256, 256, 1)),
+                              np.broadcast_to(gb, (32, 256, 256, 2))], axis=-1)
+        expected = (rgb @ np.array([4899, 9617, 1868], np.uint32) + 8192) >> 14
+        np.testing.assert_array_equal(to_grey(rgb.astype(np.uint8)), expected)
+
+
 # -- alignment ----------------------------------------------------------------------------------
 def test_alignment_centres_the_mouth_in_the_crop():
     video, roi = _face_clip(30)
@@ -129,8 +139,89 @@ def test_crop_warp_equals_full_warp_then_slice():
     tform = estimate_transform("similarity", lms[stable], mean_face()[stable])
     full = (warp(grey, tform.inverse, output_shape=(256, 256)) * 255).astype(np.uint8)
     x0, y0 = align_mod._crop_origin(tform(lms[48:68]).mean(axis=0), AlignConfig())
-    np.testing.assert_array_equal(align_mod._warp_crop(grey, tform, x0, y0, 96), full[y0:y0 + 96, x0:x0 + 96])
+    np.testing.assert_array_equal(align_mod._warp_crop(grey, tform.inverse.params, x0, y0, 96),
+                                  full[y0:y0 + 96, x0:x0 + 96])
 
+
+
+def _skimage_crop(grey, tform, x0, y0, crop=96):
+    """The reference: skimage's warp up to the crop's far corner, truncated, then the crop."""
+    from skimage.transform import warp
+
+    full = warp(grey, tform.inverse, output_shape=(y0 + crop, x0 + crop), order=1, mode="constant",
+                cval=0.0)
+    return (full * 255).astype(np.uint8)[y0:, x0:]
+
+
+def test_compiled_warp_equals_skimage_warp_bit_for_bit():
+    """warp_kernel.warp_crops against skimage on random similarities: frames with and without
+    black pixels, crops inside, across and wholly outside the image (skimage then widens its
+    output clip to the border's 0 only when some output pixel lies wholly outside)."""
+    from skimage.transform import SimilarityTransform
+
+    from avdd.roi.warp_kernel import COMPILED, warp_crops
+
+    require(COMPILED, "numba is not installed")
+    rng = np.random.default_rng(3)
+    frames, tforms, origins, expected = [], [], [], []
+    for k in range(60):
+        lo = 0 if k % 3 == 0 else int(rng.integers(1, 80))  # two in three frames have no 0
+        grey = rng.integers(lo, 256, (int(rng.integers(60, 140)), int(rng.integers(60, 140))),
+                            dtype=np.uint8)
+        grey[rng.random(grey.shape) < 0.5] = lo + 7  # flat patches: truncation at exact levels
+        tform = SimilarityTransform(scale=rng.uniform(1.5, 4), rotation=rng.uniform(-0.4, 0.4),
+                                    translation=rng.uniform(-150, 100, 2))
+        x0, y0 = (int(v) for v in rng.integers(0, 161, 2))
+        frames.append(np.pad(grey, ((0, 140 - grey.shape[0]), (0, 140 - grey.shape[1])),
+                             constant_values=lo + 7))  # one (T, H, W) array; the pad is image
+        tforms.append(tform)
+        origins.append((x0, y0))
+        expected.append(_skimage_crop(frames[-1], tform, x0, y0))
+    # Half a pixel off the top-left edge of a frame without 0: the first row and column mix
+    # the border's 0 in. skimage clips them up to the frame's minimum when no output pixel up
+    # to the crop's far corner is wholly outside (x0 = 0), and keeps them when one is (x0 = 60).
+    half = SimilarityTransform(translation=(0.5, 0.5))
+    for x0 in (0, 60):
+        frames.append(np.full((140, 140), 90, np.uint8))
+        tforms.append(half)
+        origins.append((x0, 0))
+        expected.append(_skimage_crop(frames[-1], half, x0, 0))
+    inverse = np.stack([t.inverse.params[:2] for t in tforms])
+    got = warp_crops(np.stack(frames), align_mod._GREY_LEVELS, inverse, np.array(origins), 96)
+    np.testing.assert_array_equal(got, np.stack(expected))
+    inner = expected[-1][50, 50]  # 89: 90 / 255 * 255 truncates to 89, as upstream's
+    assert (expected[-2][0] == inner).all() and (expected[-1][0] < inner // 2 + 1).all()
+    assert sum((e == 0).any() for e in expected) > 10  # crops reaching outside the image
+
+
+def test_batched_similarities_are_skimages_floats():
+    from skimage.transform import estimate_transform
+
+    from avdd.roi.similarity import apply_similarities, similarities
+
+    rng = np.random.default_rng(4)
+    target = mean_face()[[33, 36, 39, 42, 45]]
+    src = np.concatenate([rng.uniform(0, 200, (300, 5, 2)),  # arbitrary, reflections included
+                          target * rng.uniform(0.3, 3, (300, 1, 1)) + rng.normal(0, 2, (300, 5, 2))])
+    got = similarities(src, target)
+    tforms = [estimate_transform("similarity", s, target) for s in src]
+    np.testing.assert_array_equal(got, np.stack([t.params for t in tforms]))
+    points = rng.uniform(0, 128, (len(src), 20, 2))
+    np.testing.assert_array_equal(apply_similarities(got, points),
+                                  np.stack([t(p) for t, p in zip(tforms, points)]))
+    collinear = src[:2].copy()
+    collinear[1, :, 1] = 3.0  # all five points on one line: not of full rank
+    assert similarities(collinear, target) is None
+
+def test_mouth_rois_compiled_and_skimage_paths_agree(monkeypatch):
+    video, roi = _face_clip(20)
+    video[..., 0] = np.clip(video[..., 0].astype(int) + np.arange(SIZE), 0, 255)  # texture
+    lms = template_landmarks(roi.face_box, roi.mouth_centre) + 0.37
+    compiled = mouth_rois(video, lms)
+    monkeypatch.setattr(align_mod, "COMPILED", False)  # the per-frame skimage warp
+    np.testing.assert_array_equal(mouth_rois(video, lms).frames, compiled.frames)
+    monkeypatch.setattr(align_mod, "similarities", lambda src, dst: None)  # and skimage's fits
+    np.testing.assert_array_equal(mouth_rois(video, lms).frames, compiled.frames)
 
 def test_interpolation_fills_gaps_linearly_and_copies_edges():
     lms = np.full((8, 68, 2), np.nan)

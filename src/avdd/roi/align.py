@@ -5,7 +5,8 @@ Given 68 landmarks per frame (NaN rows where no face was found):
 1. fill missing frames by linear interpolation between detections; leading / trailing gaps
    copy the nearest detection; no detection at all -> fallback;
 2. smooth with a *forward* window of 12 frames (frame i uses the mean of frames i..i+11);
-3. per frame, a similarity transform (``skimage.transform.estimate_transform('similarity')``)
+3. per frame, a similarity transform (``skimage.transform.estimate_transform('similarity')``,
+   computed for all frames at once with skimage's operations, :mod:`avdd.roi.similarity`)
    from the smoothed stable points [33, 36, 39, 42, 45] (nose base, eye corners) to the same
    points of the 256 x 256 mean face; the last 11 frames reuse the last transform;
 4. warp the frame with it (bilinear, zero border, ``skimage.transform.warp``), transform the
@@ -26,8 +27,10 @@ Differences from upstream, all below one grey level or documented here:
 * the frame is converted to grey (OpenCV's integer formula) *before* warping, upstream after
   (it warps BGR, writes an mp4, and AV-HuBERT's loader converts to grey): warping one channel
   is 3x cheaper; the difference is the uint8 rounding order (and no lossy re-encode);
-* the warp stops at the crop's far corner instead of filling the whole 256 x 256 frame: the
-  same sampling positions, so the same pixels (tested), ~half the work;
+* only the crop's pixels are warped (all frames in one numba call, :mod:`avdd.roi.warp_kernel`,
+  ~10x faster than skimage per frame), not the whole 256 x 256 frame: the same sampling
+  positions, arithmetic and clip as skimage's warp, so the same pixels (tested); without numba,
+  skimage warps each frame up to the crop's far corner;
 * ``max_outside_px`` (default None = upstream: always clamp) can make a far-off crop fall
   back instead, as BACKBONES.md's wording of the rule would;
 * the fallback frames are not re-encoded (upstream writes them to an mp4 at crf 20 first).
@@ -39,10 +42,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from skimage.transform import estimate_transform, warp
+from skimage.util import img_as_float
 
 from avdd.roi.image import rgb_video, to_grey
 from avdd.roi.landmarks import MEAN_FACE_SIZE, LandmarkSource, mean_face
 from avdd.roi.regions import MouthRois
+from avdd.roi.similarity import apply_similarities, similarities
+from avdd.roi.warp_kernel import COMPILED, warp_crops
 
 __all__ = ["AlignConfig", "CropError", "mouth_rois", "interpolate_landmarks",
            "smooth_landmarks", "landmark_boxes", "centre_crops"]
@@ -70,6 +76,10 @@ class AlignConfig:
     crop: int = 96
     mouth: tuple[int, int] = (48, 68)
     max_outside_px: float | None = None
+
+
+#: The float each grey level becomes in skimage's warp (``img_as_float``), for the compiled warp.
+_GREY_LEVELS = img_as_float(np.arange(256, dtype=np.uint8))
 
 
 class CropError(ValueError):
@@ -127,14 +137,16 @@ def _crop_origin(centre: np.ndarray, cfg: AlignConfig) -> tuple[int, int]:
     return origin[0], origin[1]
 
 
-def _warp_crop(grey: np.ndarray, tform, x0: int, y0: int, crop: int) -> np.ndarray:
-    """Pixels [y0, y0 + crop) x [x0, x0 + crop) of ``warp(grey, tform.inverse, (256, 256))``.
+def _warp_crop(grey: np.ndarray, inverse: np.ndarray, x0: int, y0: int, crop: int) -> np.ndarray:
+    """Pixels [y0, y0 + crop) x [x0, x0 + crop) of ``warp(grey, inverse, (256, 256))``
+    (``inverse``: the 3 x 3 output -> input matrix, ``tform.inverse.params``).
 
-    Only the output up to the crop's far corner is warped (~half the frame): the same map and
-    the same output positions, hence bit-identical pixels. (Warping just the crop with a
-    shifted matrix moves sample positions by ~1e-13 px, which the uint8 truncation below
-    turns into occasional 1-level differences.)"""
-    out = warp(grey, tform.inverse, output_shape=(y0 + crop, x0 + crop), order=1, mode="constant", cval=0.0)
+    skimage's path, used where the compiled warp (:mod:`avdd.roi.warp_kernel`) is not. Only
+    the output up to the crop's far corner is warped (~half the frame): the same map and the
+    same output positions, hence bit-identical pixels. (Warping just the crop with a shifted
+    matrix moves sample positions by ~1e-13 px, which the uint8 truncation below turns into
+    occasional 1-level differences.)"""
+    out = warp(grey, inverse, output_shape=(y0 + crop, x0 + crop), order=1, mode="constant", cval=0.0)
     # Truncation, as upstream's (warped * 255).astype(uint8).
     return (out[y0:, x0:] * 255).astype(np.uint8)
 
@@ -158,23 +170,38 @@ def _fallback(grey: np.ndarray, cfg: AlignConfig) -> np.ndarray:
     return centre_crops(grey, cfg.crop)
 
 
+def _frame_similarities(smoothed: np.ndarray, target: np.ndarray, cfg: AlignConfig) -> np.ndarray:
+    """``(T, 3, 3)`` similarity per frame from the smoothed stable points to ``target``: all
+    frames at once (:func:`~avdd.roi.similarity.similarities`, skimage's floats), or frame by
+    frame with skimage when some frame is degenerate (raising ValueError as upstream fails)."""
+    stable = list(cfg.stable_points)
+    batched = similarities(smoothed[:, stable], target)
+    if batched is not None and np.isfinite(batched).all():
+        return batched
+    params, tform = np.empty((len(smoothed), 3, 3)), None
+    for i in range(len(smoothed)):
+        # Rows past T - window repeat the last smoothed row: reuse its transform.
+        if tform is None or not np.array_equal(smoothed[i], smoothed[i - 1]):
+            tform = estimate_transform("similarity", smoothed[i][stable], target)
+            if not np.isfinite(tform.params).all():
+                raise ValueError(f"frame {i}: degenerate stable points, no similarity transform")
+        params[i] = tform.params
+    return params
+
+
 def _aligned_crops(grey: np.ndarray, lms: np.ndarray, cfg: AlignConfig) -> np.ndarray:
     """Steps 2-4 on NaN-free landmarks; raises CropError / ValueError on failure."""
     target = mean_face()[list(cfg.stable_points)]
-    smoothed = smooth_landmarks(lms, cfg.window)
+    params = _frame_similarities(smooth_landmarks(lms, cfg.window), target, cfg)
     lo, hi = cfg.mouth
-    crops = np.empty((len(grey), cfg.crop, cfg.crop), np.uint8)
-    tform = None
-    for i in range(len(grey)):
-        # Rows past T - window repeat the last smoothed row: reuse its transform.
-        if tform is None or not np.array_equal(smoothed[i], smoothed[i - 1]):
-            tform = estimate_transform("similarity", smoothed[i][list(cfg.stable_points)], target)
-            if not np.isfinite(tform.params).all():
-                raise ValueError(f"frame {i}: degenerate stable points, no similarity transform")
-        mouth = tform(lms[i][lo:hi]).mean(axis=0)
-        x0, y0 = _crop_origin(mouth, cfg)
-        crops[i] = _warp_crop(grey[i], tform, x0, y0, cfg.crop)
-    return crops
+    mouths = apply_similarities(params, lms[:, lo:hi]).mean(axis=1)  # (T, 2) in the 256 frame
+    origins = np.array([_crop_origin(m, cfg) for m in mouths], np.int64).reshape(-1, 2)
+    # What skimage's warp receives for tform.inverse: the float64 inverse matrix.
+    inverse = np.linalg.inv(params)
+    if COMPILED and (inverse[:, 2] == [0.0, 0.0, 1.0]).all():  # affine: the kernel's case
+        return warp_crops(grey, _GREY_LEVELS, inverse[:, :2], origins, cfg.crop)
+    return np.stack([_warp_crop(g, m, x0, y0, cfg.crop)
+                     for g, m, (x0, y0) in zip(grey, inverse, origins)])
 
 
 def mouth_rois(video: np.ndarray, landmarks: np.ndarray | LandmarkSource, *,

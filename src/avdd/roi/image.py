@@ -30,5 +30,11 @@ def to_grey(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.shape[-1] != 3:
         raise ValueError(f"expected (..., H, W, 3) uint8 RGB frames, got {rgb.dtype} {rgb.shape}")
-    acc = rgb.astype(np.uint32) @ _GREY_WEIGHTS
-    return ((acc + (1 << (_GREY_SHIFT - 1))) >> _GREY_SHIFT).astype(np.uint8)
+    # One widening multiply per channel, accumulated in place: ~2x faster than a uint32
+    # matmul (NumPy has no BLAS for integers), the same integers.
+    acc = np.multiply(rgb[..., 0], _GREY_WEIGHTS[0], dtype=np.uint32)
+    acc += np.multiply(rgb[..., 1], _GREY_WEIGHTS[1], dtype=np.uint32)
+    acc += np.multiply(rgb[..., 2], _GREY_WEIGHTS[2], dtype=np.uint32)
+    acc += 1 << (_GREY_SHIFT - 1)
+    acc >>= _GREY_SHIFT
+    return acc.astype(np.uint8)
