@@ -117,8 +117,9 @@ def part_real(device: str, batch: int, seconds: float = 7.5) -> list[dict]:
                 ctx = (torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
                        if precision == "bf16" else torch.autocast("cpu", enabled=False))
                 with ctx:
-                    run = (lambda: bb.batch(clips, [None] * b)) if bb.batch_key(clip) \
-                        is not None else (lambda: [bb(c) for c in clips])
+                    def run(bb=bb, clips=clips, b=b):  # bound now: `bb` is deleted below
+                        return bb.batch(clips, [None] * b) if bb.batch_key(clip) is not None \
+                            else [bb(c) for c in clips]
                     run()
                     _sync(device)
                     t0 = time.perf_counter()

@@ -98,6 +98,28 @@ def test_groups_of_tables_round_trip(pkg, profile):
     pd.testing.assert_frame_equal(again["table"], value["table"])
 
 
+def test_an_entry_written_meanwhile_by_another_process_is_kept(pkg, profile, monkeypatch):
+    """The book runs notebooks in two lanes, which may compute the same result at once: the
+    second writer finds the first one's entry in place of the one it just removed."""
+    import shutil
+
+    value = pd.DataFrame({"a": [1, 2]})
+    first = cache.put(profile, "shared", {"k": 1}, value, code="fakepkg.c")
+    remove = shutil.rmtree
+
+    def rmtree_but_the_entry(path, ignore_errors=False):  # the other lane rewrote it meanwhile
+        if Path(path) != first:
+            remove(path, ignore_errors=ignore_errors)
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree_but_the_entry)
+    assert cache.put(profile, "shared", {"k": 1}, value, code="fakepkg.c") == first
+    monkeypatch.setattr(shutil, "rmtree", remove)
+    assert [p.name for p in first.parent.iterdir()] == [first.name]  # no temporary left
+    pd.testing.assert_frame_equal(
+        cache.cached(profile, "shared", {"k": 1}, lambda: pytest.fail("recomputed"),
+                     code="fakepkg.c"), value)
+
+
 def test_the_study_caches_stop_at_the_feature_extractors(tmp_path):
     """A probe's key covers the probe and the analysis code, not the backbone families (their
     features are keyed by Backbone.version)."""

@@ -15,6 +15,15 @@ folder's parent).
 Each notebook also gets ``outputs = generated/<name>_files``, beside its executed copy: it
 writes every figure (PDF, PNG) and table (CSV) it shows there, with provenance sidecars, and
 links them from its page; Sphinx copies linked files into the build's ``_downloads/``.
+- ``avdd_lanes``: lists of notebooks that may run beside each other, one list per lane. The
+  notebooks in no lane run first, one after the other (Table 1, which prepares every feature
+  store); then the lanes run at once, each in its order. A notebook that needs another's cached
+  result (Table 3 reads Table 2's grid) comes after it in the same lane, so that nothing is
+  computed twice; two lanes that do compute the same result both get the same entry
+  (:func:`avdd.analysis.cache.cached`). Most of a notebook's time is one process on one core,
+  so two lanes on two cores nearly halve the build. ``AVDD_BOOK_SERIAL=1`` runs everything in
+  ``avdd_notebooks`` order (e.g. on a GPU machine, where two kernels would share one device).
+
 After the notebooks, every page's known-answer checks are gathered into
 ``generated/known_answers.csv``.
 """
@@ -23,6 +32,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from avdd.report.book import collect_known_answers, execute_stale
@@ -36,17 +48,46 @@ def _execute(app, config) -> None:
     per_notebook = params.pop("notebooks", None) or {}
     if params.get("home"):
         params["home"] = str((repo / params["home"]).resolve())
-    for name in config.avdd_notebooks:
+    names = list(config.avdd_notebooks)
+    lanes = [[n for n in lane if n in names] for lane in (config.avdd_lanes or [])]
+    if os.environ.get("AVDD_BOOK_SERIAL") == "1":
+        lanes = []
+    in_lanes = {n for lane in lanes for n in lane}
+    total, done = len(names), []
+
+    def run(name: str) -> None:
         files = book / "generated" / f"{name}_files"
-        execute_stale(repo / "notebooks" / f"{name}.py", book / "generated" / f"{name}.ipynb",
-                      {**params, **per_notebook.get(name, {}), "outputs": str(files)},
-                      cwd=repo, files=files)
+        print(f"avdd book: {name} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        executed = execute_stale(repo / "notebooks" / f"{name}.py",
+                                 book / "generated" / f"{name}.ipynb",
+                                 {**params, **per_notebook.get(name, {}), "outputs": str(files)},
+                                 cwd=repo, files=files)
+        done.append(name)
+        print(f"avdd book: {name} {'executed' if executed else 'up to date'} in "
+              f"{time.perf_counter() - started:.0f} s ({len(done)} of {total})",
+              file=sys.stderr, flush=True)
+
+    for name in names:
+        if name not in in_lanes:
+            run(name)
+    if lanes:
+        def lane(order: list[str]) -> None:
+            for name in order:
+                run(name)
+
+        with ThreadPoolExecutor(len(lanes)) as pool:
+            futures = [pool.submit(lane, order) for order in lanes]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
     collect_known_answers(book / "generated")
 
 
 def setup(app):
     app.add_config_value("avdd_notebooks", [], "env")
     app.add_config_value("avdd_parameters", {}, "env")
+    app.add_config_value("avdd_lanes", [], "env")
     # Early (priority < 500) so that generated pages exist before the TOC is checked.
     app.connect("config-inited", _execute, priority=100)
     return {"version": "0.1", "parallel_read_safe": True}

@@ -162,7 +162,14 @@ def _write(profile: Profile, e: Entry, name: str, config: dict[str, Any], value:
                       parts=_parts(value) if fmt is TABLES else None)
     (tmp / "provenance.json").write_text(json.dumps(prov, indent=2, default=str))
     shutil.rmtree(e.folder, ignore_errors=True)
-    os.replace(tmp, e.folder)
+    try:
+        os.replace(tmp, e.folder)
+    except OSError:
+        # Another process (a notebook of the other lane of the book) wrote the same entry
+        # meanwhile: same key, same code, same result; keep the one in place.
+        if not e.complete:
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
     _drop_superseded(e)
 
 
