@@ -343,3 +343,29 @@ def test_out_of_memory_is_one_line_naming_memory_not_the_file(tmp_path, capsys, 
 def _sine_tone(seconds: float = 1.2) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * 16000)) / 16000)
             ).astype(np.float32)
+
+
+def test_the_plot_of_a_clip_read_in_windows_shows_the_frames_of_the_whole_clip(tmp_path,
+                                                                               monkeypatch):
+    """A windowed score keeps no clip: --plot decodes the three frames it shows again (at
+    full size), the same frames a whole clip would give, clamped at both ends alike."""
+    import avdd.report.plots as plots
+    from avdd.score import VideoScore, load_scorer, plot_result
+
+    path = write_clip(tmp_path / "a.mp4", _moving_pattern(40, 64, 96), None)
+    bb = get_backbone("clip-tiny-random")
+    probe = LinearProbe(max_epochs=1).fit(FeatureSet.from_arrays(
+        [np.random.default_rng(i).standard_normal((8, bb.dim)) for i in range(4)], [0, 1] * 2))
+    scorer = load_scorer(save_probe(probe, tmp_path / "p.safetensors", backbone=bb.name))
+    shown = []
+    monkeypatch.setattr(plots, "plot_timeline", lambda *a, frames=None, **k: shown.append(frames))
+    whole = read_clip(path, audio=False)
+    for peak in (0.1, 0.8, 1.55):  # near the start, inside, near the end (1.6 s)
+        r = VideoScore(path=str(path), score=0.0, probability=0.5, times=np.arange(40) / 25,
+                       frame_scores=np.zeros(40), fps=25.0, peak_time=peak)
+        plot_result(r, None, scorer)
+        plot_result(r, whole, scorer)
+        again, ref = shown[-2], shown[-1]
+        assert [t for t, _ in again] == [t for t, _ in ref]
+        assert all(np.array_equal(a, b) and a.shape == (64, 96, 3)
+                   for (_, a), (_, b) in zip(again, ref, strict=True))

@@ -4,7 +4,9 @@
 
 The probe file names its backbone (``metadata["backbone"]``, a spec string); the backbone is
 built from it, the clip decoded with :func:`avdd.media.read_clip` (25 fps video, 16 kHz audio,
-only the streams the backbone needs), features extracted and the probe applied:
+only the streams the backbone needs; frame-wise video models, :func:`reads_windows`, get it
+in windows from :func:`avdd.media.stream_video`, so memory does not grow with the clip),
+features extracted and the probe applied:
 
 - video score s = b + logsumexp_t(w.x_t/||x_t||), P(fake) = σ(2 s) (the paper's convention);
 - frame score z_t = w.x_t/||x_t|| + b at the backbone's rate (25 Hz; 12.5 Hz for VideoMAE), and
