@@ -202,12 +202,11 @@ def _out_of_memory(path: Path, vstream, picker, fps: float | None, err: BaseExce
     if shape is None:
         what = "the audio stream"
     else:
-        mib = frames * shape[0] * shape[1] * 3 / 2**20
-        what = f"{frames} frames at {shape[1]}x{shape[0]} ({mib:,.0f} MiB of RGB)"
+        what = f"{frames} frames at {shape[1]}x{shape[0]}"
         if vstream is not None and vstream.duration and fps:
             total = float(vstream.duration * vstream.time_base) * fps
-            what += (f" of about {total:,.0f} "
-                     f"({total * shape[0] * shape[1] * 3 / 2**30:,.1f} GiB for the whole clip)")
+            gib = total * shape[0] * shape[1] * 3 / 2**30
+            what += f" of about {total:,.0f} ({gib:,.1f} GiB of RGB for the whole clip)"
     return OutOfMemory(
         f"{path}: out of memory while decoding {what} ({type(err).__name__}: {err}). The file "
         "is not at fault: free memory or raise the memory limit, use a backbone that reads "
