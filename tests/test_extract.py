@@ -343,3 +343,35 @@ def test_native_frame_rate_is_kept_and_recorded(tiny_profile, tmp_path):
     i, j = (list(fs.ids).index("0_real/b25.mp4") for fs in (native["clip-tiny-random"],
                                                             resampled["clip-tiny-random"]))
     np.testing.assert_array_equal(native["clip-tiny-random"][i], resampled["clip-tiny-random"][j])
+
+
+def test_frame_wise_backbones_read_long_clips_in_windows_with_the_same_features(
+        tiny_profile, tmp_path, monkeypatch):
+    """Issue 14.5: the runner decoded each clip whole at its own size. CLIP and VideoMAE now
+    get a long clip in windows, resized as decoded (64 → 56 / 32 px), with every stored bit
+    equal to the whole-clip path (the device path still decodes whole clips)."""
+    from avdd.backbones.clip import CLIPFrames
+    from avdd.backbones.videomae import VideoMAE
+
+    prof = _one_clip_set(tiny_profile, tmp_path, {"long.mp4": (25, 603)})
+    names = ["clip-tiny-random", "videomae-tiny-random:trailing=pad"]
+    seen: list[tuple[str, tuple]] = []
+    for family in (CLIPFrames, VideoMAE):
+        call = family.__call__
+        monkeypatch.setattr(family, "__call__", lambda self, clip, roi=None, call=call:
+                            seen.append((self.name, clip.video.shape)) or call(self, clip, roi))
+    windowed = extract(replace(prof, cache_dir=tmp_path / "w"), names, "avlips", "test",
+                       progress=False)
+    pieces = {n: [s for who, s in seen if who == n] for n in ("clip-tiny-random",
+                                                              "videomae-tiny-random")}
+    assert [s[0] for s in pieces["clip-tiny-random"]] == [256, 256, 91]
+    assert {s[1:3] for s in pieces["clip-tiny-random"]} == {(56, 56)}
+    assert [s[0] for s in pieces["videomae-tiny-random"]] == [256, 256, 91]
+    assert {s[1:3] for s in pieces["videomae-tiny-random"]} == {(32, 32)}
+    seen.clear()
+    whole = extract(replace(prof, cache_dir=tmp_path / "d"), names, "avlips", "test",
+                    progress=False, device="cpu", workers=0)
+    assert sorted(s[0] for _, s in seen) == [603, 603] and {s[1] for _, s in seen} == {64}
+    for a, b in zip(windowed, whole, strict=True):
+        assert a.failed == b.failed == 0
+        _same_features(a.store, b.store)

@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from avdd.media import Clip, MediaError, read_clip, write_clip
+from avdd.media import Clip, MediaError, OutOfMemory, read_clip, stream_video, write_clip
 
 SR = 16000
 
@@ -173,3 +173,80 @@ def test_zero_decoded_frames(tmp_path):
             packet.stream, packet.pts, packet.dts, packet.time_base = video, i, i, video.time_base
             container.mux(packet)
     assert "zero frames" in _assert_media_error(path, audio=False)
+
+
+@pytest.mark.parametrize("fps,window,min_last", [(25.0, 16, 1), (25.0, 16, 12), (None, 7, 1)])
+def test_windows_are_the_frames_of_the_whole_clip(tmp_path, fps, window, min_last):
+    # 30 fps → 25 fps drops frames by timestamp across window boundaries; native keeps all.
+    path = write_clip(tmp_path / "a.mp4", _grey_ramp(71), None, fps=30)
+    whole = read_clip(path, audio=False, fps=fps)
+    pieces = list(stream_video(path, window=window, fps=fps, min_last=min_last))
+    sizes = [p.num_frames for p in pieces]
+    # 59 frames at 25 fps: 16, 16, 16, 11 (a tail of 11 < 12 is merged: 16, 16, 27)
+    assert all(s == window for s in sizes[:-1]) and min_last <= sizes[-1] < window + min_last
+    assert np.array_equal(np.concatenate([p.video for p in pieces]), whole.video)
+    assert {(p.fps, p.native) for p in pieces} == {(whole.fps, whole.native)}
+
+
+def test_a_decode_resize_is_applied_to_every_frame_and_the_rest_is_unchanged(tmp_path):
+    path = write_clip(tmp_path / "a.mp4", _grey_ramp(20, 360, 640), _sine(440, 0.8))
+    seen = []
+
+    def halve(frame):
+        seen.append(frame.shape)
+        return np.ascontiguousarray(frame[::4, ::4])
+
+    whole = read_clip(path)
+    small = read_clip(path, resize=halve)
+    assert small.video.shape == (20, 90, 160, 3) and set(seen) == {(360, 640, 3)}
+    assert np.array_equal(small.video, whole.video[:, ::4, ::4])
+    assert np.array_equal(small.audio, whole.audio)
+    (piece,) = stream_video(path, window=50, resize=halve)
+    assert np.array_equal(piece.video, small.video)
+
+
+def test_processor_resize_at_decode_leaves_clip_and_videomae_inputs_unchanged():
+    from avdd.backbones import clip as clip_family
+    from avdd.backbones import videomae
+    from avdd.backbones.layers.frames import shortest_edge_resize
+
+    rng = np.random.default_rng(0)
+    for family, edge in ((clip_family, 56), (clip_family, 224), (videomae, 32)):
+        proc = family.processor_for(edge)
+        resize = shortest_edge_resize(proc)
+        for h, w in ((128, 128), (360, 640), (97, 131), (40, 30)):
+            frames = rng.integers(0, 256, (4, h, w, 3), dtype=np.uint8)
+            small = np.stack([resize(f) for f in frames])
+            assert min(small.shape[1:3]) == min(edge, h, w)  # never larger than asked
+            if family is clip_family:
+                a, b = (proc(images=list(x), input_data_format="channels_last",
+                             return_tensors="pt")["pixel_values"] for x in (frames, small))
+            else:
+                a, b = (proc([x], input_data_format="channels_last",
+                             return_tensors="pt")["pixel_values"] for x in (frames, small))
+            assert np.array_equal(a.numpy(), b.numpy()), (family.__name__, edge, h, w)
+
+
+def test_running_out_of_memory_is_reported_as_memory_not_as_a_corrupt_file(tmp_path,
+                                                                           monkeypatch):
+    import avdd.media as media
+
+    path = write_clip(tmp_path / "a.mp4", _grey_ramp(30), None)
+
+    def no_memory(frames):
+        return np.empty(2**62, np.uint8)  # numpy's own _ArrayMemoryError
+
+    monkeypatch.setattr(media, "_stack", no_memory)
+    with pytest.raises(OutOfMemory) as err:
+        read_clip(path, audio=False)
+    msg = str(err.value)
+    assert not isinstance(err.value, MediaError) and "corrupt" not in msg
+    assert str(path) in msg and "out of memory" in msg and "30 frames at 96x64" in msg
+
+    def ffmpeg_enomem(self, *args, **kwargs):  # FFmpeg's ENOMEM while decoding
+        raise av.error.MemoryError(12, "Cannot allocate memory")
+        yield
+
+    monkeypatch.setattr(media._Decode, "_windows", ffmpeg_enomem)
+    with pytest.raises(OutOfMemory, match="out of memory while decoding 0 frames"):
+        list(stream_video(path, window=8))

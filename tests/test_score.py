@@ -15,7 +15,7 @@ from avdd.datasets import load_items
 from avdd.features.featureset import FeatureSet
 from avdd.heads.probe import LinearProbe
 from avdd.heads.probe_io import import_official_probe, load_probe, save_probe
-from avdd.media import read_clip, write_clip
+from avdd.media import read_clip, stream_video, write_clip
 from avdd.report.plots import plot_timeline
 from avdd.score import fake_ranges
 
@@ -263,3 +263,109 @@ def test_lip_models_without_a_landmark_detector_fail_once_before_decoding(tmp_pa
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install" in err[0] and "dlib" in err[0], err
     assert decoded == []
+
+
+def _moving_pattern(n: int, h: int, w: int) -> np.ndarray:
+    """Frames that differ from each other (a drifting two-tone gradient)."""
+    t = np.arange(n)[:, None, None]
+    y, x = np.arange(h)[None, :, None], np.arange(w)[None, None, :]
+    red = ((x * 3 + y + 5 * t) % 256).astype(np.uint8)
+    green = ((y * 2 + x * 0 + 3 * t) % 256).astype(np.uint8)
+    return np.stack([red, green, np.full_like(red, 128)], axis=-1)
+
+
+@pytest.mark.parametrize("spec", ["clip-tiny-random", "videomae-tiny-random",
+                                  "videomae-tiny-random:trailing=pad"])
+def test_a_long_clip_is_scored_in_small_windows_with_the_whole_clips_features(
+        tmp_path, monkeypatch, spec):
+    """Issue 14.5: `avdd score` decoded the whole clip at its own size (2.6 GB for 60 s of
+    640 × 360). Frame-wise models now read it in windows of a few hundred frames, resized as
+    decoded to what their preprocessing makes of a frame, and the features are those of the
+    whole clip at full size, bit for bit."""
+    from avdd.features.threads import one_thread
+    from avdd.score import load_scorer, reads_windows, score_video
+
+    path = write_clip(tmp_path / "long.mp4", _moving_pattern(603, 120, 160), None)
+    bb = get_backbone(spec)
+    whole = read_clip(path, audio=False)
+    with one_thread():
+        feats = bb(whole)
+        pieces = [bb(piece) for piece in stream_video(
+            path, window=bb.stream_window(25.0), resize=bb.frame_resize, min_last=bb.min_frames)]
+    assert np.array_equal(np.concatenate(pieces), feats)  # fp32, before any fp16 store
+    probe = LinearProbe(max_epochs=2).fit(FeatureSet.from_arrays(
+        [np.random.default_rng(i).standard_normal((8, bb.dim)) for i in range(4)], [0, 1] * 2))
+    scorer = load_scorer(save_probe(probe, tmp_path / "p.safetensors", backbone=spec))
+    assert reads_windows(scorer.backbone)
+    seen = []
+    call = type(scorer.backbone).__call__
+    monkeypatch.setattr(type(scorer.backbone), "__call__",
+                        lambda self, clip, roi=None: seen.append(clip.video.shape)
+                        or call(self, clip, roi))
+    result, clip = score_video(path, scorer)
+    assert clip is None and len(seen) == 3 and sum(s[0] for s in seen) == 603
+    assert max(s[0] for s in seen) <= scorer.backbone.stream_window(25.0) + 4
+    assert {min(s[1:3]) for s in seen} == {bb.image_size}  # decoded at 32 / 56, not 120
+    fs = FeatureSet.from_arrays([feats], fps=bb.fps)
+    assert result.score == float(probe.decision_function(fs)[0])
+    assert np.array_equal(result.frame_scores, np.asarray(probe.frame_logits(fs)[0], np.float64))
+
+
+def test_out_of_memory_is_one_line_naming_memory_not_the_file(tmp_path, capsys, monkeypatch):
+    """Issue 14.5: under a memory limit the failure read "truncated or corrupt: download or
+    copy it again". Now the batch goes on, the message says memory and how much, and no
+    traceback is printed; a MemoryError outside decoding is one line too."""
+    import avdd.media as media
+
+    path = write_clip(tmp_path / "a.mp4", np.zeros((30, 32, 32, 3), np.uint8), _sine_tone())
+    probe = LinearProbe(max_epochs=1).fit(FeatureSet.from_arrays(
+        [np.random.default_rng(i).standard_normal((5, 160)) for i in range(4)], [0, 1, 0, 1]))
+    p = save_probe(probe, tmp_path / "p.safetensors", backbone="logmel")
+
+    def no_memory(*args, **kwargs):
+        return np.empty(2**62, np.uint8)  # numpy's own _ArrayMemoryError
+
+    monkeypatch.setattr(media, "_audio", no_memory)
+    out = tmp_path / "out.csv"
+    assert main(["score", str(path), "--probe", str(p), "--csv", str(out)]) == 1
+    (error,) = pd.read_csv(out)["error"].tolist()
+    assert error.startswith("OutOfMemory: ") and "out of memory while decoding" in error
+    assert "corrupt" not in error and "not at fault" in error
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "out of memory" in err
+
+    monkeypatch.setattr("avdd.score.load_scorer", no_memory)
+    assert main(["score", str(path), "--probe", str(p)]) == 3
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("avdd: error: out of memory")
+
+
+def _sine_tone(seconds: float = 1.2) -> np.ndarray:
+    return (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * 16000)) / 16000)
+            ).astype(np.float32)
+
+
+def test_the_plot_of_a_clip_read_in_windows_shows_the_frames_of_the_whole_clip(tmp_path,
+                                                                               monkeypatch):
+    """A windowed score keeps no clip: --plot decodes the three frames it shows again (at
+    full size), the same frames a whole clip would give, clamped at both ends alike."""
+    import avdd.report.plots as plots
+    from avdd.score import VideoScore, load_scorer, plot_result
+
+    path = write_clip(tmp_path / "a.mp4", _moving_pattern(40, 64, 96), None)
+    bb = get_backbone("clip-tiny-random")
+    probe = LinearProbe(max_epochs=1).fit(FeatureSet.from_arrays(
+        [np.random.default_rng(i).standard_normal((8, bb.dim)) for i in range(4)], [0, 1] * 2))
+    scorer = load_scorer(save_probe(probe, tmp_path / "p.safetensors", backbone=bb.name))
+    shown = []
+    monkeypatch.setattr(plots, "plot_timeline", lambda *a, frames=None, **k: shown.append(frames))
+    whole = read_clip(path, audio=False)
+    for peak in (0.1, 0.8, 1.55):  # near the start, inside, near the end (1.6 s)
+        r = VideoScore(path=str(path), score=0.0, probability=0.5, times=np.arange(40) / 25,
+                       frame_scores=np.zeros(40), fps=25.0, peak_time=peak)
+        plot_result(r, None, scorer)
+        plot_result(r, whole, scorer)
+        again, ref = shown[-2], shown[-1]
+        assert [t for t, _ in again] == [t for t, _ in ref]
+        assert all(np.array_equal(a, b) and a.shape == (64, 96, 3)
+                   for (_, a), (_, b) in zip(again, ref, strict=True))

@@ -441,6 +441,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"avdd: error: {e}", file=sys.stderr)
         return 2
+    except MemoryError as e:
+        # A memory limit is not bad input either: one line saying so (media.OutOfMemory
+        # names the file and the size it needed), never a traceback blaming the file.
+        if os.environ.get("AVDD_DEBUG"):
+            raise
+        text = str(e) if "out of memory" in str(e) else f"out of memory ({type(e).__name__}: {e})"
+        print(f"avdd: error: {text}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

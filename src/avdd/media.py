@@ -23,6 +23,8 @@ what every backbone reads back.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -30,7 +32,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-__all__ = ["Clip", "MediaError", "MissingStream", "read_clip", "write_clip"]
+__all__ = ["Clip", "MediaError", "MissingStream", "OutOfMemory", "read_clip", "stream_video",
+           "write_clip"]
 
 _TRUNCATED_FRACTION = 0.9  # fewer decoded frames than this share of the header's count = truncated
 # FFmpeg's text-art demuxers accept any bytes (a .txt "decodes" as ANSI art): not media for us.
@@ -118,48 +121,97 @@ class _NearestFrames:
 
     Source frame i stands for output times in [(t_{i-1} + t_i) / 2, (t_i + t_{i+1}) / 2); the
     output has round(end * fps) frames, where end = last time + last frame's duration. Only
-    frames that are kept are converted to RGB (conversion dominates decoding cost).
+    frames that are kept are converted to RGB (conversion dominates decoding cost), and
+    ``resize`` (if any) runs once per kept source frame, so a full-size RGB frame exists one
+    at a time. Frames wait in ``out`` until the consumer takes them (:meth:`take`).
     """
 
-    def __init__(self, fps: float):
+    def __init__(self, fps: float, resize=None):
         self.fps = fps
+        self.resize = resize
         self.out: list[np.ndarray] = []
+        self.count = 0  # frames emitted so far (taken or waiting in ``out``)
         self._prev = None  # (time, av.VideoFrame, cached rgb array or None)
 
     def _emit_prev(self) -> None:
         t, frame, arr = self._prev
         if arr is None:
-            arr = frame.to_ndarray(format="rgb24")
+            arr = _rgb(frame, self.resize)
             self._prev = (t, frame, arr)
         self.out.append(arr)
+        self.count += 1
 
     def push(self, t: float, frame) -> None:
         if self._prev is not None:
             mid = 0.5 * (self._prev[0] + t)
-            while len(self.out) / self.fps < mid - 1e-9:
+            while self.count / self.fps < mid - 1e-9:
                 self._emit_prev()
         self._prev = (t, frame, None)
 
-    def finish(self, last_duration: float) -> np.ndarray:
+    def finish(self, last_duration: float) -> None:
+        """Emit the frames up to the stream's end (and drop any beyond it still waiting)."""
         if self._prev is None:
-            return np.zeros((0, 0, 0, 3), np.uint8)
+            return
         n_out = max(1, round((self._prev[0] + last_duration) * self.fps))
-        while len(self.out) < n_out:
+        while self.count < n_out:
             self._emit_prev()
-        return np.stack(self.out[:n_out])
+        extra = min(self.count - n_out, len(self.out))
+        if extra > 0:
+            del self.out[len(self.out) - extra:]
+            self.count -= extra
+
+    def take(self) -> list[np.ndarray]:
+        """The waiting frames, removed from the buffer."""
+        taken, self.out = self.out, []
+        return taken
 
 
-class _AllFrames:
+class _AllFrames(_NearestFrames):
     """Every decoded frame, in presentation order: the stream's own rate (``fps=None``)."""
 
-    def __init__(self):
-        self.out: list[np.ndarray] = []
+    def __init__(self, resize=None):
+        super().__init__(0.0, resize)
 
     def push(self, t: float, frame) -> None:
-        self.out.append(frame.to_ndarray(format="rgb24"))
+        self.out.append(_rgb(frame, self.resize))
+        self.count += 1
 
-    def finish(self, last_duration: float) -> np.ndarray:
-        return np.stack(self.out) if self.out else np.zeros((0, 0, 0, 3), np.uint8)
+    def finish(self, last_duration: float) -> None:
+        pass
+
+
+def _rgb(frame, resize) -> np.ndarray:
+    arr = frame.to_ndarray(format="rgb24")
+    return arr if resize is None else resize(arr)
+
+
+def _stack(frames: list[np.ndarray]) -> np.ndarray:
+    return np.stack(frames) if frames else np.zeros((0, 0, 0, 3), np.uint8)
+
+
+class OutOfMemory(MemoryError):
+    """Decoding a clip ran out of memory; the message names the file, how much was decoded
+    and what to do. Not a :class:`MediaError`: the file is not at fault."""
+
+
+def _out_of_memory(path: Path, vstream, picker, fps: float | None, err: BaseException
+                   ) -> OutOfMemory:
+    frames = picker.count if picker is not None else 0
+    shape = (picker.out[-1].shape if picker is not None and picker.out
+             else (vstream.height, vstream.width) if vstream is not None else None)
+    if shape is None:
+        what = "the audio stream"
+    else:
+        what = f"{frames} frames at {shape[1]}x{shape[0]}"
+        if vstream is not None and vstream.duration and fps:
+            total = float(vstream.duration * vstream.time_base) * fps
+            gib = total * shape[0] * shape[1] * 3 / 2**30
+            what += f" of about {total:,.0f} ({gib:,.1f} GiB of RGB for the whole clip)"
+    return OutOfMemory(
+        f"{path}: out of memory while decoding {what} ({type(err).__name__}: {err}). The file "
+        "is not at fault: free memory or raise the memory limit, use a backbone that reads "
+        "video in windows (`stream_frames`, e.g. CLIP or VideoMAE), or cut the clip into "
+        "shorter pieces.")
 
 
 def read_clip(
@@ -169,6 +221,7 @@ def read_clip(
     sample_rate: int = 16000,
     video: bool = True,
     audio: bool = True,
+    resize: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Clip:
     """Decode a media file into a :class:`Clip` at ``fps`` and ``sample_rate``.
 
@@ -179,6 +232,9 @@ def read_clip(
         sample_rate: output audio rate (Hz); audio is downmixed to mono.
         video: decode the first video stream (required to exist when True).
         audio: decode the first audio stream (required to exist when True).
+        resize: applied to each kept ``(H, W, 3)`` uint8 RGB frame as it is decoded (a
+            backbone's :attr:`~avdd.backbones.Backbone.frame_resize`), so that only one
+            full-size frame is in memory at a time; None keeps the decoded size.
 
     Returns:
         Clip with ``video (T, H, W, 3) uint8`` and ``audio (N,) float32``. Audio sample 0 is
@@ -191,32 +247,75 @@ def read_clip(
     Raises:
         MediaError: missing, empty, unreadable or truncated file; a requested stream is absent;
             a requested stream decodes to nothing.
+        OutOfMemory: the decoded clip does not fit in memory (the message says how large it
+            is; :func:`stream_video` decodes in windows).
     """
     path = Path(path)
+    with _open(path) as container:
+        vstream, astream = _streams(path, container, video, audio)
+        native = fps is None
+        if native:
+            fps = _rate(vstream) if vstream is not None else 25.0
+        dec = _Decode(path, container, vstream if video else None, astream if audio else None,
+                      fps, sample_rate, native, resize)
+        frames = dec.frames()
+        if video:
+            _check_frames(path, len(frames), vstream, fps)
+        wav = dec.audio(vstream, astream) if audio else np.zeros(0, np.float32)
+    return Clip(video=frames, audio=np.clip(wav, -1.0, 1.0), fps=float(fps), sample_rate=sample_rate,
+                path=path, native=native and video)
+
+
+def stream_video(
+    path: str | Path,
+    *,
+    window: int,
+    fps: float | None = 25.0,
+    resize: Callable[[np.ndarray], np.ndarray] | None = None,
+    min_last: int = 1,
+) -> Iterator[Clip]:
+    """Decode the video stream in consecutive windows of ``window`` frames: memory is bounded
+    by the window, not by the clip.
+
+    The frames are those of ``read_clip(path, fps=fps, audio=False, resize=resize)``, in
+    order, split at frames ``window``, ``2 * window``, ...; the last window holds the rest and
+    is merged into the one before it when it would have fewer than ``min_last`` frames (a
+    model that needs ``min_last`` frames then never gets a shorter tail). Each window is a
+    :class:`Clip` without audio, at the same ``fps`` (and ``native`` flag) as ``read_clip``.
+
+    Raises:
+        MediaError: as :func:`read_clip`; a truncated file is detected at its end, after the
+            windows before it were yielded (a consumer must not keep partial results).
+        OutOfMemory: as :func:`read_clip`.
+    """
+    if window < 1 or min_last < 1:
+        raise ValueError(f"window ({window}) and min_last ({min_last}) must be >= 1")
+    path = Path(path)
+    with _open(path) as container:
+        vstream, _ = _streams(path, container, True, False)
+        native = fps is None
+        if native:
+            fps = _rate(vstream)
+        dec = _Decode(path, container, vstream, None, fps, 16000, native, resize)
+        # Held back: a tail of min_last - 1 frames to merge, and the one frame the stream's
+        # end may still drop (see _NearestFrames.finish).
+        count = 0
+        for frames in dec.windows(window, keep=min_last):
+            count += len(frames)
+            yield Clip(video=_stack(frames), audio=np.zeros(0, np.float32), fps=float(fps),
+                       path=path, native=native)
+        _check_frames(path, count, vstream, fps)
+
+
+@contextlib.contextmanager
+def _open(path: Path):
     _check_file(path)
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError) as err:
         raise _corrupt(path, err) from err
     with container:
-        vstream, astream = _streams(path, container, video, audio)
-        native = fps is None
-        if native:
-            fps = _rate(vstream) if vstream is not None else 25.0
-        frames, v_start, chunks, a_start = _decode(
-            path, container, vstream if video else None, astream if audio else None, fps,
-            sample_rate, native)
-        if video:
-            _check_frames(path, frames, vstream, fps)
-        # One origin for the audio whether or not the video was decoded (the stream's start;
-        # the first decoded frame's time only when the stream declares none), so that audio
-        # backbones see the same samples in every job.
-        origin = _stream_start(vstream) if vstream is not None else None
-        if origin is None:
-            origin = v_start
-        wav = _audio(path, chunks, a_start, origin, astream, sample_rate) if audio else np.zeros(0, np.float32)
-    return Clip(video=frames, audio=np.clip(wav, -1.0, 1.0), fps=float(fps), sample_rate=sample_rate,
-                path=path, native=native and video)
+        yield container
 
 
 def _streams(path: Path, container, video: bool, audio: bool):
@@ -236,13 +335,13 @@ def _streams(path: Path, container, video: bool, audio: bool):
     return vstream, astream
 
 
-def _check_frames(path: Path, frames: np.ndarray, vstream, fps: float) -> None:
-    if frames.shape[0] == 0:
+def _check_frames(path: Path, count: int, vstream, fps: float) -> None:
+    if count == 0:
         raise MediaError(f"{path}: the video stream decoded to zero frames; the file is empty or corrupt. "
                          "Download or copy it again, or remove it from the split list.")
     expected = vstream.frames * fps / _rate(vstream)  # the header's frame count, at the output rate
-    if vstream.frames and frames.shape[0] < _TRUNCATED_FRACTION * expected:
-        raise MediaError(f"{path}: decoded {frames.shape[0]} frames at {fps:g} fps but the header announces "
+    if vstream.frames and count < _TRUNCATED_FRACTION * expected:
+        raise MediaError(f"{path}: decoded {count} frames at {fps:g} fps but the header announces "
                          f"{vstream.frames} at the source rate; the file is truncated. Download or copy it again.")
 
 
@@ -264,36 +363,90 @@ def _rate(stream) -> float:
     return float(rate) if rate else 25.0
 
 
-def _decode(path, container, vstream, astream, fps, sample_rate, native=False):
-    """Demux the requested streams once; returns (frames, video start, audio chunks, audio start)."""
-    streams = [s for s in (vstream, astream) if s is not None]
-    picker = _AllFrames() if native else _NearestFrames(fps)
-    v_start = a_start = None
-    last_duration = 1.0 / _rate(vstream) if vstream is not None else 0.0
-    n_video = 0
-    chunks: list[np.ndarray] = []
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate) if astream else None
-    if vstream is not None:
-        vstream.thread_type = "AUTO"  # frame threading: several times faster on long clips
-    try:
-        for packet in container.demux(*streams):
+class _Decode:
+    """One pass over the requested streams: video frames as they are picked (in windows, or
+    all at once), audio chunks collected on the way."""
+
+    def __init__(self, path, container, vstream, astream, fps, sample_rate, native, resize):
+        self.path, self.container, self.vstream, self.astream = path, container, vstream, astream
+        self.fps = fps
+        self.picker = (_AllFrames(resize) if native else _NearestFrames(fps, resize)
+                       ) if vstream is not None else None
+        self.v_start = self.a_start = None
+        self.chunks: list[np.ndarray] = []
+        self.resampler = (av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+                          if astream else None)
+        self.sample_rate = sample_rate
+
+    def frames(self) -> np.ndarray:
+        """Every frame, ``(T, H, W, 3)`` (``(0, 0, 0, 3)`` without video)."""
+        frames = [f for w in self.windows(None) for f in w]
+        try:
+            return _stack(frames)
+        except MemoryError as err:
+            raise self._oom(err) from err
+
+    def windows(self, window: int | None, keep: int = 1) -> Iterator[list[np.ndarray]]:
+        """Lists of ``window`` frames as they fill (None: one list at the end), then the rest,
+        which has at least ``keep`` frames unless the whole stream has fewer."""
+        try:
+            yield from self._windows(window, keep)
+        except MemoryError as err:  # numpy's _ArrayMemoryError and FFmpeg's ENOMEM alike
+            raise self._oom(err) from err
+        except av.error.FFmpegError as err:
+            raise _corrupt(self.path, err) from err
+
+    def _oom(self, err: BaseException) -> OutOfMemory:
+        return _out_of_memory(self.path, self.vstream, self.picker, self.fps, err)
+
+    def _windows(self, window: int | None, keep: int) -> Iterator[list[np.ndarray]]:
+        vstream, astream, picker = self.vstream, self.astream, self.picker
+        streams = [s for s in (vstream, astream) if s is not None]
+        last_duration = 1.0 / _rate(vstream) if vstream is not None else 0.0
+        n_video = 0
+        if vstream is not None:
+            vstream.thread_type = "AUTO"  # frame threading: several times faster on long clips
+        for packet in self.container.demux(*streams):
             for frame in packet.decode():
                 if packet.stream is vstream:
                     t = _frame_time(frame, n_video, _rate(vstream))
-                    v_start = t if v_start is None else v_start
-                    picker.push(t - v_start, frame)
+                    self.v_start = t if self.v_start is None else self.v_start
+                    picker.push(t - self.v_start, frame)
                     if frame.duration and frame.time_base is not None:
                         last_duration = float(frame.duration * frame.time_base)
                     n_video += 1
+                    # +1: the stream's end may still drop the newest frame (finish)
+                    while window is not None and len(picker.out) >= window + keep + 1:
+                        yield picker.out[:window]
+                        del picker.out[:window]
                 else:
-                    if a_start is None:
-                        a_start = frame.time if frame.time is not None else (_stream_start(astream) or 0.0)
-                    chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(frame))
-        if resampler is not None:
-            chunks.extend(f.to_ndarray().reshape(-1) for f in resampler.resample(None))
-    except av.error.FFmpegError as err:
-        raise _corrupt(path, err) from err
-    return picker.finish(last_duration), v_start, chunks, a_start
+                    if self.a_start is None:
+                        self.a_start = (frame.time if frame.time is not None
+                                        else (_stream_start(astream) or 0.0))
+                    self.chunks.extend(f.to_ndarray().reshape(-1)
+                                       for f in self.resampler.resample(frame))
+        if self.resampler is not None:
+            self.chunks.extend(f.to_ndarray().reshape(-1) for f in self.resampler.resample(None))
+        if picker is not None:
+            picker.finish(last_duration)
+            while window is not None and len(picker.out) >= window + keep:
+                yield picker.out[:window]
+                del picker.out[:window]
+            if picker.out:
+                yield picker.take()
+
+    def audio(self, vstream, astream) -> np.ndarray:
+        """The collected audio aligned on the video stream's start (after :meth:`frames`)."""
+        # One origin for the audio whether or not the video was decoded (the stream's start;
+        # the first decoded frame's time only when the stream declares none), so that audio
+        # backbones see the same samples in every job.
+        origin = _stream_start(vstream) if vstream is not None else None
+        if origin is None:
+            origin = self.v_start
+        try:
+            return _audio(self.path, self.chunks, self.a_start, origin, astream, self.sample_rate)
+        except MemoryError as err:
+            raise self._oom(err) from err
 
 
 def _align_audio(chunks, a_start, v_start, sample_rate) -> np.ndarray:

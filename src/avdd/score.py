@@ -4,7 +4,9 @@
 
 The probe file names its backbone (``metadata["backbone"]``, a spec string); the backbone is
 built from it, the clip decoded with :func:`avdd.media.read_clip` (25 fps video, 16 kHz audio,
-only the streams the backbone needs), features extracted and the probe applied:
+only the streams the backbone needs; frame-wise video models, :func:`reads_windows`, get it
+in windows from :func:`avdd.media.stream_video`, so memory does not grow with the clip),
+features extracted and the probe applied:
 
 - video score s = b + logsumexp_t(w.x_t/||x_t||), P(fake) = σ(2 s) (the paper's convention);
 - frame score z_t = w.x_t/||x_t|| + b at the backbone's rate (25 Hz; 12.5 Hz for VideoMAE), and
@@ -15,6 +17,7 @@ Scoring many videos records each failure (with its message) and goes on.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,9 +27,10 @@ from typing import Any
 import numpy as np
 
 from avdd.heads.scoring import probability
-from avdd.media import Clip, MediaError, MissingStream, read_clip
+from avdd.media import Clip, MediaError, MissingStream, read_clip, stream_video
 
-__all__ = ["Scorer", "VideoScore", "fake_ranges", "load_scorer", "score_video", "score_videos"]
+__all__ = ["Scorer", "VideoScore", "fake_ranges", "load_scorer", "reads_windows", "score_video",
+           "score_videos"]
 
 
 class ScoreError(ValueError):
@@ -137,11 +141,12 @@ def fake_ranges(frame_scores: np.ndarray, fps: float, threshold: float = 0.5
     return [(float(a / fps), float(b / fps)) for a, b in zip(edges[::2], edges[1::2])]
 
 
-def _decode(path: Path, scorer: Scorer) -> Clip:
+@contextlib.contextmanager
+def _media_errors(path: Path, scorer: Scorer):
+    """MediaError → ScoreError naming what is wrong: the file, or a stream the model needs."""
     bb = scorer.backbone
     try:
-        video, audio = bb.decodes
-        return read_clip(path, video=video, audio=audio)
+        yield
     except MediaError as e:
         if not isinstance(e, MissingStream):
             raise ScoreError(str(e)) from e  # the file itself is the problem: its message says
@@ -150,6 +155,41 @@ def _decode(path: Path, scorer: Scorer) -> Clip:
         article = "an" if bb.modality[0] in "aeiou" else "a"
         raise ScoreError(f"cannot score {path} with {scorer.spec} ({article} {bb.modality} "
                          f"model, needs {need}): {e}") from e
+
+
+def _decode(path: Path, scorer: Scorer) -> Clip:
+    bb = scorer.backbone
+    video, audio = bb.decodes
+    with _media_errors(path, scorer):
+        return read_clip(path, video=video, audio=audio, resize=bb.frame_resize if video else None)
+
+
+def reads_windows(backbone: Any) -> bool:
+    """Whether ``avdd score`` feeds this backbone long clips in windows (video-only models
+    whose :attr:`~avdd.backbones.Backbone.stream_frames` is set, without a mouth ROI):
+    memory is then bounded by a window, whatever the clip's length."""
+    return (backbone.stream_frames is not None and backbone.decodes == (True, False)
+            and not backbone.uses_mouth_roi)
+
+
+def _short(path: Path, frames: int, fps: float, scorer: Scorer) -> ScoreError:
+    return ScoreError(f"{path}: {frames} video frame(s) at {fps:g} fps, but {scorer.spec} needs "
+                      f"at least {scorer.backbone.min_frames} (its temporal context): too "
+                      "short to score; use a longer clip")
+
+
+def _windowed_features(path: Path, scorer: Scorer) -> np.ndarray:
+    """Features of a clip decoded in windows (:func:`avdd.media.stream_video`): the
+    concatenated features of the pieces, which equal those of the whole clip."""
+    bb = scorer.backbone
+    feats = []
+    with _media_errors(path, scorer):
+        for piece in stream_video(path, window=bb.stream_window(25.0), resize=bb.frame_resize,
+                                  min_last=bb.min_frames):
+            if piece.num_frames < bb.min_frames:  # only a whole clip can be this short
+                raise _short(path, piece.num_frames, piece.fps, scorer)
+            feats.append(_features(piece, scorer))
+    return np.concatenate(feats)
 
 
 def _features(clip: Clip, scorer: Scorer) -> np.ndarray:
@@ -176,18 +216,20 @@ def score_video(path: str | Path, scorer: Scorer, *, threshold: float = 0.5,
     """Score one video (raises :class:`ScoreError`/MediaError on failure).
 
     Returns:
-        ``(result, clip)``; the decoded clip is returned for plotting.
+        ``(result, clip)``; the decoded clip is returned for plotting, or None when the
+        backbone read it in windows (:func:`reads_windows`: it was never whole in memory;
+        :func:`plot_result` then decodes the frames it shows).
     """
     from avdd.features.featureset import FeatureSet
 
     path = Path(path)
-    clip = clip if clip is not None else _decode(path, scorer)
-    need = scorer.backbone.min_frames
-    if scorer.backbone.needs_video and clip.num_frames < need:
-        raise ScoreError(f"{path}: {clip.num_frames} video frame(s) at {clip.fps:g} fps, but "
-                         f"{scorer.spec} needs at least {need} (its temporal context): too "
-                         "short to score; use a longer clip")
-    feats = _features(clip, scorer)
+    if clip is None and reads_windows(scorer.backbone):
+        feats = _windowed_features(path, scorer)
+    else:
+        clip = clip if clip is not None else _decode(path, scorer)
+        if scorer.backbone.needs_video and clip.num_frames < scorer.backbone.min_frames:
+            raise _short(path, clip.num_frames, clip.fps, scorer)
+        feats = _features(clip, scorer)
     # Through a FeatureSet so that features are cast to fp16 exactly as in the stores the
     # probe was trained and evaluated on.
     fs = FeatureSet.from_arrays([feats], fps=scorer.backbone.fps)
@@ -208,15 +250,17 @@ def score_videos(paths: list[str | Path], scorer: Scorer, *, threshold: float = 
 
     Args:
         on_result: optional ``(index, result, clip or None)`` callback after each video (to
-            print progress or plot while the decoded clip is still in memory).
+            print progress or plot while the decoded clip is still in memory; None when the
+            video failed or was read in windows).
     """
     out = []
     for i, p in enumerate(paths):
         clip = None
         try:
             r, clip = score_video(p, scorer, threshold=threshold)
-        except (ValueError, OSError, RuntimeError, ImportError) as e:  # MediaError/ScoreError
-            # are ValueErrors; a missing optional package must not end the batch either
+        except (ValueError, OSError, RuntimeError, ImportError, MemoryError) as e:
+            # MediaError/ScoreError are ValueErrors; a missing optional package or a clip too
+            # large for memory (media.OutOfMemory says how large) must not end the batch either
             r = VideoScore(path=str(p), threshold=threshold, error=f"{type(e).__name__}: {e}")
         out.append(r)
         if on_result is not None:
@@ -224,23 +268,43 @@ def score_videos(paths: list[str | Path], scorer: Scorer, *, threshold: float = 
     return out
 
 
-def plot_result(result: VideoScore, clip: Clip, scorer: Scorer):
+def plot_result(result: VideoScore, clip: Clip | None, scorer: Scorer):
     """The :func:`avdd.report.plots.plot_timeline` figure of one scored video: log-mel
-    spectrogram for audio models, frames 0.5 s before, at and after the peak for the others."""
+    spectrogram for audio models, frames 0.5 s before, at and after the peak for the others.
+    ``clip`` None (a video read in windows): those three frames are decoded from the file
+    again, one frame in memory at a time."""
     from avdd.report.plots import plot_timeline
 
-    audio = clip.audio if scorer.backbone.modality == "audio" and clip.audio.size else None
-    frames = None
-    if scorer.backbone.needs_video and clip.num_frames:
-        last = clip.num_frames - 1
-        ts = [result.peak_time - 0.5, result.peak_time, result.peak_time + 0.5]
-        frames = [(min(max(t, 0.0), last / clip.fps),
-                   clip.video[min(max(round(t * clip.fps), 0), last)]) for t in ts]
+    ts = [result.peak_time - 0.5, result.peak_time, result.peak_time + 0.5]
+    audio = frames = None
+    if clip is None:
+        frames = _frames_at(Path(result.path), ts) if scorer.backbone.needs_video else None
+    else:
+        audio = clip.audio if scorer.backbone.modality == "audio" and clip.audio.size else None
+        if scorer.backbone.needs_video and clip.num_frames:
+            last = clip.num_frames - 1
+            frames = [(min(max(t, 0.0), last / clip.fps),
+                       clip.video[min(max(round(t * clip.fps), 0), last)]) for t in ts]
     title = (f"{Path(result.path).name}: score {result.score:.2f}, "
              f"P(fake) {result.probability:.2f} ({scorer.spec})")
     return plot_timeline(result.times, result.frame_scores, threshold=result.threshold,
                          segments=result.ranges, spectrogram_audio=audio, frames=frames,
                          title=title)
+
+
+def _frames_at(path: Path, times: list[float], fps: float = 25.0
+               ) -> list[tuple[float, np.ndarray]]:
+    """``(time, frame)`` at each of ``times`` (clamped to the clip) as :func:`plot_result`
+    picks them from a whole clip, decoding one frame at a time."""
+    want = [max(round(t * fps), 0) for t in times]
+    got: dict[int, np.ndarray] = {}
+    n, frame = 0, None
+    for piece in stream_video(path, window=1, fps=fps):
+        frame = piece.video[0]
+        if n in want:
+            got[n] = frame
+        n += 1
+    return [(min(max(t, 0.0), (n - 1) / fps), got.get(i, frame)) for t, i in zip(times, want)]
 
 
 def write_json(path: str | Path, results: list[VideoScore], scorer: Scorer) -> Path:

@@ -9,6 +9,11 @@ weights kind and :meth:`Backbone.config`, the key of its feature stores), not it
 :func:`describe` gives that as a :class:`BackboneInfo` without building anything (building
 XLS-R 2B allocates 2 billion parameters; VideoMAE-large takes ~16 s on a CPU).
 :func:`get_backbone` builds the network, for extracting features.
+
+Why one module: the interface (what a backbone declares: modality, rate, windows, decode-time
+resize), the registry that builds backbones from spec strings and the descriptions made
+without building them must agree on every attribute; apart, a new declaration would have to
+be added in three places.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from avdd.roi.regions import Roi
 #: Modalities whose features read the audio stream, and those that read the video stream.
 HEARS: tuple[str, ...] = ("audio", "audio-visual")
 SEES: tuple[str, ...] = ("visual", "audio-visual")
+#: Seconds of video per decoded window for backbones that read long clips in windows
+#: (:attr:`Backbone.stream_frames`): 250 frames at 25 fps, ~67 MB at CLIP's 224 × 398.
+STREAM_SECONDS = 10.0
 
 
 class Backbone(ABC):
@@ -84,6 +92,37 @@ class Backbone(ABC):
         context): 1 by default, a windowed model's window. ``avdd score`` refuses shorter
         clips instead of scoring padding."""
         return 1
+
+    @property
+    def stream_frames(self) -> int | None:
+        """Whether long clips may be fed in windows: None (the default) when the features of
+        a frame depend on the whole clip (transformers over the sequence, lip models, whose
+        mouth ROIs are smoothed over the clip) or on other streams; else a frame count k such
+        that the features of a video-only clip split into consecutive pieces whose lengths
+        are multiples of k (but the last) are the whole clip's features, bit for bit (k covers
+        the model's own batching as well as its windows). ``avdd score`` and the extraction
+        runner then decode such clips in windows (:meth:`stream_window`), so memory is bounded
+        by the window instead of the clip. The last piece has at least :attr:`min_frames`
+        frames unless the clip has fewer."""
+        return None
+
+    def stream_window(self, fps: float | None) -> int | None:
+        """Frames per decoded window at video rate ``fps`` (None: native, taken as 25): the
+        multiple of :attr:`stream_frames` nearest above :data:`STREAM_SECONDS`; None when the
+        backbone reads whole clips."""
+        step = self.stream_frames
+        if step is None:
+            return None
+        return step * max(1, math.ceil(STREAM_SECONDS * (fps or 25.0) / step))
+
+    @property
+    def frame_resize(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """A map of one decoded ``(H, W, 3)`` uint8 frame that the backbone's own
+        preprocessing begins with and then leaves unchanged, for the decoder to apply as
+        frames arrive (:func:`avdd.media.read_clip` ``resize``): a 4K clip is then never held
+        at 4K. It must not change the features, bit for bit. None (the default): frames at
+        their decoded size."""
+        return None
 
     def feature_rate(self, clip: Clip) -> float:
         """Feature rows per second of ``clip``'s features: :attr:`fps` by default. Backbones

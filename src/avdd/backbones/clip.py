@@ -20,6 +20,7 @@ import torch
 
 from avdd.backbones.base import Backbone, register
 from avdd.backbones.hub import RandomInit, from_pretrained, frozen
+from avdd.backbones.layers.frames import shortest_edge_resize
 from avdd.media import Clip
 from avdd.roi.regions import Roi
 
@@ -102,6 +103,17 @@ class CLIPFrames(Backbone):
     def feature_rate(self, clip: Clip) -> float:
         # One row per decoded frame: a natively decoded clip's features are at its own rate.
         return float(clip.fps) if clip.native else self.fps
+
+    @property
+    def stream_frames(self) -> int:
+        # Frames are independent and go through the model batch_frames at a time: pieces of
+        # multiples of batch_frames make the very forward passes of the whole clip.
+        return self.batch_frames
+
+    @property
+    def frame_resize(self):
+        # CLIP's own shortest-edge resize, done as frames are decoded (same bits).
+        return shortest_edge_resize(self.processor)
 
     def forward_batches(self, video: np.ndarray) -> Any:
         """Yield the model outputs (``CLIPVisionModelWithProjection`` outputs: ``image_embeds``

@@ -32,6 +32,7 @@ import torch
 
 from avdd.backbones.base import Backbone, register
 from avdd.backbones.hub import RandomInit, from_pretrained, frozen
+from avdd.backbones.layers.frames import shortest_edge_resize
 from avdd.media import Clip
 from avdd.roi.regions import Roi
 
@@ -145,6 +146,18 @@ class VideoMAE(Backbone):
     def min_frames(self) -> int:
         # One whole window: under "pad" a shorter clip would be scored on repeated frames.
         return self.window
+
+    @property
+    def stream_frames(self) -> int:
+        # Windows start at multiples of `window` and go through the model BATCH_WINDOWS at a
+        # time: pieces of multiples of both make the very forward passes of the whole clip
+        # (a tail shorter than min_frames is merged into the piece before it).
+        return self.window * BATCH_WINDOWS
+
+    @property
+    def frame_resize(self):
+        # VideoMAE's own shortest-edge resize, done as frames are decoded (same bits).
+        return shortest_edge_resize(self.processor)
 
     def feature_rate(self, clip: Clip) -> float:
         # One row per tubelet of the frames as decoded (native or resampled).

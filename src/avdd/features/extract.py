@@ -329,12 +329,62 @@ def _featurise_many(samples: Sequence[_Decoded], bbs: dict[str, Backbone], preci
 def _featurise(task: tuple[Item, tuple[str, ...]]) -> _Result:
     """Decode one clip and run the backbones it still needs (a pool worker's task).
 
+    Backbones that read windows (:func:`_windowed`) get the video in windows, one decode each
+    at the size it needs; the others share one decode of the whole clip, as before.
+
     Returns ``(item, features by backbone, error message by backbone, rates by backbone)``
     (:func:`_featurise_many`).
     """
-    bbs = {n: _WORKER_BACKBONES[n] for n in task[1]}  # keyed by spec string, as the stores
-    sample = _decode_task(task, _needs(bbs, _WORKER_ROI_ROOT[0], _WORKER_VIDEO_FPS[0]))
-    return _featurise_many([sample], bbs, _WORKER_PRECISION[0])[0]
+    item, names = task
+    bbs = {n: _WORKER_BACKBONES[n] for n in names}  # keyed by spec string, as the stores
+    windowed = _windowed(bbs)
+    rest = {n: b for n, b in bbs.items() if n not in windowed}
+    feats: dict[str, np.ndarray] = {}
+    errors: dict[str, str] = {}
+    rates: dict[str, float] = {}
+    if rest:
+        sample = _decode_task((item, tuple(rest)),
+                              _needs(rest, _WORKER_ROI_ROOT[0], _WORKER_VIDEO_FPS[0]))
+        _, feats, errors, rates = _featurise_many([sample], rest, _WORKER_PRECISION[0])[0]
+    for n, b in windowed.items():
+        try:
+            feats[n], rate = _window_features(item, b, _WORKER_PRECISION[0], _WORKER_VIDEO_FPS[0])
+            if rate != b.fps:
+                rates[n] = rate
+        except MediaError as e:
+            errors[n] = str(e)
+        except Exception as e:  # noqa: BLE001 - recorded against this backbone
+            errors[n] = (f"{item.path}: {n}: {type(e).__name__}: {e}\n"
+                         f"{traceback.format_exc(limit=3)}")
+    return item, feats, errors, rates
+
+
+def _windowed(bbs: dict[str, Backbone]) -> dict[str, Backbone]:
+    """The backbones to feed in windows (:attr:`Backbone.stream_frames`: video-only models,
+    no mouth ROI): all such when no other backbone of the task reads video (a whole decode at
+    the full size is then made anyway, and they share it, as before); else none."""
+    windowed = {n: b for n, b in bbs.items() if b.stream_frames is not None
+                and b.decodes == (True, False) and not b.uses_mouth_roi}
+    if any(b.decodes[0] for n, b in bbs.items() if n not in windowed):
+        return {}
+    return windowed
+
+
+def _window_features(item: Item, b: Backbone, precision: str, video_fps: float | None
+                     ) -> tuple[np.ndarray, float]:
+    """``b``'s features of ``item`` decoded in windows (:func:`avdd.media.stream_video`) at
+    the size ``b`` needs (:attr:`Backbone.frame_resize`), and their rate: the features of the
+    whole clip, bit for bit, with memory bounded by one window."""
+    from avdd.media import stream_video
+
+    roi = Roi.from_annotation(item.annotation)
+    out, rate = [], b.fps
+    with _autocast(b.device, precision):
+        for piece in stream_video(item.path, window=b.stream_window(video_fps), fps=video_fps,
+                                  resize=b.frame_resize, min_last=b.min_frames):
+            out.append(np.asarray(b(piece, roi), np.float32))
+            rate = b.feature_rate(piece)
+    return _checked(b, np.concatenate(out)), rate
 
 
 # -- accelerator path: models in this process, decoding in DataLoader workers ---------------
