@@ -254,9 +254,12 @@ def test_cloned_speech_lacks_the_band_reals_have(root):
             fake_words.append(_high_band_share(fake[i:j]))
             real_words.append(_high_band_share(real[i - round(lead * SR):j - round(lead * SR)]))
     # Word by word the shares overlap (a vowel-only real word has little high band; a word
-    # the editor sped up moves the TTS band edge up by up to 4/3), the typical word not.
-    assert len(fake_words) >= 2
-    assert np.median(fake_words) < 0.2 * np.median(real_words)
+    # the editor sped up moves the TTS band edge up by up to 4/3), the typical word not: a
+    # replaced word has less of it than the real word at its place, most of the time.
+    fake_words, real_words = np.asarray(fake_words), np.asarray(real_words)
+    assert len(fake_words) >= 4
+    assert np.mean(fake_words < real_words) >= 0.75
+    assert np.median(fake_words) < 0.5 * np.median(real_words)
     shares = {0: [], 1: []}
     for note in _notes(root, "favc"):
         shares[note["label"]].append(_high_band_share(read_clip(_file(root, "favc", note)).audio))

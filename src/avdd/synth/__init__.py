@@ -2,7 +2,7 @@
 in the layouts of AV1M, FAVC, AVLips and DFE-2024 (docs/CONTRACTS.md).
 
     from avdd.synth import SynthConfig, generate
-    generate("data/synth", seed=0)            # ~1,140 split-list clips, ~80 s on 2 cores
+    generate("data/synth", seed=0)            # ~1,164 split-list clips, ~80 s on 2 cores
     generate("data/tiny", scale=0.02, workers=1)
 
 Modules: :mod:`.tts` (espeak-ng speech + word timings), :mod:`.face` (faces, mouth from the
