@@ -170,9 +170,11 @@ def test_leading_silence_check_at_the_frame_boundary():
 
 
 def _hand_frame_labels(segments, n: int, fps: float) -> np.ndarray:
-    """Frame t is fake when its span [t/fps, (t+1)/fps) meets a segment [start, end]."""
+    """Frame t is fake when it lies between the frames that contain a segment's ends, with the
+    paper's float arithmetic (``int(fps * seconds)``: an end at 1.16 s is in frame 28, as
+    ``25 * 1.16`` is 28.999...; span arithmetic, ``t / fps <= end``, would say 29)."""
     t = np.arange(n)
-    return np.any([(t / fps <= b) & ((t + 1) / fps > a) for a, b in segments], axis=0)
+    return np.any([(t >= int(fps * a)) & (t <= int(fps * b)) for a, b in segments], axis=0)
 
 
 def test_leading_silence_table_known_answers(tiny_profile):

@@ -53,7 +53,8 @@ def _execute(app, config) -> None:
     if params.get("home"):
         params["home"] = str((repo / params["home"]).resolve())
     names = list(config.avdd_notebooks)
-    lanes = [[n for n in lane if n in names] for lane in (config.avdd_lanes or [])]
+    configured = getattr(config, "avdd_lanes", None) or []  # a config without lanes: serial
+    lanes = [[n for n in lane if n in names] for lane in configured]
     if os.environ.get("AVDD_BOOK_SERIAL") == "1":
         lanes = []
     in_lanes = {n for lane in lanes for n in lane}
