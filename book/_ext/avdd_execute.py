@@ -4,6 +4,14 @@ Configured in ``_config.yml`` under ``sphinx.config``:
 
 - ``avdd_notebooks``: names of ``notebooks/<name>.py`` to execute into ``generated/<name>.ipynb``.
 - ``avdd_parameters``: papermill parameters for every notebook (the demo profile by default).
+- ``avdd_lanes``: lists of notebooks that may run beside each other, one list per lane. The
+  notebooks in no lane run first, one after the other (Table 1, which prepares every feature
+  store); then the lanes run at once, each in its order. A notebook that needs another's cached
+  result (Table 3 reads Table 2's grid) comes after it in the same lane, so that nothing is
+  computed twice; two lanes that do compute the same result both get the same entry
+  (:func:`avdd.analysis.cache.cached`). Most of a notebook's time is one process on one core,
+  so two lanes on two cores nearly halve the build. ``AVDD_BOOK_SERIAL=1`` runs everything in
+  ``avdd_notebooks`` order (e.g. on a GPU machine, where two kernels would share one device).
 
 ``AVDD_BOOK_PARAMETERS`` (a JSON object) overrides parameters without editing the config,
 e.g. a tiny synthetic scale in tests or the paper profile (``avdd book --params FILE``). Its
@@ -15,14 +23,6 @@ folder's parent).
 Each notebook also gets ``outputs = generated/<name>_files``, beside its executed copy: it
 writes every figure (PDF, PNG) and table (CSV) it shows there, with provenance sidecars, and
 links them from its page; Sphinx copies linked files into the build's ``_downloads/``.
-- ``avdd_lanes``: lists of notebooks that may run beside each other, one list per lane. The
-  notebooks in no lane run first, one after the other (Table 1, which prepares every feature
-  store); then the lanes run at once, each in its order. A notebook that needs another's cached
-  result (Table 3 reads Table 2's grid) comes after it in the same lane, so that nothing is
-  computed twice; two lanes that do compute the same result both get the same entry
-  (:func:`avdd.analysis.cache.cached`). Most of a notebook's time is one process on one core,
-  so two lanes on two cores nearly halve the build. ``AVDD_BOOK_SERIAL=1`` runs everything in
-  ``avdd_notebooks`` order (e.g. on a GPU machine, where two kernels would share one device).
 
 After the notebooks, every page's known-answer checks are gathered into
 ``generated/known_answers.csv``.

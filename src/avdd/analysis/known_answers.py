@@ -2,8 +2,9 @@
 
 The demo's numbers are not the paper's, so they cannot be checked against it. They can be
 checked against the benchmark's construction (:mod:`avdd.synth`): an AV1M-like fake has one
-or two words re-spoken by another voice, so a representation of the spectrum must detect it in
-domain; an AVLips-like fake keeps its genuine soundtrack, so an audio-only probe must be at
+or two words re-spoken through a TTS model that lacks the high band, so a representation of
+the spectrum must detect it in domain (above chance: the leading silence competes for the
+probe); an AVLips-like fake keeps its genuine soundtrack, so an audio-only probe must be at
 chance there; half of the AV1M- and FAVC-like fakes start with a silence reals never have, so
 an untrimmed audio probe must put its top frame there far more often than a random frame would.
 Each page turns such a consequence into a :class:`avdd.analysis.checks.Check`: a measured number with its 95 %
@@ -12,6 +13,10 @@ labels, a store of noise) must come out at chance: they show that a check *can* 
 
 The expectations follow from how the benchmark is built, never from the paper's numbers, and
 only synthetic profiles get checks (:func:`applies`): on real data nothing is known in advance.
+
+Why one module: every page's checks share the same few rules, reasons and controls (the
+shuffled-label and noise controls serve Tables 2-3 and Fig. 2), and a reader checking what the
+benchmark is expected to show should find all of it in one place.
 
 Compute only: pages show the checks with :meth:`avdd.report.page.Page.checks`, which also
 writes them as CSV; :func:`avdd.report.book.collect_known_answers` gathers every page's into
@@ -194,7 +199,8 @@ WHY_AV1M_AUDIO = ("AV1M-like fakes re-speak one or two words through a cloning T
                   "Only above chance is guaranteed: the same fakes plant a second, diffuse cue "
                   "(the leading silence, Fig. 3) that the log-sum-exp probe, starting from zero "
                   "weights, takes first; without it (SynthConfig.leading_silence_fraction=0) "
-                  "logmel measured 86 here, with it ~70 (docs/NOTES.md, session 5)")
+                  "logmel measured 86 at twice the demo's size, with it 69 (docs/NOTES.md, "
+                  "session 5)")
 WHY_FAVC_AUDIO = ("every FAVC-like fake speaks through the cloning TTS over its whole length, "
                   "so every frame lacks the high band reals have (avdd.synth.favc)")
 WHY_AVLIPS_AUDIO = ("AVLips-like fakes keep a genuine recording as their soundtrack "
