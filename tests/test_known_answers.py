@@ -31,6 +31,7 @@ def test_rules_pass_and_fail_where_they_say():
     assert not at_least("p", "c", 89.9, 85, 98, minimum=90, why="w").passed
     assert not at_least("p", "c", NAN, NAN, NAN, minimum=90, why="w").passed
     assert at_chance("p", "c", 55, 45, 62, why="w").passed
+    assert at_chance("p", "c", 55, 45, 62, why="w").expected.startswith("99 % interval")
     assert not at_chance("p", "c", 60, 51, 70, why="w").passed
     assert not at_chance("p", "c", 50, NAN, NAN, why="w").passed  # no interval: not shown
     assert above_chance("p", "c", 45, 31, 60, chance=10, margin=10, why="w").passed

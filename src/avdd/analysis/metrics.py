@@ -21,10 +21,14 @@ __all__ = ["auc", "evaluate", "bootstrap_auc", "bootstrap_mean_interval", "perce
 LEVEL = 95.0  # percent: every interval the book shows
 
 
-def percentile_interval(samples: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The central :data:`LEVEL` % percentile interval of bootstrap ``samples`` along
-    ``axis``, ignoring NaN replicates (e.g. a relative gain over an AUC of 0)."""
-    tail = (100.0 - LEVEL) / 2
+def percentile_interval(samples: np.ndarray, axis: int = 0, *, level: float = LEVEL
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """The central ``level`` % (default :data:`LEVEL`) percentile interval of bootstrap
+    ``samples`` along ``axis``, ignoring NaN replicates (e.g. a relative gain over an AUC
+    of 0)."""
+    if not 0 < level < 100:
+        raise ValueError(f"level={level!r}: give a percentage between 0 and 100")
+    tail = (100.0 - level) / 2
     lo, hi = np.nanpercentile(np.asarray(samples, np.float64), [tail, 100.0 - tail], axis=axis)
     return lo, hi
 
@@ -49,16 +53,17 @@ def stratified_indices(labels: np.ndarray, rng: np.random.Generator) -> np.ndarr
                            (np.flatnonzero(labels == 0), np.flatnonzero(labels == 1))])
 
 
-def bootstrap_mean_interval(values, *, n_bootstrap: int, rng: np.random.Generator
-                            ) -> tuple[float, float]:
-    """Percentile interval of the mean of ``values`` over ``n_bootstrap`` resamples (NaN
-    values dropped; NaN interval when fewer than 2 values remain or ``n_bootstrap`` is 0)."""
+def bootstrap_mean_interval(values, *, n_bootstrap: int, rng: np.random.Generator,
+                            level: float = LEVEL) -> tuple[float, float]:
+    """``level`` % percentile interval of the mean of ``values`` over ``n_bootstrap``
+    resamples (NaN values dropped; NaN interval when fewer than 2 values remain or
+    ``n_bootstrap`` is 0)."""
     v = np.asarray(values, np.float64)
     v = v[~np.isnan(v)]
     if len(v) < 2 or n_bootstrap <= 0:
         return float("nan"), float("nan")
     means = v[rng.integers(0, len(v), (n_bootstrap, len(v)))].mean(axis=1)
-    lo, hi = percentile_interval(means)
+    lo, hi = percentile_interval(means, level=level)
     return float(lo), float(hi)
 
 
@@ -87,7 +92,7 @@ METRICS = ("auc", "ap", "auc_ci_low", "auc_ci_high")
 
 
 def evaluate(labels, scores, *, n_bootstrap: int = 1000, random_state: int = 0,
-             one_class: str = "raise") -> dict:
+             one_class: str = "raise", level: float = LEVEL) -> dict:
     """Video-level detection metrics.
 
     Args:
@@ -98,10 +103,12 @@ def evaluate(labels, scores, *, n_bootstrap: int = 1000, random_state: int = 0,
         one_class: what a set with a single class gets, where AUC is undefined: ``"raise"``
             (ValueError) or ``"nan"`` (every metric NaN, the counts kept), for grids that
             keep the row and say why.
+        level: percent coverage of the interval (:data:`LEVEL`; the known answers' chance
+            checks ask for :data:`avdd.analysis.checks.CONTROL_LEVEL`).
 
     Returns:
         dict with ``auc``, ``ap`` (average precision, fake = positive class),
-        ``auc_ci_low``/``auc_ci_high`` (95 % percentile interval; NaN when skipped),
+        ``auc_ci_low``/``auc_ci_high`` (``level`` % percentile interval; NaN when skipped),
         ``n``, ``n_fake``, ``n_real``.
     """
     labels = np.asarray(labels).astype(np.int64).ravel()
@@ -121,7 +128,7 @@ def evaluate(labels, scores, *, n_bootstrap: int = 1000, random_state: int = 0,
     ci = (np.nan, np.nan)
     if n_bootstrap:
         ci = percentile_interval(bootstrap_auc(labels, scores, n_bootstrap=n_bootstrap,
-                                               random_state=random_state))
+                                               random_state=random_state), level=level)
     return {
         "auc": auc(labels, scores),
         "ap": float(average_precision_score(labels, scores)),
