@@ -13,6 +13,7 @@ from avdd.cli import main
 from avdd.datasets import DatasetError, load_items
 from avdd.datasets.csv import check_csv, csv_key, csv_profile, read_csv_dataset
 from avdd.features.featureset import FeatureSet
+from avdd.heads.probe import LinearProbe
 from avdd.heads.probe_io import load_probe
 from avdd.media import write_clip
 
@@ -68,13 +69,13 @@ def test_csv_folder_through_every_command(folder, tmp_path, capsys):
     assert fs.meta(1)["fake_segments"] == [[0.2, 0.6]] and fs.meta(0)["fake_segments"] == []
 
     rc, out, err = run(capsys, "fit", "--train", f"{folder}:train", "--val", f"{folder}:val",
-                       "--backbone", "logmel", "--out", probe, "--lr", 1e-3, "--lr", 1e-2,
-                       "--max-epochs", 30, "--bootstrap", 50, *common)
+                       "--backbone", "logmel", "--out", probe, "--sweep", *common)
     assert rc == 0, err
     assert "fit lr=0.01" in err and "epoch" in err  # progress bars, one per rate
     fitted, meta = load_probe(probe)
     sweep = pd.DataFrame(meta["sweep"])
-    assert sweep["lr"].tolist() == [1e-3, 1e-2] and sweep["selected"].sum() == 1
+    assert sorted(sweep["lr"]) == [1e-4, 3e-4, 1e-3, 3e-3, 1e-2] and sweep["selected"].sum() == 1
+    assert fitted.get_params() == LinearProbe(lr=fitted.lr).get_params()  # paper's otherwise
     assert fitted.lr == sweep.loc[sweep["selected"], "lr"].item()
     assert meta["backbone"] == "logmel" and meta["train"]["split"] == "train"
     assert meta["train"]["dataset"] == key and meta["val"]["videos"] == 4
@@ -87,7 +88,7 @@ def test_csv_folder_through_every_command(folder, tmp_path, capsys):
     assert op["calibrated"] is False and op["temperature"] == 1.0
 
     rc, out, err = run(capsys, "evaluate", "--probe", probe, "--test", f"{folder}:test",
-                       "--json", tmp_path / "ev.json", "--bootstrap", 50, *common)
+                       "--json", tmp_path / "ev.json", *common)
     assert rc == 0, err
     res = json.loads((tmp_path / "ev.json").read_text())
     test = FeatureSet.open(store.with_name("test"))
@@ -198,3 +199,19 @@ def test_csv_without_split_column_is_one_split(folder, tmp_path):
     assert src.split == "all" and src.csv == plain.resolve()
     with pytest.raises(DatasetError, match="neither a .csv file nor DATASET:SPLIT"):
         parse_source("av1m")
+
+
+def test_readme_csv_commands_parse():
+    """The README's CSV section shows commands this parser accepts, every one of them."""
+    import shlex
+    from pathlib import Path
+
+    from avdd.cli import build_parser
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("### Your own videos")[1].split("```bash")[1].split("```")[0]
+    commands = [shlex.split(c.split("#")[0]) for c in block.replace("\\\n", " ").splitlines()
+                if c.strip().startswith("avdd ")]
+    assert [c[1] for c in commands] == ["check-data", "extract", "fit", "evaluate", "score"]
+    for c in commands:
+        build_parser().parse_args(c[1:])

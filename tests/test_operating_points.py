@@ -65,11 +65,13 @@ def test_bootstrap_ap_replicates_are_stratified_resamples():
     rng = np.random.default_rng(1)
     y = np.r_[np.zeros(30, int), np.ones(10, int)]
     s = rng.normal(size=40) + y
-    reps = bootstrap_ap(y, s, n_bootstrap=5, random_state=7)
+    s[:6] = s[6:12]  # ties, which average precision steps over as one threshold
+    reps = bootstrap_ap(y, s, n_bootstrap=50, random_state=7)
     again = np.random.default_rng(7)
     for r in reps:
         idx = stratified_indices(y, again)
-        assert r == average_precision_score(y[idx], s[idx])
+        assert r == pytest.approx(average_precision_score(y[idx], s[idx]), abs=1e-12)
+    assert np.unique(reps).size > 10
 
 
 def _planted(n, seed):

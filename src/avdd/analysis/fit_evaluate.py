@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from avdd.analysis.cache import FEATURE_SIDE
 from avdd.analysis.metrics import bootstrap_ap, evaluate, percentile_interval
 from avdd.analysis.operating_points import (
     OperatingPoint,
@@ -288,7 +289,7 @@ def fit_and_save(train: Source, val: Source, backbone: str, out: str | Path, *,
         operating_point=result.operating_point.to_dict(),
         provenance=provenance(profile=train.profile.name, synthetic=train.profile.synthetic,
                               weights=info.weights, **data,
-                              code=code_fingerprints([__name__, LinearProbe.__module__])))
+                              code=code_fingerprints([__name__], stop=FEATURE_SIDE)))
     return result, path
 
 
