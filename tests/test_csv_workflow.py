@@ -215,3 +215,71 @@ def test_readme_csv_commands_parse():
     assert [c[1] for c in commands] == ["check-data", "extract", "fit", "evaluate", "score"]
     for c in commands:
         build_parser().parse_args(c[1:])
+
+
+def test_unreadable_video_is_recorded_and_left_out(folder, tmp_path, capsys):
+    """A listed file that is no video: check-data says so, extract records it in the failures
+    log and goes on, fit trains on the rest and says what it left out."""
+    root = folder.parent
+    (tmp_path / "junk.mp4").write_bytes(b"\x00not a video" * 40)
+    df = pd.read_csv(folder)
+    df = pd.concat([df, pd.DataFrame([{"path": str(tmp_path / "junk.mp4"), "label": 1,
+                                       "split": "train", "fake_segments": "[]"}])])
+    csv = tmp_path / "with_junk.csv"
+    df.to_csv(csv, index=False)
+    rc, out, _ = run(capsys, "check-data", "--csv", csv, "--root", root)
+    assert rc == 1 and "junk.mp4" in out and "media" in out
+    common = ["--root", root, "--cache-dir", tmp_path / "cache", "--workers", 1]
+    rc, out, err = run(capsys, "extract", "--csv", csv, "--backbone", "logmel", "--split",
+                       "train", *common)
+    assert rc == 0 and "1 failed of 13" in out
+    log = next((tmp_path / "cache").rglob("failures.jsonl"))
+    assert json.loads(log.read_text())["path"] == str(tmp_path / "junk.mp4")
+    rc, out, err = run(capsys, "extract", "--csv", csv, "--backbone", "logmel", "--split",
+                       "train", "--strict", *common)
+    assert rc == 1  # --strict: a failed video fails the run
+    rc, out, err = run(capsys, "fit", "--train", f"{csv}:train", "--val", f"{csv}:val",
+                       "--backbone", "logmel", "--out", tmp_path / "p.safetensors",
+                       "--max-epochs", 3, "--bootstrap", 0, *common)
+    assert rc == 0 and "1 of 13 video(s) failed extraction, left out" in err
+    assert load_probe(tmp_path / "p.safetensors")[1]["train"]["videos"] == 12
+
+
+def test_csv_extraction_in_torchrun_ranks_merges_to_the_single_run(folder, tmp_path, capsys,
+                                                                   monkeypatch):
+    common = ["--backbone", "logmel", "--split", "train", "--workers", 1]
+    rc, _, _ = run(capsys, "extract", "--csv", folder, "--cache-dir", tmp_path / "one", *common)
+    assert rc == 0
+    for rank in (0, 1):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        rc, out, _ = run(capsys, "extract", "--csv", folder, "--cache-dir", tmp_path / "two",
+                         *common)
+        assert rc == 0 and "6 extracted" in out
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")
+    rc, out, _ = run(capsys, "merge", "--csv", folder, "--cache-dir", tmp_path / "two",
+                     "--backbone", "logmel", "--split", "train")
+    assert rc == 0 and "merged" in out
+    one, two = (FeatureSet.open(next((tmp_path / d).rglob("train"))) for d in ("one", "two"))
+    assert list(one.ids) == list(two.ids) and len(one) == 12
+    assert all(np.array_equal(one[i], two[i]) for i in range(len(one)))
+
+
+@pytest.mark.slow
+def test_fit_and_evaluate_a_dataset_split_of_the_demo_profile(tiny_home, tmp_path, capsys):
+    """``DATASET:SPLIT`` sources: the tiny synthetic benchmark's FAVC splits."""
+    from conftest import TINY_SCALE
+
+    demo = ["--home", tiny_home, "--synth-scale", TINY_SCALE, "--workers", 1]
+    probe = tmp_path / "favc.safetensors"
+    rc, out, err = run(capsys, "fit", "--train", "favc:train", "--val", "favc:val",
+                       "--backbone", "logmel", "--out", probe, "--bootstrap", 100, *demo)
+    assert rc == 0, err
+    meta = load_probe(probe)[1]
+    assert meta["train"]["dataset"] == "favc" and meta["train"]["profile"] == "demo"
+    rc, out, err = run(capsys, "evaluate", "--probe", probe, "--test", "favc:test",
+                       "--json", tmp_path / "ev.json", *demo)
+    assert rc == 0, err
+    m = json.loads((tmp_path / "ev.json").read_text())["metrics"]
+    assert m["n"] > 0 and m["auc_ci_low"] <= m["auc"] <= m["auc_ci_high"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from avdd.analysis.fit_evaluate import evaluate_probe, fit_probe
+from avdd.analysis.fit_evaluate import evaluate_probe, fit_probe, scores_with_progress
 from avdd.analysis.metrics import bootstrap_ap, stratified_indices
 from avdd.analysis.operating_points import (
     OperatingPoint,
@@ -98,6 +98,7 @@ def test_fit_probe_paper_default_sweep_and_operating_point():
     m = evaluate_probe(res.probe, res.operating_point, val, n_bootstrap=0)
     assert m == res.val_metrics and m["accuracy"] == rates_at(val.labels, s, m["threshold"])[
         "accuracy"]
+    assert np.array_equal(scores_with_progress(res.probe, val, chunk=3, progress=False), s)
     paper = evaluate_probe(res.probe, None, val, n_bootstrap=0)  # no stored point: s >= 0
     assert paper["threshold"] == 0.0 and paper["auc"] == m["auc"]
     with pytest.raises(ValueError, match="real and fake"):
