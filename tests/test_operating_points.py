@@ -43,6 +43,8 @@ def test_temperature_is_recovered_and_refused_when_separable():
     assert fit_temperature(y, s) == pytest.approx(2.5, rel=0.06)
     with pytest.raises(ValueError, match="separate real from fake perfectly"):
         fit_temperature([0, 0, 1, 1], [-1.0, 0.0, 2.0, 5.0])
+    with pytest.raises(ValueError, match="wrong way round"):  # inverted: the best T is infinite
+        fit_temperature(y, -s)
     op = choose_operating_point(y, s, calibrate=True)
     assert op.calibrated and op.temperature == pytest.approx(2.5, rel=0.06)
     assert op.validation["ece"] < op.validation["ece_uncalibrated"]
@@ -82,7 +84,7 @@ def _planted(n, seed):
     return FeatureSet.from_arrays(arrays, y)
 
 
-def test_fit_probe_paper_default_sweep_and_operating_point():
+def test_fit_probe_paper_default_sweep_and_operating_point(capsys):
     train, val = _planted(40, 0), _planted(20, 1)
     epochs = []
     one = LinearProbe(max_epochs=5).fit(train, val, on_epoch=epochs.append)
@@ -101,5 +103,8 @@ def test_fit_probe_paper_default_sweep_and_operating_point():
     assert np.array_equal(scores_with_progress(res.probe, val, chunk=3, progress=False), s)
     paper = evaluate_probe(res.probe, None, val, n_bootstrap=0)  # no stored point: s >= 0
     assert paper["threshold"] == 0.0 and paper["auc"] == m["auc"]
+    sep = fit_probe(train, val, max_epochs=5, n_bootstrap=0, progress=False, calibrate=True)
+    assert not sep.operating_point.calibrated  # 5 epochs: no temperature fits these scores
+    assert "calibration skipped" in capsys.readouterr().err
     with pytest.raises(ValueError, match="real and fake"):
         fit_probe(train, val.subset(val.labels == 1), progress=False)

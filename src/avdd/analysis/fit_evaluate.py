@@ -104,8 +104,8 @@ def parse_source(text: str, *, dataset_profile: Profile | None = None,
                   file=sys.stderr)
         if not split:
             if data.splits != (ALL,):
-                raise DatasetError(f"{text}: {file} has a split column ({', '.join(data.splits)}"
-                                   f"): name one, e.g. {file}:{data.splits[0]}")
+                raise DatasetError(f"{file} has a split column ({', '.join(data.splits)}): "
+                                   f"name one, e.g. {file}:{data.splits[0]}")
             split = ALL
         elif split not in data.splits:
             raise DatasetError(f"{text}: {file} has no split {split!r} (splits: "
@@ -179,7 +179,8 @@ def fit_probe(train: FeatureSet, val: FeatureSet, *, lrs: tuple[float, ...] = (P
         lrs: Adam learning rates (paper: ``(1e-3,)``).
         random_state, max_epochs, patience: :class:`LinearProbe`'s (paper: 43, 100, 10).
         calibrate: fit a temperature on ``val`` (:func:`avdd.analysis.operating_points.
-            fit_temperature`).
+            fit_temperature`); skipped, with a line on stderr, when the validation scores
+            separate the classes (no finite temperature fits them).
         progress: one bar per rate with the epochs done and an ETA (an upper bound: early
             stopping usually ends sooner).
     """
@@ -211,7 +212,11 @@ def fit_probe(train: FeatureSet, val: FeatureSet, *, lrs: tuple[float, ...] = (P
     best = int(sweep.sort_values(["val_auc", "val_loss"], ascending=[False, True],
                                  kind="stable").index[0])
     sweep["selected"] = sweep.index == best
-    op = choose_operating_point(val.labels, scores[best], calibrate=calibrate)
+    try:
+        op = choose_operating_point(val.labels, scores[best], calibrate=calibrate)
+    except ValueError as e:  # separable validation scores: keep the trained probe, say why
+        print(f"calibration skipped, probabilities stay sigmoid(2s): {e}", file=sys.stderr)
+        op = choose_operating_point(val.labels, scores[best])
     metrics = evaluate_probe(probes[best], op, val, n_bootstrap=n_bootstrap,
                              random_state=random_state, scores=scores[best])
     return FitResult(probes[best], op, metrics, sweep)
@@ -263,8 +268,8 @@ def evaluate_probe(probe: LinearProbe, operating_point: OperatingPoint | None, t
 
 def metrics_lines(m: dict[str, Any]) -> list[str]:
     """Human-readable lines of :func:`evaluate_probe`'s metrics (percent)."""
-    def pct(x: float) -> str:
-        return f"{100 * x:.1f}"
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None or np.isnan(x) else f"{100 * x:.1f}"
 
     return [
         f"videos: {m['n']} ({m['n_fake']} fake, {m['n_real']} real)",
@@ -309,7 +314,8 @@ def evaluate_saved(probe_path: str | Path, test: Source, *, workers: int = 1,
                    n_bootstrap: int = 1000, random_state: int = 0, progress: bool = True
                    ) -> dict[str, Any]:
     """:func:`evaluate_probe` of a probe file (its backbone, precision and operating point as
-    stored) on ``test``; the result carries the probe, the data and provenance."""
+    stored) on ``test``, scored behind a progress bar (:func:`scores_with_progress`); the
+    result carries the probe, the data and provenance, NaN metrics written as None."""
     from avdd.heads.probe_io import load_probe
     from avdd.provenance import provenance
 
@@ -328,6 +334,8 @@ def evaluate_saved(probe_path: str | Path, test: Source, *, workers: int = 1,
     metrics = evaluate_probe(probe, op, fs, n_bootstrap=n_bootstrap, random_state=random_state,
                              scores=scores_with_progress(probe, fs, progress=progress))
     data = {**test.describe(), "videos": len(fs)}
+    # NaN (an interval not computed) as null: the results file stays strict JSON.
+    metrics = {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in metrics.items()}
     return {"probe": str(probe_path), "backbone": backbone, "test": data, "metrics": metrics,
             "provenance": provenance(profile=test.profile.name, test=data,
                                      n_bootstrap=n_bootstrap, random_state=random_state)}

@@ -88,9 +88,10 @@ def fit_temperature(labels, scores) -> float:
     on a log scale within :data:`TEMPERATURE_RANGE`.
 
     Raises:
-        ValueError: the scores separate the classes perfectly: the log loss then falls
-            forever as T goes to 0, so there is no temperature to fit (a larger validation
-            set is needed).
+        ValueError: the scores separate the classes perfectly (the log loss then falls
+            forever as T goes to 0: a larger validation set is needed), or they are
+            uninformative or inverted (the best T is at the upper search bound: the
+            constant 0.5).
     """
     labels, scores = checked_scores(labels, scores)
     if labels.min() == labels.max():
@@ -104,7 +105,12 @@ def fit_temperature(labels, scores) -> float:
         return float(video_losses(scores / np.exp(log_t), labels).mean())
 
     lo, hi = np.log(TEMPERATURE_RANGE)
-    return float(np.exp(minimize_scalar(loss, bounds=(lo, hi), method="bounded").x))
+    t = float(np.exp(minimize_scalar(loss, bounds=(lo, hi), method="bounded").x))
+    if t > 0.99 * TEMPERATURE_RANGE[1]:
+        raise ValueError(f"the best temperature lies at the search bound ({t:.3g}): the "
+                         "scores carry (almost) no information about the labels, or rank "
+                         "them the wrong way round; there is nothing to calibrate")
+    return t
 
 
 def reliability_table(labels, probabilities, n_bins: int = N_BINS) -> pd.DataFrame:
