@@ -107,28 +107,31 @@ def _profile_args(p: argparse.ArgumentParser) -> None:
                    type=_data_root,
                    help="paper profile: a dataset root in its official layout (repeatable)")
     p.add_argument("--cache-dir", type=Path, default=None,
-                   help="paper profile: where features and results go")
+                   help="paper profile and --csv/CSV sources: where features and results go "
+                        "(CSV default: $AVDD_HOME/cache or ./.avdd/cache)")
     p.add_argument("--workers", type=_at_least(1), default=2, help="decode/feature processes")
 
 
-def _csv_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--csv", type=Path, default=None, metavar="FILE",
-                   help="a dataset given as a CSV: path,label[,split,fake_segments] (label 0 "
-                        "real, 1 fake; fake_segments a JSON list of [start, end] seconds)")
+CSV_HELP = ("a dataset given as a CSV: path,label[,split,fake_segments] (label 0 real, 1 "
+            "fake; fake_segments a JSON list of [start, end] seconds)")
+
+
+def _root_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", dest="csv_root", type=Path, default=None, metavar="DIR",
-                   help="folder the CSV's paths are relative to (default: the CSV's folder)")
+                   help="folder a CSV's paths are relative to (default: the CSV's folder)")
+
+
+def _csv_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--csv", type=Path, default=None, metavar="FILE", help=CSV_HELP)
+    _root_arg(p)
 
 
 def _dataset_args(p: argparse.ArgumentParser) -> None:
     """``--dataset NAME`` (with the profile flags) or ``--csv FILE [--root DIR]``."""
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--dataset", choices=(*DATASETS, *EXTRA_DATASETS))
-    g.add_argument("--csv", type=Path, default=None, metavar="FILE",
-                   help="a dataset given as a CSV: path,label[,split,fake_segments] (label 0 "
-                        "real, 1 fake; fake_segments a JSON list of [start, end] seconds); "
-                        "stores go under --cache-dir (default $AVDD_HOME/cache)")
-    p.add_argument("--root", dest="csv_root", type=Path, default=None, metavar="DIR",
-                   help="--csv: folder the CSV's paths are relative to (default: its folder)")
+    g.add_argument("--csv", type=Path, default=None, metavar="FILE", help=CSV_HELP)
+    _root_arg(p)
 
 
 def _profile(args: argparse.Namespace):
@@ -429,8 +432,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _source_args(p: argparse.ArgumentParser) -> None:
     _profile_args(p)
-    p.add_argument("--root", dest="csv_root", type=Path, default=None, metavar="DIR",
-                   help="folder the CSVs' paths are relative to (default: each CSV's folder)")
+    _root_arg(p)
     p.add_argument("--skip-bad-rows", action="store_true",
                    help="use the good rows of a CSV with bad ones (see check-data)")
     p.add_argument("--bootstrap", type=_at_least(0), default=1000,
