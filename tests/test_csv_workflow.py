@@ -72,6 +72,7 @@ def test_csv_folder_through_every_command(folder, tmp_path, capsys):
                        "--backbone", "logmel", "--out", probe, "--sweep", *common)
     assert rc == 0, err
     assert "fit lr=0.01" in err and "epoch" in err  # progress bars, one per rate
+    assert "extract csv-" not in err  # every feature is stored: no extraction job starts
     fitted, meta = load_probe(probe)
     sweep = pd.DataFrame(meta["sweep"])
     assert sorted(sweep["lr"]) == [1e-4, 3e-4, 1e-3, 3e-3, 1e-2] and sweep["selected"].sum() == 1
@@ -242,6 +243,9 @@ def test_unreadable_video_is_recorded_and_left_out(folder, tmp_path, capsys):
                        "--backbone", "logmel", "--out", tmp_path / "p.safetensors",
                        "--max-epochs", 3, "--bootstrap", 0, *common)
     assert rc == 0 and "1 of 13 video(s) failed extraction, left out" in err
+    # the failed file is not retried by fit (extract does); val, not stored yet, is extracted
+    assert f"extract {csv_key(csv, root)}/train" not in err
+    assert f"extract {csv_key(csv, root)}/val" in err
     assert load_probe(tmp_path / "p.safetensors")[1]["train"]["videos"] == 12
 
 

@@ -21,6 +21,7 @@ accuracy / TPR / FPR at the probe's stored threshold (plus the ECE of its probab
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,33 +121,48 @@ def parse_source(text: str, *, dataset_profile: Profile | None = None,
     return Source(text, dataset_profile, file, split)
 
 
+def _stored_and_failed(root: Path) -> tuple[set[str], set[str]]:
+    """Ids with features in the store at ``root``, and ids its failures logs name."""
+    stored = set(FeatureSet.open(root).ids) if (root / "store.json").is_file() else set()
+    failed = set()
+    for log in root.glob("failures*.jsonl"):
+        failed |= {json.loads(line)["video_id"] for line in log.read_text().splitlines()
+                   if line.strip()}
+    return stored, failed
+
+
 def source_features(source: Source, backbone: str, *, workers: int = 1,
                     precision: str = "fp32", progress: bool = True) -> FeatureSet:
     """The features of ``source``'s videos under ``backbone``, extracted first where missing.
 
+    Videos that a previous run recorded as failed are not retried here (that would build the
+    backbone, in every worker, for files that failed before): ``avdd extract`` retries them.
+
     Returns:
-        The stored videos of the source in its list order (a video that could not be
-        extracted is left out, with one line naming its failures log on stderr).
+        The stored videos of the source in its list order (videos without features are left
+        out, with one line on stderr naming the store's failures log).
 
     Raises:
-        DatasetError: no video of the source could be extracted.
+        DatasetError: no video of the source has features.
     """
     prof = source.profile
     ensure_data(prof, workers=workers)
     items = load_items(prof, source.dataset, source.split)
-    (report,) = extract(prof, [backbone], source.dataset, source.split, workers=workers,
-                        precision=precision, progress=progress)
-    if report.failed:
-        print(f"{source.text}: {report.failed} of {report.total} video(s) failed extraction, "
-              f"left out (see {report.failures_log})", file=sys.stderr)
-    fs = FeatureSet.open(store_dir(prof, describe(backbone), source.dataset, source.split,
-                                   precision))
-    stored = set(fs.ids)
+    root = store_dir(prof, describe(backbone), source.dataset, source.split, precision)
+    stored, failed = _stored_and_failed(root)
+    if any(i.video_id not in stored and i.video_id not in failed for i in items):
+        extract(prof, [backbone], source.dataset, source.split, workers=workers,
+                precision=precision, progress=progress)
+        stored, failed = _stored_and_failed(root)
     ids = [i.video_id for i in items if i.video_id in stored]
+    if len(ids) < len(items):
+        print(f"{source.text}: {len(items) - len(ids)} of {len(items)} video(s) failed "
+              f"extraction, left out (see {root}/failures*.jsonl; `avdd extract` retries them)",
+              file=sys.stderr)
     if not ids:
         raise DatasetError(f"{source.text}: none of its {len(items)} video(s) has "
-                           f"{backbone} features (see {report.failures_log})")
-    return fs.select(ids)
+                           f"{backbone} features (see {root}/failures*.jsonl)")
+    return FeatureSet.open(root).select(ids)
 
 
 @dataclass
