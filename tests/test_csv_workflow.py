@@ -152,6 +152,9 @@ def test_csv_source_and_flag_errors_are_one_line(folder, tmp_path, capsys):
     cases = [
         (["check-data", "--csv", folder, "--dataset", "av1m"], "not both"),
         (["check-data"], "give ROOT --dataset NAME"),
+        (["extract", "--dataset", "avlips", "--split", "train"], "avlips has splits ['test']"),
+        (["extract", "--csv", folder, "--split", "holdout", "--backbone", "logmel"],
+         "has splits ['train', 'val', 'test']"),
         (["extract", "--csv", tmp_path / "none.csv", "--backbone", "logmel"], "none.csv not found"),
         (["fit", "--train", folder, "--val", f"{folder}:val", "--backbone", "logmel", "--out",
           tmp_path / "p.safetensors"], "has a split column"),

@@ -156,6 +156,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def _dataset(args: argparse.Namespace):
     """``(profile, dataset, splits)`` of ``--dataset`` (with the profile flags) or ``--csv``."""
     if args.csv is None:
+        known = (*SPLITS[args.dataset], *REAL_ONLY_SPLITS.get(args.dataset, ()))
+        if args.split and args.split not in known:
+            raise ValueError(f"--split {args.split}: {args.dataset} has splits {list(known)}")
         return _profile(args), args.dataset, [args.split] if args.split else list(
             SPLITS[args.dataset])
     from avdd.datasets.csv import csv_profile, read_csv_dataset
@@ -459,9 +462,10 @@ def build_parser() -> argparse.ArgumentParser:
     _dataset_args(e)
     e.add_argument("--skip-bad-rows", action="store_true",
                    help="--csv: extract the good rows of a CSV with bad ones (see check-data)")
-    e.add_argument("--split", choices=("train", "val", "test", *REAL_ONLY_SPLITS["av1m"]), default=None,
-                   help="default: every split of the dataset (AV1M's real_train/real_val, which "
-                        "train Table 4's anomaly detectors, only when named)")
+    e.add_argument("--split", default=None,
+                   help="train, val, test, ... (default: every split of the dataset or CSV; "
+                        "AV1M's real_train/real_val, which train Table 4's anomaly detectors, "
+                        "only when named)")
     e.add_argument("--limit", type=_at_least(1), default=None, help="only the first N videos")
     e.add_argument("--strict", action="store_true", help="exit non-zero if any video failed")
     e.add_argument("--device", type=_device, default=None,
@@ -478,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_args(m)
     m.add_argument("--backbone", action="append", help="registry name (repeatable)")
     _dataset_args(m)
-    m.add_argument("--split", choices=("train", "val", "test", *REAL_ONLY_SPLITS["av1m"]), default=None)
+    m.add_argument("--split", default=None, help="default: every split")
     m.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     m.set_defaults(func=cmd_merge)
 
