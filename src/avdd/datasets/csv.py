@@ -19,6 +19,7 @@ its bad rows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -229,5 +230,12 @@ def load(root: Path, split: str, csv: Path, key: str) -> list[Item]:
     if csv_key(csv, root) != key:
         raise DatasetError(f"{csv} changed since this run started (its store key was {key}); "
                            "run the command again to use the edited CSV")
-    rows, _ = check_csv(csv, root)
-    return CsvDataset(Path(csv), Path(root), key, rows, ()).items(split)
+    return CsvDataset(Path(csv), Path(root), key, _good_rows(Path(csv), Path(root), key),
+                      ()).items(split)
+
+
+@functools.lru_cache(maxsize=8)
+def _good_rows(csv: Path, root: Path, key: str) -> pd.DataFrame:
+    """The good rows of the CSV whose content ``key`` hashes: checked once per process, not
+    once per split (each check stats every listed file). ``key`` makes an edited CSV miss."""
+    return check_csv(csv, root)[0]
