@@ -4,6 +4,7 @@ test sets are small and imbalanced, e.g. FAVC 151 real / 3,357 fake, so interval
 
 - :func:`auc`: Mann-Whitney AUC with mid-ranks for ties (= sklearn's), NaN for one class;
 - :func:`evaluate`: AUC, AP and the stratified bootstrap interval of a detector's scores;
+- :func:`bootstrap_ap`: stratified bootstrap replicates of the average precision;
 - :func:`stratified_indices`: one stratified resample (paired across detectors, Fig. 5);
 - :func:`bootstrap_mean_interval`: the interval of a mean (localisation AUC, click error);
 - :func:`percentile_interval`: the 2.5 / 97.5 % percentiles every interval reports.
@@ -15,8 +16,8 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score
 
-__all__ = ["auc", "evaluate", "bootstrap_auc", "bootstrap_mean_interval", "percentile_interval",
-           "stratified_indices", "METRICS"]
+__all__ = ["auc", "evaluate", "bootstrap_auc", "bootstrap_ap", "bootstrap_mean_interval",
+           "checked_scores", "percentile_interval", "stratified_indices", "METRICS"]
 
 LEVEL = 95.0  # percent: every interval the book shows
 
@@ -88,7 +89,46 @@ def bootstrap_auc(labels: np.ndarray, scores: np.ndarray, *, n_bootstrap: int = 
     return out
 
 
+def bootstrap_ap(labels: np.ndarray, scores: np.ndarray, *, n_bootstrap: int = 1000,
+                 random_state: int = 0) -> np.ndarray:
+    """(n_bootstrap,) average precisions (fake = positive) of stratified resamples
+    (:func:`stratified_indices`: every resample keeps the class counts)."""
+    labels, scores = np.asarray(labels), np.asarray(scores, np.float64)
+    rng = np.random.default_rng(random_state)
+    out = np.empty(n_bootstrap)
+    for b in range(n_bootstrap):
+        idx = stratified_indices(labels, rng)
+        out[b] = _average_precision(labels[idx], scores[idx])
+    return out
+
+
+def _average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """``sklearn.metrics.average_precision_score`` (step-wise sum of precision over recall
+    steps, one step per distinct score) without its input checks, which cost ~5 ms a call:
+    1,000 bootstrap replicates take 20 ms instead of 6 s."""
+    order = np.argsort(-scores, kind="mergesort")
+    s, y = scores[order], labels[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # last position of each tie group
+    tp = np.cumsum(y)[last]
+    precision, recall = tp / (last + 1), tp / tp[-1]
+    return float(np.sum(np.diff(recall, prepend=0.0) * precision))
+
+
 METRICS = ("auc", "ap", "auc_ci_low", "auc_ci_high")
+
+
+def checked_scores(labels, scores, *, finite: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``labels`` (N,) int64 and ``scores`` (N,) float64, flattened, after checking that they
+    pair up, that labels are 0/1 and (``finite``) that no score is NaN or inf."""
+    labels = np.asarray(labels).astype(np.int64).ravel()
+    scores = np.asarray(scores, np.float64).ravel()
+    if labels.shape != scores.shape:
+        raise ValueError(f"{labels.shape[0]} labels but {scores.shape[0]} scores")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels must be 0 (real) or 1 (fake)")
+    if finite and not np.isfinite(scores).all():
+        raise ValueError("scores contain NaN or inf")
+    return labels, scores
 
 
 def evaluate(labels, scores, *, n_bootstrap: int = 1000, random_state: int = 0,
@@ -111,12 +151,7 @@ def evaluate(labels, scores, *, n_bootstrap: int = 1000, random_state: int = 0,
         ``auc_ci_low``/``auc_ci_high`` (``level`` % percentile interval; NaN when skipped),
         ``n``, ``n_fake``, ``n_real``.
     """
-    labels = np.asarray(labels).astype(np.int64).ravel()
-    scores = np.asarray(scores, np.float64).ravel()
-    if labels.shape != scores.shape:
-        raise ValueError(f"{labels.shape[0]} labels but {scores.shape[0]} scores")
-    if not np.isin(labels, (0, 1)).all():
-        raise ValueError("labels must be 0 (real) or 1 (fake)")
+    labels, scores = checked_scores(labels, scores, finite=False)
     n_fake = int(labels.sum())
     counts = {"n": len(labels), "n_fake": n_fake, "n_real": len(labels) - n_fake}
     if n_fake in (0, len(labels)):
