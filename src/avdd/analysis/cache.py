@@ -33,6 +33,7 @@ from typing import Any, Generic, TypeVar
 import pandas as pd
 
 from avdd.config import Profile
+from avdd.progress import report
 from avdd.provenance import code_fingerprints, fingerprint, provenance
 
 T = TypeVar("T")
@@ -134,6 +135,7 @@ def cached(profile: Profile, name: str, config: dict[str, Any], compute: Callabl
     e = entry(profile, name, config, code)
     if e.complete and not force:
         return fmt.load(e.folder)
+    report(f"computing {name} (not cached)")
     value = compute()
     _write(profile, e, name, config, value, fmt, context)
     return value

@@ -20,6 +20,7 @@ from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.probe import LinearProbe
 from avdd.heads.probe_io import load_probe, save_probe
+from avdd.progress import report
 from avdd.provenance import code_fingerprints, provenance
 
 PROBE_FILE = "probe.safetensors"
@@ -52,6 +53,7 @@ def trained_probe(profile: Profile, backbone: str, train: str, *, seed: int = 43
     weights = describe(backbone).weights
 
     def fit() -> tuple[LinearProbe, dict]:
+        report(f"training a linear probe: {backbone} on {train}")
         probe = LinearProbe(random_state=seed).fit(
             feature_set(profile, backbone, train, "train"),
             feature_set(profile, backbone, train, "val"))
