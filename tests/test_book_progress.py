@@ -141,3 +141,24 @@ def test_a_kernel_reports_to_the_build_and_not_into_the_page(tmp_path, monkeypat
     assert got == ["extracting: 1/1 videos"]
     outputs = json.dumps([c.get("outputs") for c in json.loads(out.read_text())["cells"]])
     assert "page text" in outputs and "extracting" not in outputs
+
+
+def test_an_uncached_computation_says_what_it_does_a_cached_one_is_silent(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from avdd.analysis.cache import cached
+    from avdd.config import Profile
+
+    status = tmp_path / "status.log"
+    monkeypatch.setenv(progress.ENV, str(status))
+    prof = Profile(name="demo", data_roots={}, cache_dir=tmp_path / "cache", synthetic=True)
+
+    def compute() -> pd.DataFrame:
+        return pd.DataFrame({"auc": [50.0]})
+
+    for _ in range(2):
+        cached(prof, "grid", {"seed": 1}, compute, code="avdd.analysis.cache")
+    cached(prof, "probe", {"seed": 2}, compute, code="avdd.analysis.cache",
+           doing="training a linear probe: logmel on av1m")
+    assert status.read_text().splitlines() == ["computing grid (not cached)",
+                                               "training a linear probe: logmel on av1m"]

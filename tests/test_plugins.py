@@ -157,6 +157,17 @@ def test_a_broken_plugin_is_one_line_naming_its_distribution(registry, tmp_path)
         base.get_backbone("broken-net")
 
 
+def test_a_plugin_that_exits_on_import_or_is_switched_off_loads_nothing(registry, tmp_path,
+                                                                        monkeypatch):
+    site = install(tmp_path / "site", "avdd-quitter", "0.3", {"quitter": "broken_quit:Net"},
+                   {"broken_quit": "import sys\nsys.exit(3)\n"})
+    (problem,) = load_from(site)
+    assert "avdd-quitter 0.3" in problem and "SystemExit" in problem
+    monkeypatch.setenv("AVDD_NO_PLUGINS", "1")
+    assert load_from(install_example(tmp_path / "other")) == []
+    assert "conv-audio" not in base.available()
+
+
 def test_a_name_clash_with_a_built_in_names_both_and_keeps_the_built_in(registry, tmp_path):
     from avdd.backbones.handcrafted import LogMel
 

@@ -20,7 +20,6 @@ from avdd.config import Profile
 from avdd.features.prepare import feature_set
 from avdd.heads.probe import LinearProbe
 from avdd.heads.probe_io import load_probe, save_probe
-from avdd.progress import report
 from avdd.provenance import code_fingerprints, provenance
 
 PROBE_FILE = "probe.safetensors"
@@ -53,7 +52,6 @@ def trained_probe(profile: Profile, backbone: str, train: str, *, seed: int = 43
     weights = describe(backbone).weights
 
     def fit() -> tuple[LinearProbe, dict]:
-        report(f"training a linear probe: {backbone} on {train}")
         probe = LinearProbe(random_state=seed).fit(
             feature_set(profile, backbone, train, "train"),
             feature_set(profile, backbone, train, "val"))
@@ -65,7 +63,8 @@ def trained_probe(profile: Profile, backbone: str, train: str, *, seed: int = 43
                                                     [__name__], stop=FEATURE_SIDE))}
 
     return cached(profile, "probe", config, fit, code=__name__, force=force, fmt=PROBES,
-                  context={"weights": weights})[0]
+                  context={"weights": weights},
+                  doing=f"training a linear probe: {backbone} on {train}")[0]
 
 
 def install_probe(profile: Profile, backbone: str, train: str, probe: LinearProbe, *,

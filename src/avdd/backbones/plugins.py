@@ -90,7 +90,8 @@ def load_plugins() -> list[str]:
             origin = PluginOrigin(dist, version, f"{ep.name} = {ep.value}",
                                   _code(ep.module))
             register(ep.name, origin=origin)(cls)
-        except Exception as e:  # noqa: BLE001 - one broken plugin must not break the others
+        # SystemExit too: a plugin that calls sys.exit() on import must not end the program.
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - one broken plugin, not all
             why = f"{where} not loaded: {type(e).__name__}: {e}".replace("\n", " ")
             problems.append(why)
             note_unloaded(ep.name, why)
