@@ -179,6 +179,17 @@ def test_a_name_clash_with_a_built_in_names_both_and_keeps_the_built_in(registry
     assert isinstance(base.get_backbone("logmel"), LogMel)
 
 
+def test_a_plugin_that_registers_itself_too_is_told_where(registry, tmp_path):
+    source = (EXAMPLES / "conv_audio.py").read_text().replace('NAME = "conv-audio"',
+                                                               'NAME = "self-made"')
+    source += "\nfrom avdd.backbones import register\n\nregister(NAME)(ConvAudio)\n"
+    site = install(tmp_path / "site", "avdd-self-made", "0.1",
+                   {"self-made": "broken_selfreg:ConvAudio"}, {"broken_selfreg": source})
+    (problem,) = load_from(site)
+    assert "avdd-self-made 0.1" in problem
+    assert "registered directly (not by an entry point) by broken_selfreg.ConvAudio" in problem
+
+
 def test_a_plugin_must_call_itself_by_its_entry_point_name(registry, tmp_path):
     site = install_example(tmp_path / "site")
     shutil.rmtree(next(site.glob("*.dist-info")))
@@ -233,3 +244,10 @@ def test_table2_runs_the_example_backbone_through_papermill(tiny_home, tmp_path)
     assert len(stores) == 1
     meta = [json.loads(p.read_text()) for p in stores[0].rglob("*.json")]
     assert any("avdd-conv-audio" in json.dumps(m) for m in meta)
+    # The command line names it the same way (and finds the notebook's cached grid).
+    cli = subprocess.run([sys.executable, "-m", "avdd", "table2", "--home", str(tiny_home),
+                          "--synth-scale", str(TINY_SCALE), "--backbone", "logmel",
+                          "--backbone", spec], capture_output=True, text=True, env=env,
+                         timeout=600, cwd=tmp_path)
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    assert spec in cli.stdout and "logmel" in cli.stdout

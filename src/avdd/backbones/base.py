@@ -272,7 +272,10 @@ def _where(name: str) -> str:
     if entry.origin is not None:
         return f"backbone {name!r} of plugin {entry.origin} ({entry.origin.entry_point})"
     build = entry.build
-    return f"the built-in backbone {name!r} ({build.__module__}.{build.__qualname__})"
+    where = f"{build.__module__}.{build.__qualname__}"
+    if build.__module__.split(".")[0] != "avdd":  # register() called by the plugin itself
+        return f"backbone {name!r} registered directly (not by an entry point) by {where}"
+    return f"the built-in backbone {name!r} ({where})"
 
 
 def register(name: str, *, unbuilt: Callable[..., Backbone] | None = None,
