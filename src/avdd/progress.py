@@ -37,18 +37,20 @@ def duration(seconds: float) -> str:
 
 
 class Meter:
-    """``what: k/n unit, ETA …`` lines for a loop of ``total`` steps: the first step, then
-    at most one line every ``every`` seconds, and a last line with the time it took.
+    """``what: k/n unit, ETA …`` lines for a loop of ``total`` steps: a first line when it
+    starts, then at most one line every ``every`` seconds, and a last line with the time it
+    took (a loop shorter than ``every`` says only when it started and ended).
 
     The estimate is the mean time per step so far times the steps left: rough for steps of
-    uneven cost, honest about being an estimate (``ETA ~``).
+    uneven cost, honest about being an estimate (``ETA ~``). None is given before ``every``
+    seconds have passed: the first steps also pay for starting workers and building models.
     """
 
     def __init__(self, what: str, total: int, unit: str = "", every: float = 15.0) -> None:
         self.what, self.total, self.unit, self.every = what, int(total), unit, every
         self.done = 0
         self.started = time.perf_counter()
-        self.last = -float("inf")
+        self.last = self.started
         if self.total > 0:
             report(f"{what}: 0/{self.total}{self._unit}")
 

@@ -579,7 +579,8 @@ def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: st
         f" [rank {shard.rank}/{shard.world_size}]" if shard.world_size > 1 else "")
     bar = tqdm(total=len(tasks), unit="video", disable=not progress, desc=desc)
     # The book build's status line (the notebooks extract with progress=False).
-    meter = Meter(f"{desc}: {', '.join(sorted({n for _, ns in tasks for n in ns}))}",
+    names = sorted({n for _, ns in tasks for n in ns})
+    meter = Meter(f"{desc}: {', '.join(names) if len(names) <= 3 else f'{len(names)} backbones'}",
                   len(tasks), "videos")
     try:
         for (item, names), (_, feats, errors, rates) in zip(tasks, run(tasks)):
