@@ -31,6 +31,7 @@ def test_rules_pass_and_fail_where_they_say():
     assert not at_least("p", "c", 89.9, 85, 98, minimum=90, why="w").passed
     assert not at_least("p", "c", NAN, NAN, NAN, minimum=90, why="w").passed
     assert at_chance("p", "c", 55, 45, 62, why="w").passed
+    assert at_chance("p", "c", 55, 45, 62, why="w").expected.startswith("99 % interval")
     assert not at_chance("p", "c", 60, 51, 70, why="w").passed
     assert not at_chance("p", "c", 50, NAN, NAN, why="w").passed  # no interval: not shown
     assert above_chance("p", "c", 45, 31, 60, chance=10, margin=10, why="w").passed
@@ -178,3 +179,49 @@ def test_table1_check_names_a_degenerate_representation(tmp_path):
     sick = pd.DataFrame({"degenerate": [False, True]}, index=["a", "braven-v-tiny-random"])
     (bad,) = known_answers.table1_checks(prof, sick)
     assert not bad.passed and "braven-v-tiny-random" in bad.check and bad.value == 1
+
+
+def _complementarity(shared_audio: float, rng: np.random.Generator) -> dict:
+    """Fig. 5-shaped result for logmel, ge2e, mouth-pixels: each score is the label plus
+    its own noise, the two audio ones also plus a shared factor of weight ``shared_audio``."""
+    from avdd.analysis.fusion import fusion_table
+
+    n = 400
+    y = np.arange(n) % 2
+    common = rng.standard_normal(n)
+    scores = pd.DataFrame({
+        "logmel": y + rng.standard_normal(n) + shared_audio * common,
+        "ge2e": y + rng.standard_normal(n) + shared_audio * common,
+        "mouth-pixels": y + rng.standard_normal(n),
+    }, index=pd.Index([f"v{i}" for i in range(n)], name="video_id"))
+    return {"scores": scores.assign(label=y),
+            "fusion": fusion_table(scores, y, n_bootstrap=200, random_state=0)}
+
+
+def test_complementarity_checks_pass_on_complementary_scores_and_fail_on_shared_ones(
+        tmp_path, monkeypatch):
+    """Audio scores that share a factor correlate more than audio with visual (the gap check
+    passes), and the visual one's independent errors make the fusion beat it. With no shared
+    factor the gap is ~0 and the check fails; with the visual score a copy of an audio one
+    the fusion gains nothing and its check fails."""
+    from avdd.config import make_profile
+
+    prof = make_profile("demo", home=tmp_path / "home")
+    monkeypatch.setattr(known_answers, "prepare", lambda *a, **k: None)
+    rng = np.random.default_rng(0)
+    results = {"shared": _complementarity(1.0, rng), "independent": _complementarity(0.0, rng)}
+    copy = _complementarity(1.0, rng)
+    s = copy["scores"].assign(**{"mouth-pixels": copy["scores"]["logmel"]})
+    from avdd.analysis.fusion import fusion_table
+
+    copy = {"scores": s, "fusion": fusion_table(s.drop(columns="label"), s["label"].to_numpy(),
+                                                n_bootstrap=200, random_state=0)}
+    results["copy"] = copy
+    outcome = {}
+    for name, res in results.items():
+        monkeypatch.setattr(known_answers, "complementarity", lambda *a, _r=res, **k: _r)
+        gap, fusion = known_answers.complementarity_checks(prof, n_bootstrap=200)
+        outcome[name] = (gap.passed, fusion.passed)
+    assert outcome["shared"] == (True, True)
+    assert outcome["independent"][0] is False
+    assert outcome["copy"][1] is False

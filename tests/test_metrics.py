@@ -125,3 +125,26 @@ def test_the_silence_rule_is_one_and_upstreams():
     assert dropped.tolist() == [silence_frames(s, 25.0)]
     trimmed = feature_offsets("avhubert-a-tiny-random:trim_silence=true", np.array([s]))
     assert trimmed.tolist() == [silence_frames(s, 25.0)]
+
+
+def test_a_wider_level_gives_a_wider_interval_from_the_same_resamples():
+    """The chance checks read 99 % intervals (checks.CONTROL_LEVEL): from the same resamples
+    they contain the 95 % ones, the point estimate is unchanged, and a level outside (0, 100)
+    is refused."""
+    from avdd.analysis.metrics import bootstrap_mean_interval, percentile_interval
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 80)
+    scores = rng.normal(size=80) + 0.3 * labels
+    m95 = evaluate(labels, scores, random_state=5)
+    m99 = evaluate(labels, scores, random_state=5, level=99)
+    assert m99["auc"] == m95["auc"]
+    assert m99["auc_ci_low"] < m95["auc_ci_low"] < m95["auc_ci_high"] < m99["auc_ci_high"]
+    values = rng.normal(size=50)
+    lo95, hi95 = bootstrap_mean_interval(values, n_bootstrap=500, rng=np.random.default_rng(1))
+    lo99, hi99 = bootstrap_mean_interval(values, n_bootstrap=500, rng=np.random.default_rng(1),
+                                         level=99)
+    assert lo99 < lo95 < hi95 < hi99
+    for bad in (0, 100, -5, 150):
+        with pytest.raises(ValueError, match="level"):
+            percentile_interval(values, level=bad)

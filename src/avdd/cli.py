@@ -9,6 +9,10 @@
     avdd check-store STORE [STORE ...]
     avdd import-probe model-epoch=48.ckpt w2v2.safetensors --backbone wav2vec2
     avdd score VIDEO [VIDEO ...] --probe PROBE [--json OUT | --csv OUT] [--plot OUT.png]
+    avdd check-data --csv data.csv [--root DIR]        (a path,label[,split,fake_segments] CSV)
+    avdd extract --csv data.csv --backbone logmel      (every split of the CSV)
+    avdd fit --train data.csv:train --val data.csv:val --backbone logmel --out p.safetensors
+    avdd evaluate --probe p.safetensors --test data.csv:test [--json OUT]
 
 Without ``--data-root``/``--cache-dir`` the demo profile is used (synthetic data under
 ``$AVDD_HOME`` or ``./.avdd``, generated on first use).
@@ -103,8 +107,31 @@ def _profile_args(p: argparse.ArgumentParser) -> None:
                    type=_data_root,
                    help="paper profile: a dataset root in its official layout (repeatable)")
     p.add_argument("--cache-dir", type=Path, default=None,
-                   help="paper profile: where features and results go")
+                   help="paper profile and --csv/CSV sources: where features and results go "
+                        "(CSV default: $AVDD_HOME/cache or ./.avdd/cache)")
     p.add_argument("--workers", type=_at_least(1), default=2, help="decode/feature processes")
+
+
+CSV_HELP = ("a dataset given as a CSV: path,label[,split,fake_segments] (label 0 real, 1 "
+            "fake; fake_segments a JSON list of [start, end] seconds)")
+
+
+def _root_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", dest="csv_root", type=Path, default=None, metavar="DIR",
+                   help="folder a CSV's paths are relative to (default: the CSV's folder)")
+
+
+def _csv_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--csv", type=Path, default=None, metavar="FILE", help=CSV_HELP)
+    _root_arg(p)
+
+
+def _dataset_args(p: argparse.ArgumentParser) -> None:
+    """``--dataset NAME`` (with the profile flags) or ``--csv FILE [--root DIR]``."""
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--dataset", choices=(*DATASETS, *EXTRA_DATASETS))
+    g.add_argument("--csv", type=Path, default=None, metavar="FILE", help=CSV_HELP)
+    _root_arg(p)
 
 
 def _profile(args: argparse.Namespace):
@@ -126,20 +153,43 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset(args: argparse.Namespace):
+    """``(profile, dataset, splits)`` of ``--dataset`` (with the profile flags) or ``--csv``."""
+    if args.csv is None:
+        known = (*SPLITS[args.dataset], *REAL_ONLY_SPLITS.get(args.dataset, ()))
+        if args.split and args.split not in known:
+            raise ValueError(f"--split {args.split}: {args.dataset} has splits {list(known)}")
+        return _profile(args), args.dataset, [args.split] if args.split else list(
+            SPLITS[args.dataset])
+    from avdd.datasets.csv import csv_profile, read_csv_dataset
+
+    if args.data_root:
+        raise ValueError("--csv names its own data: drop --data-root (use --root DIR for the "
+                         "folder the CSV's paths are relative to)")
+    data = read_csv_dataset(args.csv, args.csv_root,
+                            skip_bad_rows=getattr(args, "skip_bad_rows", False))
+    if data.problems:
+        print(f"{args.csv}: leaving out {len(data.problems)} bad row(s) (--skip-bad-rows)",
+              file=sys.stderr)
+    if args.split and args.split not in data.splits:
+        raise ValueError(f"--split {args.split}: {args.csv} has splits {list(data.splits)}")
+    return (csv_profile(data, args.cache_dir), data.key,
+            [args.split] if args.split else list(data.splits))
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
     from avdd.features.extract import extract
     from avdd.features.prepare import ensure_data
 
-    prof = _profile(args)
+    prof, dataset, splits = _dataset(args)
     ensure_data(prof, workers=args.workers)
-    splits = [args.split] if args.split else list(SPLITS[args.dataset])
     shard = current_shard()
     device = args.device
     if device == "cuda" and shard.world_size > 1:
         device = f"cuda:{shard.local_rank}"  # one GPU per process on each machine
     failed = 0
     for split in splits:
-        for r in extract(prof, args.backbone or list(DEMO_BACKBONES), args.dataset, split,
+        for r in extract(prof, args.backbone or list(DEMO_BACKBONES), dataset, split,
                          limit=args.limit, workers=args.workers, shard=shard, device=device,
                          precision=args.precision, batch_size=args.batch_size):
             print(r.summary())
@@ -148,7 +198,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
         print(f"{failed} video(s) failed; see the failures logs named above", file=sys.stderr)
     if shard.world_size > 1 and shard.rank == 0:
         print(f"rank 0 of {shard.world_size} done; when every rank has finished, run "
-              "`avdd merge` with the same --dataset/--split/--backbone to make one store")
+              "`avdd merge` with the same --dataset (or --csv)/--split/--backbone to make one "
+              "store")
     return 1 if failed and args.strict else 0
 
 
@@ -158,18 +209,17 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from avdd.features.distributed import merge_store
     from avdd.features.extract import store_dir
 
-    prof = _profile(args)
-    splits = [args.split] if args.split else list(SPLITS[args.dataset])
+    prof, dataset, splits = _dataset(args)
     for name in args.backbone or list(DEMO_BACKBONES):
         bb = describe(name)
         for split in splits:
-            root = store_dir(prof, bb, args.dataset, split, args.precision)
+            root = store_dir(prof, bb, dataset, split, args.precision)
             if not (root / "store.json").exists():
-                print(f"{name} {args.dataset}/{split}: no store at {root}", file=sys.stderr)
+                print(f"{name} {dataset}/{split}: no store at {root}", file=sys.stderr)
                 continue
-            order = [i.video_id for i in load_items(prof, args.dataset, split)]
+            order = [i.video_id for i in load_items(prof, dataset, split)]
             merge_store(root, order)
-            print(f"{name} {args.dataset}/{split}: merged → {root}")
+            print(f"{name} {dataset}/{split}: merged → {root}")
     return 0
 
 
@@ -264,10 +314,19 @@ def cmd_convert_checkpoint(args: argparse.Namespace) -> int:
 
 
 def cmd_check_data(args: argparse.Namespace) -> int:
-    from avdd.datasets.check import check_dataset
+    from avdd.datasets.check import check_csv_dataset, check_dataset
 
-    report = check_dataset(args.root, args.dataset, splits_dir=args.splits_dir,
-                           sample=args.sample, seed=args.seed)
+    if args.csv is not None:
+        if args.dataset or args.root is not None:
+            raise ValueError("check-data: give either --csv FILE [--root DIR] or ROOT --dataset "
+                             "NAME, not both")
+        report = check_csv_dataset(args.csv, args.csv_root, sample=args.sample, seed=args.seed)
+    elif args.dataset is None or args.root is None:
+        raise ValueError("check-data: give ROOT --dataset NAME (a dataset in its official "
+                         "layout) or --csv FILE [--root DIR] (a path,label CSV)")
+    else:
+        report = check_dataset(args.root, args.dataset, splits_dir=args.splits_dir,
+                               sample=args.sample, seed=args.seed)
     print(report.summary(max_problems=args.show))
     return 0 if report.ok else 1
 
@@ -295,14 +354,20 @@ def cmd_score(args: argparse.Namespace) -> int:
               f"{e}", file=sys.stderr)
         return 2
     n = len(args.videos)
+    op = scorer.operating_point
+    print(f"{args.probe}: FAKE where score >= {op.threshold:+.4f} (threshold chosen on its "
+          f"validation set, {op.rule} point)" if op else
+          f"{args.probe}: no stored threshold; FAKE where P(fake) > 0.5 (score > 0)")
 
     def report(i: int, r, clip) -> None:
         if r.error:
             print(f"[{i + 1}/{n}] {r.path}: FAILED: {r.error}", file=sys.stderr)
             return
         spans = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in r.ranges) or "none"
-        print(f"[{i + 1}/{n}] {r.path}: score {r.score:+.3f}  P(fake) {r.probability:.3f}  "
-              f"frames above {args.threshold:g}: {spans}")
+        cal = ("" if math.isnan(r.calibrated_probability)
+               else f" (calibrated {r.calibrated_probability:.3f})")
+        print(f"[{i + 1}/{n}] {r.path}: score {r.score:+.3f}  P(fake) {r.probability:.3f}{cal}"
+              f"  {'FAKE' if r.fake else 'real'}  frames above {args.threshold:g}: {spans}")
         if args.plot:
             out = args.plot if n == 1 else args.plot.with_name(
                 f"{args.plot.stem}-{i:04d}-{Path(r.path).stem}{args.plot.suffix}")
@@ -323,6 +388,63 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _sources(args: argparse.Namespace, *names: str) -> list:
+    from avdd.analysis.fit_evaluate import parse_source
+
+    prof = _profile(args) if args.data_root or any(
+        not str(getattr(args, n)).lower().endswith(".csv") for n in names) else None
+    return [parse_source(getattr(args, n), dataset_profile=prof, root=args.csv_root,
+                         cache_dir=args.cache_dir, skip_bad_rows=args.skip_bad_rows)
+            for n in names]
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from avdd.analysis.fit_evaluate import PAPER_LR, SWEEP_LRS, fit_and_save, metrics_lines
+
+    train, val = _sources(args, "train", "val")
+    lrs = tuple(args.lr) if args.lr else SWEEP_LRS if args.sweep else (PAPER_LR,)
+    result, out = fit_and_save(train, val, args.backbone, args.out, workers=args.workers,
+                               precision=args.precision, lrs=lrs, random_state=args.seed,
+                               max_epochs=args.max_epochs, patience=args.patience,
+                               calibrate=args.calibrate, n_bootstrap=args.bootstrap)
+    if len(lrs) > 1:
+        print(result.sweep.to_string(index=False))
+    op = result.operating_point
+    cal = (f"temperature {op.temperature:.3g} (calibrated on validation)" if op.calibrated
+           else "probabilities uncalibrated (the paper's sigmoid(2s))")
+    print(f"wrote {out}: {args.backbone} probe, lr {result.probe.lr:g}, best epoch "
+          f"{result.probe.best_epoch_}; threshold s >= {op.threshold:+.4f} (EER point on "
+          f"validation); {cal}")
+    print("validation: " + "\n            ".join(metrics_lines(result.val_metrics)))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from avdd.analysis.fit_evaluate import evaluate_saved, metrics_lines
+
+    (test,) = _sources(args, "test")
+    res = evaluate_saved(args.probe, test, workers=args.workers, n_bootstrap=args.bootstrap,
+                         random_state=args.seed)
+    print(f"{args.probe} on {args.test}:")
+    print("\n".join("  " + line for line in metrics_lines(res["metrics"])))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(res, indent=1, default=str))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _source_args(p: argparse.ArgumentParser) -> None:
+    _profile_args(p)
+    _root_arg(p)
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="use the good rows of a CSV with bad ones (see check-data)")
+    p.add_argument("--bootstrap", type=_at_least(0), default=1000,
+                   help="bootstrap resamples of the AUC/AP intervals (0: none)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="avdd", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -340,10 +462,13 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("extract", help="extract features of a dataset split into the store")
     _profile_args(e)
     e.add_argument("--backbone", action="append", help="registry name (repeatable)")
-    e.add_argument("--dataset", choices=(*DATASETS, *EXTRA_DATASETS), required=True)
-    e.add_argument("--split", choices=("train", "val", "test", *REAL_ONLY_SPLITS["av1m"]), default=None,
-                   help="default: every split of the dataset (AV1M's real_train/real_val, which "
-                        "train Table 4's anomaly detectors, only when named)")
+    _dataset_args(e)
+    e.add_argument("--skip-bad-rows", action="store_true",
+                   help="--csv: extract the good rows of a CSV with bad ones (see check-data)")
+    e.add_argument("--split", default=None,
+                   help="train, val, test, ... (default: every split of the dataset or CSV; "
+                        "AV1M's real_train/real_val, which train Table 4's anomaly detectors, "
+                        "only when named)")
     e.add_argument("--limit", type=_at_least(1), default=None, help="only the first N videos")
     e.add_argument("--strict", action="store_true", help="exit non-zero if any video failed")
     e.add_argument("--device", type=_device, default=None,
@@ -359,8 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("merge", help="merge the ranks of torchrun/SLURM extraction stores")
     _profile_args(m)
     m.add_argument("--backbone", action="append", help="registry name (repeatable)")
-    m.add_argument("--dataset", choices=(*DATASETS, *EXTRA_DATASETS), required=True)
-    m.add_argument("--split", choices=("train", "val", "test", *REAL_ONLY_SPLITS["av1m"]), default=None)
+    _dataset_args(m)
+    m.add_argument("--split", default=None, help="default: every split")
     m.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     m.set_defaults(func=cmd_merge)
 
@@ -397,9 +522,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("backbones", help="list registered backbones")
     b.set_defaults(func=cmd_backbones)
 
-    k = sub.add_parser("check-data", help="validate a dataset root before extracting features")
-    k.add_argument("root", type=Path, help="the dataset folder in its official layout")
-    k.add_argument("--dataset", choices=sorted(set(DATASETS) | {"exddv"}), required=True)
+    k = sub.add_parser("check-data", help="validate a dataset root (or a dataset CSV) before "
+                                          "extracting features")
+    k.add_argument("root", type=Path, nargs="?", default=None,
+                   help="the dataset folder in its official layout (with --dataset)")
+    k.add_argument("--dataset", choices=sorted(set(DATASETS) | {"exddv"}), default=None)
+    _csv_args(k)
     k.add_argument("--splits-dir", type=Path, default=None,
                    help="folder of {train,val,test}_labels.csv (default: ROOT/splits if "
                         "present, else the paper's split lists shipped with avdd)")
@@ -416,6 +544,40 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--backbone", required=True,
                     help="spec of the backbone the probe was trained on (e.g. wav2vec2)")
     ip.set_defaults(func=cmd_import_probe)
+
+    SOURCE = ("FILE.csv, FILE.csv:SPLIT (a CSV with a split column) or DATASET:SPLIT (e.g. "
+              "av1m:train)")
+    f = sub.add_parser("fit", help="train the paper's probe on a CSV or dataset split; save "
+                                   "it with its threshold, metrics and provenance")
+    f.add_argument("--train", required=True, help=SOURCE)
+    f.add_argument("--val", required=True, help=SOURCE + "; early stopping, the threshold "
+                                                        "(EER point) and any sweep use it")
+    f.add_argument("--backbone", required=True, help="backbone spec (see `avdd backbones`)")
+    f.add_argument("--out", type=Path, required=True, help="probe .safetensors file to write")
+    sweep = f.add_mutually_exclusive_group()
+    sweep.add_argument("--lr", type=_positive_float, action="append", default=None,
+                       help="Adam learning rate (paper: 1e-3); repeat to sweep several")
+    sweep.add_argument("--sweep", action="store_true",
+                       help="sweep lr 1e-4, 3e-4, 1e-3, 3e-3, 1e-2; keep the best on --val")
+    f.add_argument("--seed", type=int, default=43, help="probe seed (paper: 43)")
+    f.add_argument("--max-epochs", type=_at_least(1), default=100, help="paper: 100")
+    f.add_argument("--patience", type=_at_least(1), default=10, help="paper: 10")
+    f.add_argument("--calibrate", action="store_true",
+                   help="temperature scaling on --val: calibrated P(fake) = sigmoid(2s/T) "
+                        "(default: the paper's sigmoid(2s))")
+    f.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="which stored features (bf16: extracted with --precision bf16)")
+    _source_args(f)
+    f.set_defaults(func=cmd_fit)
+
+    ev = sub.add_parser("evaluate", help="AUC/AP with intervals, EER and the rates at a "
+                                         "probe's stored threshold on a CSV or dataset split")
+    ev.add_argument("--probe", type=Path, required=True, help="probe .safetensors file")
+    ev.add_argument("--test", required=True, help=SOURCE)
+    ev.add_argument("--json", type=Path, default=None, help="write the metrics as JSON")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples")
+    _source_args(ev)
+    ev.set_defaults(func=cmd_evaluate)
 
     sc = sub.add_parser("score", help="score videos with a saved probe (video + frame level)")
     sc.add_argument("videos", nargs="+", type=Path)

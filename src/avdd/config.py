@@ -94,6 +94,8 @@ class Profile:
             as the paper's extractors read them (none of them resamples; it matters for
             sources that are not 25 fps, e.g. Deepfake-Eval-2024's). Features of a video at
             another rate keep it in their ``fps`` meta.
+        csv_files: dataset name -> the CSV file listing it (:mod:`avdd.datasets.csv`; its
+            root is ``data_roots[name]``), for datasets given as one ``path,label`` CSV.
     """
 
     name: str
@@ -104,6 +106,7 @@ class Profile:
     synth_scale: float = 1.0
     splits_dirs: dict[str, Path] = field(default_factory=dict)
     video_fps: float | None = 25.0
+    csv_files: dict[str, Path] = field(default_factory=dict)
 
     def splits_dir(self, dataset: str) -> Path:
         """Folder holding ``{train,val,test}_labels.csv`` for ``dataset``.

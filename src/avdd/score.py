@@ -50,6 +50,10 @@ class VideoScore:
         frame_scores: ``(T,)`` per-frame logits z_t (incl. bias).
         fps: feature frame rate (Hz). threshold: the frame-probability threshold used.
         peak_time: time (s) of the highest frame score.
+        fake: the decision at the probe's stored threshold (its operating point, chosen on
+            its validation set) or, for a probe without one, P(fake) > 0.5.
+        calibrated_probability: P(fake) through the probe's fitted temperature (NaN when the
+            probe has none).
         error: the failure message when the video could not be scored (other fields empty).
     """
 
@@ -62,12 +66,15 @@ class VideoScore:
     fps: float = math.nan
     threshold: float = 0.5
     peak_time: float = math.nan
+    fake: bool | None = None
+    calibrated_probability: float = math.nan
     error: str | None = None
 
     def to_dict(self, *, frames: bool = True) -> dict[str, Any]:
         """JSON-able fields (``frame_scores``/``times`` included when ``frames``)."""
         d = {"path": self.path, "score": _num(self.score), "probability": _num(self.probability),
-             "fake": None if self.error else bool(self.probability > 0.5),
+             "fake": None if self.error else bool(self.fake),
+             "calibrated_probability": _num(self.calibrated_probability),
              "ranges": [[round(a, 3), round(b, 3)] for a, b in self.ranges],
              "fps": _num(self.fps), "threshold": self.threshold,
              "peak_time": _num(self.peak_time), "error": self.error}
@@ -89,6 +96,9 @@ class Scorer:
     spec: str
     metadata: dict[str, Any]
     probe_path: Path
+    #: avdd.analysis.operating_points.OperatingPoint stored with the probe (``avdd fit``),
+    #: or None (the paper's P(fake) > 0.5).
+    operating_point: Any = None
 
 
 def load_scorer(probe_path: str | Path) -> Scorer:
@@ -126,7 +136,11 @@ def load_scorer(probe_path: str | Path) -> Scorer:
         except ImportError as e:
             raise ValueError(f"{probe_path}: {spec} reads a mouth crop located by face "
                              f"landmarks on real videos, and {e}") from e
-    return Scorer(probe, backbone, spec, meta, probe_path)
+    from avdd.analysis.operating_points import OperatingPoint
+
+    op = meta.get("operating_point")
+    return Scorer(probe, backbone, spec, meta, probe_path,
+                  OperatingPoint.from_dict(op) if op else None)
 
 
 def fake_ranges(frame_scores: np.ndarray, fps: float, threshold: float = 0.5
@@ -237,10 +251,13 @@ def score_video(path: str | Path, scorer: Scorer, *, threshold: float = 0.5,
     z = np.asarray(scorer.probe.frame_logits(fs)[0], np.float64)
     fps = float(scorer.backbone.fps)
     times = np.arange(len(z)) / fps
+    op = scorer.operating_point
     return VideoScore(path=str(path), score=s, probability=probability(s),
                       ranges=fake_ranges(z, fps, threshold), times=times, frame_scores=z,
-                      fps=fps, threshold=threshold, peak_time=float(times[int(np.argmax(z))])
-                      ), clip
+                      fps=fps, threshold=threshold, peak_time=float(times[int(np.argmax(z))]),
+                      fake=bool(s >= op.threshold) if op else bool(s > 0),
+                      calibrated_probability=op.probability(s) if op and op.calibrated
+                      else math.nan), clip
 
 
 def score_videos(paths: list[str | Path], scorer: Scorer, *, threshold: float = 0.5,
@@ -313,8 +330,11 @@ def write_json(path: str | Path, results: list[VideoScore], scorer: Scorer) -> P
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    op = scorer.operating_point
     doc = {"probe": str(scorer.probe_path), "backbone": scorer.spec,
-           "fps": float(scorer.backbone.fps), "videos": [r.to_dict() for r in results]}
+           "fps": float(scorer.backbone.fps),
+           "operating_point": op.to_dict() if op else None,
+           "videos": [r.to_dict() for r in results]}
     path.write_text(json.dumps(doc, indent=1))
     return path
 

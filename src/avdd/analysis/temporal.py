@@ -99,8 +99,8 @@ class LocalisationResult:
 
     Attributes:
         mean: mean per-video ROC-AUC over the videos used (NaN if none).
-        ci_low, ci_high: bootstrap 95 % percentile interval of ``mean`` over videos (NaN
-            without resamples or videos).
+        ci_low, ci_high: bootstrap percentile interval of ``mean`` over videos (95 % unless
+            asked otherwise; NaN without resamples or videos).
         per_video: ``(N,)`` per-video AUC, NaN for videos not used.
         n_used: videos whose AUC enters the mean.
         n_skipped_length: videos skipped because their feature length differs from the
@@ -134,7 +134,7 @@ def localisation_auc(frame_logits: Sequence[np.ndarray] | np.ndarray,
                      lengths: Sequence[int], fps: float, *,
                      expected_lengths: Sequence[float] | None = None, tolerance: float = 2,
                      offsets: Sequence[int] | None = None, n_bootstrap: int = 1000,
-                     random_state: int = 0) -> LocalisationResult:
+                     random_state: int = 0, level: float = metrics.LEVEL) -> LocalisationResult:
     """Per-video ROC-AUC of frame scores against frame labels, averaged over videos.
 
     Args:
@@ -150,8 +150,9 @@ def localisation_auc(frame_logits: Sequence[np.ndarray] | np.ndarray,
             compared on their first ``min(T_i, expected)`` frames. None: no check, all frames.
         offsets: ``(N,)`` leading frames of the original video that the scores do not cover
             (a silence-trimmed input): score ``j`` is compared with label ``j + offset``.
-        n_bootstrap: resamples of the used videos for the 95 % interval (0: no interval).
+        n_bootstrap: resamples of the used videos for the interval (0: no interval).
         random_state: seed of the bootstrap.
+        level: percent coverage of the interval (95 by default).
     Returns:
         :class:`LocalisationResult`; videos with both classes present are the ones averaged.
     """
@@ -181,7 +182,8 @@ def localisation_auc(frame_logits: Sequence[np.ndarray] | np.ndarray,
     used = per_video[~np.isnan(per_video)]
     mean = float(used.mean()) if used.size else float("nan")
     lo, hi = metrics.bootstrap_mean_interval(used, n_bootstrap=n_bootstrap,
-                                             rng=np.random.default_rng(random_state))
+                                             rng=np.random.default_rng(random_state),
+                                             level=level)
     return LocalisationResult(mean=mean, ci_low=lo, ci_high=hi, per_video=per_video,
                               n_used=int(used.size), n_skipped_length=skipped_length,
                               n_single_class=single)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from avdd.config import REAL_ONLY_SPLITS, SPLITS, Profile
-from avdd.datasets import av1m, avlips, dfe, exddv, favc
+from avdd.datasets import av1m, avlips, csv, dfe, exddv, favc
 from avdd.datasets.base import DatasetError, Item
 
 _ADAPTERS = {"av1m": av1m.load, "favc": favc.load, "avlips": avlips.load, "dfe": dfe.load,
@@ -22,6 +22,8 @@ __all__ = ["DatasetError", "Item", "load_items"]
 
 def load_items(profile: Profile, dataset: str, split: str) -> list[Item]:
     """The videos of one split of one dataset, with labels and any fake-segment metadata."""
+    if dataset in profile.csv_files:  # a dataset given as one CSV (avdd.datasets.csv)
+        return csv.load(profile.data_roots[dataset], split, profile.csv_files[dataset], dataset)
     if dataset not in _ADAPTERS:
         raise DatasetError(f"unknown dataset {dataset!r}; expected one of {sorted(_ADAPTERS)}")
     splits = (SPLITS.get(dataset) or EXTRA_SPLITS[dataset]) + REAL_ONLY_SPLITS.get(dataset, ())

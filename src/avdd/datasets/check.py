@@ -11,7 +11,10 @@ Three checks, all reported together (never stopping at the first problem):
 3. a random sample of listed videos decodes (:func:`avdd.media.read_clip`, audio and video;
    a file without an audio track is a warning, since visual models can still use it).
 
-Errors make the exit status non-zero; warnings do not.
+Errors make the exit status non-zero; warnings do not. A dataset given as one CSV
+(:mod:`avdd.datasets.csv`) gets the same report from :func:`check_csv_dataset`: one line per
+bad row (missing column, path not found, label not 0/1, duplicate path, malformed segments),
+then the decode sample of its good rows.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ import pandas as pd
 from avdd.config import REAL_ONLY_SPLITS, SPLITS, Profile
 from avdd.datasets import DatasetError, load_items
 from avdd.datasets.base import segments
+from avdd.datasets.csv import check_csv
 from avdd.datasets.dfe import is_bitdf
 from avdd.media import MediaError, read_clip
 
-__all__ = ["Problem", "CheckReport", "check_dataset", "check_av1m_metadata"]
+__all__ = ["Problem", "CheckReport", "check_dataset", "check_csv_dataset", "check_av1m_metadata"]
 
 
 @dataclass(frozen=True)
@@ -224,3 +228,27 @@ def _decode(path: Path, split: str, counts: Counter) -> list[Problem]:
                         split, severity="warning")]
     counts["decoded"] += 1
     return []
+
+
+def check_csv_dataset(csv: str | Path, root: str | Path | None = None, *, sample: int = 20,
+                      seed: int = 0) -> CheckReport:
+    """Every check on a dataset CSV: its rows (:func:`avdd.datasets.csv.check_csv`), then
+    ``sample`` randomly chosen good rows decoded. ``root``: default the CSV's folder."""
+    csv = Path(csv).expanduser()
+    root = (Path(root).expanduser() if root is not None else csv.parent).resolve()
+    report = CheckReport("CSV dataset", root, csv)
+    if not root.is_dir():
+        report.problems.append(Problem("missing", str(root), "root folder does not exist; "
+                                                             "pass --root DIR"))
+        return report
+    rows, problems = check_csv(csv, root)
+    report.problems += [Problem("missing" if "not found under" in p.message else "row",
+                                f"{p.csv} line {p.line}" if p.line else str(p.csv), p.message)
+                        for p in problems]
+    for split, group in rows.groupby("split", sort=False):
+        report.counts[split] = Counter(listed=len(group), fake=int(group["label"].sum()),
+                                       real=int((group["label"] == 0).sum()))
+    present = [(sp, root / path) for sp, path in zip(rows["split"], rows["path"])]
+    for split, path in random.Random(seed).sample(present, min(sample, len(present))):
+        report.problems += _decode(path, split, report.counts[split])
+    return report

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -232,9 +233,11 @@ class LinearProbe(BaseEstimator):
         self.max_resident_mb = max_resident_mb
         self.verbose = verbose
 
-    def fit(self, train: FeatureSet, val: FeatureSet | None = None) -> LinearProbe:
+    def fit(self, train: FeatureSet, val: FeatureSet | None = None, *,
+            on_epoch: Callable[[dict], None] | None = None) -> LinearProbe:
         """Train on ``train``; early-stop on ``val`` (without it: ``max_epochs`` epochs, last
-        weights kept). Labels must be 0 (real) / 1 (fake)."""
+        weights kept). Labels must be 0 (real) / 1 (fake). ``on_epoch``: called with each
+        epoch's ``history_`` record as it ends (progress bars; not a parameter of the model)."""
         for name, fs in (("train", train), ("val", val)):
             if fs is not None and (len(fs) == 0 or not np.isin(fs.labels, (0, 1)).all()):
                 raise ValueError(f"{name} set must be non-empty with labels 0/1 (-1 = unlabelled)")
@@ -263,6 +266,8 @@ class LinearProbe(BaseEstimator):
                 if self.verbose:
                     print(f"epoch {epoch:3d}  train {train_loss:.4f}  val {val_loss:.4f}  "
                           f"{self.history_[-1]['seconds']:.2f}s", flush=True)
+                if on_epoch is not None:
+                    on_epoch(self.history_[-1])
                 if val is None or val_loss < best[0]:
                     best = (val_loss, epoch, theta.copy())
                 elif epoch - best[1] >= self.patience:
