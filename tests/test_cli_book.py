@@ -16,8 +16,8 @@ def test_extension_merges_per_notebook_parameters(monkeypatch, tmp_path):
         sys.path.pop(0)
     calls = {}
     monkeypatch.setattr(avdd_execute, "execute_stale",
-                        lambda nb, out, params, cwd, files: calls.__setitem__(Path(nb).stem,
-                                                                              params))
+                        lambda nb, out, params, cwd, files, status: calls.__setitem__(
+                            Path(nb).stem, params))
     monkeypatch.setenv("AVDD_BOOK_PARAMETERS", json.dumps({
         "profile": "paper", "backbones": ["clip"],
         "notebooks": {"fig4_spatial": {"backbone": "clip", "dataset": "exddv"}}}))

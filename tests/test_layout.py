@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "avdd"
 
 #: The stages, lowest first: a module may import its own stage or a lower one, never a higher.
 STAGES: tuple[tuple[str, ...], ...] = (
-    ("avdd", "config", "provenance"),  # "avdd": the package's __init__ (its version only)
+    ("avdd", "config", "provenance", "progress"),  # "avdd": the package's __init__ (its version only)
     ("media",),
     ("synth", "datasets"),
     ("roi",),

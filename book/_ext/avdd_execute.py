@@ -26,18 +26,27 @@ links them from its page; Sphinx copies linked files into the build's ``_downloa
 
 After the notebooks, every page's known-answer checks are gathered into
 ``generated/known_answers.csv``.
+
+On stderr the build says which notebook starts (``[k/n]``, in the order they start), what
+each is doing while it runs (synthesis, extraction with progress and ETA, computations and
+probe training: :mod:`avdd.progress`), how long each took, and at the end a table of every
+page's time and whether it was recomputed or reused (:func:`avdd.report.book.summary`).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from avdd.report.book import collect_known_answers, execute_stale
+from avdd.progress import duration
+from avdd.report.book import collect_known_answers, execute_stale, summary
 
 #: What sets the thread count of torch, NumPy's BLAS and numba in a kernel.
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -58,21 +67,43 @@ def _execute(app, config) -> None:
     if os.environ.get("AVDD_BOOK_SERIAL") == "1":
         lanes = []
     in_lanes = {n for lane in lanes for n in lane}
-    total, done = len(names), []
+    total, pages, begun = len(names), [], time.perf_counter()
+    numbers, lock = itertools.count(1), threading.Lock()  # lanes start notebooks side by side
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
 
     def run(name: str) -> None:
         files = book / "generated" / f"{name}_files"
-        print(f"avdd book: {name} ...", file=sys.stderr, flush=True)
+        with lock:
+            prefix = f"avdd book [{next(numbers)}/{total}] {name}"
+        say(f"{prefix}: starting")
         started = time.perf_counter()
-        executed = execute_stale(repo / "notebooks" / f"{name}.py",
-                                 book / "generated" / f"{name}.ipynb",
-                                 {**params, **per_notebook.get(name, {}), "outputs": str(files)},
-                                 cwd=repo, files=files)
-        done.append(name)
-        print(f"avdd book: {name} {'executed' if executed else 'up to date'} in "
-              f"{time.perf_counter() - started:.0f} s ({len(done)} of {total})",
-              file=sys.stderr, flush=True)
+        outcome = "failed"
+        try:
+            executed = execute_stale(
+                repo / "notebooks" / f"{name}.py", book / "generated" / f"{name}.ipynb",
+                {**params, **per_notebook.get(name, {}), "outputs": str(files)},
+                cwd=repo, files=files, status=lambda line: say(f"{prefix}: {line}"))
+            outcome = "recomputed" if executed else "reused"
+        finally:
+            seconds = time.perf_counter() - started
+            with lock:
+                pages.append((name, seconds, outcome))
+            say(f"{prefix}: {outcome} in {duration(seconds)}"
+                + ("" if outcome != "reused" else " (its output is up to date)"))
 
+    try:
+        _run_all(names, in_lanes, lanes, run)
+    finally:
+        if pages:
+            say("avdd book: pages\n" + summary(pages, time.perf_counter() - begun))
+    collect_known_answers(book / "generated")
+
+
+def _run_all(names: list[str], in_lanes: set[str], lanes: list[list[str]],
+             run: Callable[[str], None]) -> None:
+    """The notebooks in no lane one after the other, then the lanes side by side."""
     for name in names:
         if name not in in_lanes:
             run(name)
@@ -98,7 +129,6 @@ def _execute(app, config) -> None:
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             raise errors[0]
-    collect_known_answers(book / "generated")
 
 
 def setup(app):

@@ -237,26 +237,29 @@ def cmd_table2(args: argparse.Namespace) -> int:
 
 
 def cmd_backbones(args: argparse.Namespace) -> int:
-    from avdd.backbones import available, describe
+    from avdd.backbones import available, describe, plugin_origin
     from avdd.backbones.hub import WeightsNotFound
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # listing must not wait on the network
 
     for name in available():
+        origin = plugin_origin(name)  # a backbone of another distribution says which
+        suffix = f"  [plugin {origin}]" if origin else ""
         try:
             b = describe(name)  # configs only: nothing is built (XLS-R 2B = 8.6 GB of weights)
         except WeightsNotFound:
             # A pretrained hub checkpoint that is not cached here; say so instead of failing.
-            print(f"{name:24s} (weights/config not found here: pass a local directory)")
+            print(f"{name:24s} (weights/config not found here: pass a local directory){suffix}")
             continue
         except TypeError as e:
             # "f() missing 1 required ... argument: 'checkpoint'": the part after the name.
-            print(f"{name:24s} (needs arguments: {str(e).partition('() ')[2] or e})")
+            print(f"{name:24s} (needs arguments: {str(e).partition('() ')[2] or e}){suffix}")
             continue
         except Exception as e:  # noqa: BLE001 - a listing must not stop at one backbone
-            print(f"{name:24s} (cannot be described here: {type(e).__name__}: {e})"[:160])
+            print(f"{name:24s} (cannot be described here: {type(e).__name__}: {e})"[:160]
+                  + suffix)
             continue
-        print(f"{name:24s} {b.modality:13s} {b.weights:12s} D={b.dim:<5d} {b.fps:g} Hz")
+        print(f"{name:24s} {b.modality:13s} {b.weights:12s} D={b.dim:<5d} {b.fps:g} Hz{suffix}")
     return 0
 
 

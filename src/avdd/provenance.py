@@ -27,19 +27,24 @@ _PACKAGES = ("avdd", "torch", "numpy", "scipy", "scikit-learn", "av", "pandas", 
 
 
 # -- code fingerprints ------------------------------------------------------------------------
-def _package_dir(root: str) -> Path | None:
+def _top_level(root: str) -> Path | None:
     # find_spec of a top-level name searches sys.path without importing the package.
     spec = importlib.util.find_spec(root)
-    return Path(spec.origin).parent if spec and spec.origin else None
+    return Path(spec.origin) if spec and spec.origin else None
 
 
 def _source(module: str) -> Path | None:
     """The source file of a dotted module name, found without importing it (importing, e.g.
-    ``find_spec`` of a submodule, would run the parent packages' imports: torch, numba...)."""
+    ``find_spec`` of a submodule, would run the parent packages' imports: torch, numba...).
+    A top-level module may be a single file (a plugin's ``conv_audio.py``), which has no
+    submodules."""
     root, *rest = module.split(".")
-    base = _package_dir(root)
-    if base is None:
+    origin = _top_level(root)
+    if origin is None:
         return None
+    if origin.name != "__init__.py":
+        return origin if not rest and origin.suffix == ".py" and origin.is_file() else None
+    base = origin.parent
     path = base.joinpath(*rest)
     for candidate in (path.with_suffix(".py") if rest else None, path / "__init__.py"):
         if candidate is not None and candidate.is_file():

@@ -33,6 +33,7 @@ from typing import Any, Generic, TypeVar
 import pandas as pd
 
 from avdd.config import Profile
+from avdd.progress import report
 from avdd.provenance import code_fingerprints, fingerprint, provenance
 
 T = TypeVar("T")
@@ -114,7 +115,7 @@ def entry(profile: Profile, name: str, config: dict[str, Any], code: Iterable[st
 
 def cached(profile: Profile, name: str, config: dict[str, Any], compute: Callable[[], T], *,
            code: str | Iterable[str], force: bool = False, fmt: Format[T] = TABLES,
-           context: dict[str, Any] | None = None) -> T:
+           context: dict[str, Any] | None = None, doing: str | None = None) -> T:
     """``compute()``, or its cached result when the same configuration was computed by the
     same code before.
 
@@ -129,11 +130,14 @@ def cached(profile: Profile, name: str, config: dict[str, Any], compute: Callabl
         force: recompute even when cached.
         fmt: how to store it (:data:`TABLES` by default: a DataFrame or a dict of them).
         context: extra provenance (not part of the key), e.g. ``synthetic`` and ``weights``.
+        doing: what the book build's status line says while ``compute`` runs
+            (:func:`avdd.progress.report`; default ``computing NAME (not cached)``).
     """
     code = [code] if isinstance(code, str) else list(code)
     e = entry(profile, name, config, code)
     if e.complete and not force:
         return fmt.load(e.folder)
+    report(doing or f"computing {name} (not cached)")
     value = compute()
     _write(profile, e, name, config, value, fmt, context)
     return value

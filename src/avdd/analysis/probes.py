@@ -63,7 +63,8 @@ def trained_probe(profile: Profile, backbone: str, train: str, *, seed: int = 43
                                                     [__name__], stop=FEATURE_SIDE))}
 
     return cached(profile, "probe", config, fit, code=__name__, force=force, fmt=PROBES,
-                  context={"weights": weights})[0]
+                  context={"weights": weights},
+                  doing=f"training a linear probe: {backbone} on {train}")[0]
 
 
 def install_probe(profile: Profile, backbone: str, train: str, probe: LinearProbe, *,

@@ -212,12 +212,46 @@ class BackboneInfo:
 
     @classmethod
     def of(cls, backbone: Backbone, spec: str | None = None) -> BackboneInfo:
-        """The description of a built (or unbuilt) backbone; ``spec`` defaults to its name."""
+        """The description of a built (or unbuilt) backbone; ``spec`` defaults to its name.
+
+        The config of a backbone registered from an entry point (:mod:`avdd.backbones.plugins`)
+        also holds ``plugin``: its distribution's name and version and a hash of its code, so
+        that a changed plugin never reads the features of its older self (the package's own
+        backbones are keyed by :attr:`Backbone.version` alone)."""
+        config = backbone.config()
+        origin = plugin_origin(backbone)
+        if origin is not None:
+            config = {**config, "plugin": origin.key()}
         return cls(spec=backbone.name if spec is None else spec, name=backbone.name,
                    family=type(backbone), modality=backbone.modality, weights=backbone.weights,
                    version=backbone.version, dim=backbone.dim, fps=backbone.fps,
-                   config=backbone.config(), uses_mouth_roi=backbone.uses_mouth_roi,
+                   config=config, uses_mouth_roi=backbone.uses_mouth_roi,
                    landmarks=backbone.landmarks, roi_recipe=backbone.roi_recipe)
+
+
+@dataclass(frozen=True)
+class PluginOrigin:
+    """Where a backbone registered from the ``avdd.backbones`` entry-point group comes from.
+
+    Attributes:
+        distribution, version: the installed distribution that declares the entry point.
+        entry_point: its declaration, ``"NAME = module:Class"``.
+        code: hash of the entry point's module and of the modules of its own top-level package
+            that it imports (:func:`avdd.provenance.code_fingerprints`: docstrings and comments
+            excluded); None when the module has no Python source.
+    """
+
+    distribution: str
+    version: str
+    entry_point: str
+    code: str | None
+
+    def key(self) -> dict[str, Any]:
+        """What enters the backbone's config, hence its feature stores' key."""
+        return {"distribution": self.distribution, "version": self.version, "code": self.code}
+
+    def __str__(self) -> str:
+        return f"{self.distribution} {self.version}"
 
 
 @dataclass(frozen=True)
@@ -226,12 +260,26 @@ class _Entry:
 
     build: Callable[..., Backbone]
     unbuilt: Callable[..., Backbone]
+    origin: PluginOrigin | None = None  # None: a backbone of avdd itself
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register(name: str, *, unbuilt: Callable[..., Backbone] | None = None
+def _where(name: str) -> str:
+    """Who registered ``name``, for a clash message: a plugin's distribution or avdd's class."""
+    entry = _REGISTRY[name]
+    if entry.origin is not None:
+        return f"backbone {name!r} of plugin {entry.origin} ({entry.origin.entry_point})"
+    build = entry.build
+    where = f"{build.__module__}.{build.__qualname__}"
+    if build.__module__.split(".")[0] != "avdd":  # register() called by the plugin itself
+        return f"backbone {name!r} registered directly (not by an entry point) by {where}"
+    return f"the built-in backbone {name!r} ({where})"
+
+
+def register(name: str, *, unbuilt: Callable[..., Backbone] | None = None,
+             origin: PluginOrigin | None = None
              ) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
     """Class/function decorator adding a backbone factory under ``name``.
 
@@ -240,13 +288,19 @@ def register(name: str, *, unbuilt: Callable[..., Backbone] | None = None
             attribute :class:`BackboneInfo` reads (``config()`` included) but no network and no
             weights: what :func:`describe` uses. Defaults to the decorated class's own
             ``unbuilt`` classmethod; a function factory must pass one.
+        origin: set by the entry-point loader (:func:`avdd.backbones.plugins.load_plugins`)
+            for a backbone from another distribution; it becomes part of the config.
     Raises:
-        ValueError: ``name`` is taken. TypeError: no ``unbuilt`` for this factory.
+        ValueError: ``name`` is taken (naming both registrations). TypeError: no ``unbuilt``
+            for this factory.
     """
 
     def deco(factory: Callable[..., Backbone]) -> Callable[..., Backbone]:
         if name in _REGISTRY:
-            raise ValueError(f"backbone {name!r} registered twice")
+            if origin is None:
+                raise ValueError(f"backbone {name!r} registered twice")
+            raise ValueError(f"backbone {name!r} of plugin {origin} ({origin.entry_point}) "
+                             f"clashes with {_where(name)}: give the entry point another name")
         how = unbuilt
         # Only a classmethod of the class itself: one inherited from the parent family would
         # describe the parent (another signature, other weights).
@@ -260,7 +314,7 @@ def register(name: str, *, unbuilt: Callable[..., Backbone] | None = None
         if _parameters(how) != _parameters(factory):
             raise TypeError(f"backbone {name!r}: unbuilt{inspect.signature(how)} and the "
                             f"factory{inspect.signature(factory)} must take the same arguments")
-        _REGISTRY[name] = _Entry(factory, how)
+        _REGISTRY[name] = _Entry(factory, how, origin)
         return factory
 
     return deco
@@ -384,17 +438,48 @@ def _arguments(name: str, spec: str, raw: dict[str, str],
     return out
 
 
+#: Entry points of the ``avdd.backbones`` group that could not be registered: name -> why
+#: (:func:`note_unloaded`), so that asking for one says why it is missing.
+_UNLOADED: dict[str, str] = {}
+
+
+def note_unloaded(name: str, why: str) -> None:
+    """Record that the plugin backbone ``name`` was not registered, and why (one line)."""
+    _UNLOADED[name] = why
+
+
 def _entry(name: str) -> _Entry:
     if name not in _REGISTRY:
+        if name in _UNLOADED:
+            raise KeyError(f"backbone {name!r} is not available: {_UNLOADED[name]}")
         raise KeyError(f"unknown backbone {name!r}; available: {', '.join(available())}")
     return _REGISTRY[name]
+
+
+def plugin_origin(backbone: Backbone | str) -> PluginOrigin | None:
+    """The entry point a backbone (built, or a registry name) was registered from; None for
+    avdd's own backbones."""
+    name = backbone if isinstance(backbone, str) else backbone.name
+    entry = _REGISTRY.get(name)
+    return None if entry is None else entry.origin
+
+
+def _named(name: str, built: Backbone) -> Backbone:
+    """A plugin's backbone must call itself by its entry point's name: its stores, results and
+    :func:`plugin_origin` go by ``Backbone.name``."""
+    origin = _REGISTRY[name].origin
+    if origin is not None and getattr(built, "name", None) != name:
+        raise ValueError(f"backbone {name!r} of plugin {origin}: its instance is named "
+                         f"{getattr(built, 'name', None)!r}; set self.name = {name!r} in "
+                         "__init__ and unbuilt (the name of its entry point)")
+    return built
 
 
 def get_backbone(name: str, **kwargs: Any) -> Backbone:
     """Instantiate the backbone registered as ``name`` (a :func:`parse_spec` string)."""
     spec = name
     name, raw = _spec_parts(spec)
-    return _entry(name).build(**_arguments(name, spec, raw, kwargs))
+    return _named(name, _entry(name).build(**_arguments(name, spec, raw, kwargs)))
 
 
 def describe(spec: str) -> BackboneInfo:
@@ -424,7 +509,8 @@ def describe(spec: str) -> BackboneInfo:
 @functools.lru_cache(maxsize=None)
 def _described(spec: str) -> BackboneInfo:
     name, raw = _spec_parts(spec)
-    return BackboneInfo.of(_entry(name).unbuilt(**_arguments(name, spec, raw, {})), spec)
+    unbuilt = _named(name, _entry(name).unbuilt(**_arguments(name, spec, raw, {})))
+    return BackboneInfo.of(unbuilt, spec)
 
 
 def clear_descriptions() -> None:

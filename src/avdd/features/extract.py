@@ -34,6 +34,7 @@ from avdd.features.distributed import Shard, current_shard
 from avdd.features.store import FeatureStore
 from avdd.features.threads import one_thread, pin_process_to_one_thread
 from avdd.media import MediaError, read_clip
+from avdd.progress import Meter
 from avdd.provenance import code_fingerprints, provenance
 from avdd.roi.regions import Roi
 
@@ -577,9 +578,14 @@ def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: st
     desc = f"extract {dataset}/{split}" + (
         f" [rank {shard.rank}/{shard.world_size}]" if shard.world_size > 1 else "")
     bar = tqdm(total=len(tasks), unit="video", disable=not progress, desc=desc)
+    # The book build's status line (the notebooks extract with progress=False).
+    names = sorted({n for _, ns in tasks for n in ns})
+    meter = Meter(f"{desc}: {', '.join(names) if len(names) <= 3 else f'{len(names)} backbones'}",
+                  len(tasks), "videos")
     try:
         for (item, names), (_, feats, errors, rates) in zip(tasks, run(tasks)):
             bar.update()
+            meter.update()
             for n in names:
                 err = errors.get(n)
                 if err:
@@ -595,6 +601,7 @@ def _run_job(profile: Profile, backbones: Sequence[str], dataset: str, split: st
                     counts[n][0] += 1
     finally:
         bar.close()
+        meter.close()
         for s in stores.values():
             s.close()
     return [

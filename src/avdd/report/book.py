@@ -6,15 +6,27 @@ code it runs (the avdd modules it imports, and theirs) changed since its output 
 otherwise the build reuses it.
 Notebooks themselves reuse the cached synthetic data and features, so a re-execution after a
 plotting change does not re-extract anything.
+
+While a notebook runs, what its avdd code is doing (synthesis, extraction with progress and an
+estimate of the time left, each uncached computation and probe training:
+:mod:`avdd.progress`) reaches the build through a status file that the kernel appends to
+(:func:`following`); :func:`summary` is the table of pages the build prints at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from avdd.progress import duration
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +93,53 @@ def _up_to_date(output: Path, key: str, files: Path | None) -> bool:
     return files is None or all((files / f).is_file() for f in run.get("files", []))
 
 
+@contextlib.contextmanager
+def following(emit: Callable[[str], None], every: float = 0.5) -> Iterator[Path]:
+    """A fresh status file (:data:`avdd.progress.ENV`), and a thread that passes each line
+    appended to it to ``emit`` (within ``every`` seconds, and every last line on exit); the
+    file is removed afterwards."""
+    fd, name = tempfile.mkstemp(prefix="avdd-status-", suffix=".log")
+    os.close(fd)
+    path, stop = Path(name), threading.Event()
+
+    def read(offset: int) -> int:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+        whole = data[: data.rfind(b"\n") + 1]  # a line being written waits for its end
+        for line in whole.decode("utf-8", "replace").splitlines():
+            emit(line)
+        return offset + len(whole)
+
+    def follow() -> None:
+        offset = 0
+        while not stop.wait(every):
+            offset = read(offset)
+        read(offset)
+
+    thread = threading.Thread(target=follow, name=f"avdd-status {path.name}", daemon=True)
+    thread.start()
+    try:
+        yield path
+    finally:
+        stop.set()
+        thread.join()
+        path.unlink(missing_ok=True)
+
+
+def _kernel_status(path: Path) -> list[str]:
+    """Kernel arguments that set :data:`avdd.progress.ENV` to ``path`` in the kernel alone
+    (the lanes run kernels side by side, so it cannot go through this process's environment)."""
+    from avdd.progress import ENV
+
+    # json.dumps of a string is a Python string literal too.
+    return [f"--IPKernelApp.exec_lines=import os; os.environ[{ENV!r}] = {json.dumps(str(path))}"]
+
+
 def execute_stale(notebook: Path, output: Path, parameters: dict[str, Any], *,
                   kernel_name: str = "python3", cwd: Path | None = None,
-                  files: Path | None = None) -> bool:
+                  files: Path | None = None,
+                  status: Callable[[str], None] | None = None) -> bool:
     """Run ``notebook`` (a jupytext ``.py``) into ``output`` unless an up-to-date run exists.
 
     ``files`` is the folder the notebook writes its figure and table files into (the book
@@ -91,7 +147,8 @@ def execute_stale(notebook: Path, output: Path, parameters: dict[str, Any], *,
     in the output's metadata, and a run whose files have gone is run again (its page links
     them). Returns True if the notebook was executed. Raises papermill's
     ``PapermillExecutionError`` (naming the failing cell) when a cell fails; a failed run
-    leaves no output file, so the next build retries it.
+    leaves no output file, so the next build retries it. ``status`` receives each line the
+    notebook's avdd code reports while it runs (:mod:`avdd.progress`).
     """
     import shutil
 
@@ -110,9 +167,11 @@ def execute_stale(notebook: Path, output: Path, parameters: dict[str, Any], *,
     nb = jupytext.read(notebook)
     partial = output.with_suffix(".partial.ipynb")
     try:
-        papermill.execute_notebook(nb, str(partial), parameters=parameters,
-                                   kernel_name=kernel_name, cwd=str(cwd or notebook.parent),
-                                   progress_bar=False)
+        with (following(status) if status else contextlib.nullcontext()) as status_file:
+            papermill.execute_notebook(
+                nb, str(partial), parameters=parameters, kernel_name=kernel_name,
+                cwd=str(cwd or notebook.parent), progress_bar=False,
+                extra_arguments=_kernel_status(status_file) if status_file else [])
     except BaseException:
         output.unlink(missing_ok=True)
         raise
@@ -129,6 +188,18 @@ def execute_stale(notebook: Path, output: Path, parameters: dict[str, Any], *,
     nbformat.write(done, output)
     partial.unlink()
     return True
+
+
+def summary(pages: Sequence[tuple[str, float, str]], wall: float) -> str:
+    """The build's closing table: one row per page ``(name, seconds, outcome)`` in the order
+    they finished (outcome ``"recomputed"``, ``"reused"`` or ``"failed"``), then the sum of
+    the pages' times and the build's wall time (less than the sum when lanes overlapped)."""
+    width = max([len(n) for n, _, _ in pages] + [len("page")])
+    lines = [f"{'page':<{width}}  {'time':>10}  outcome"]
+    lines += [f"{n:<{width}}  {duration(t):>10}  {o}" for n, t, o in pages]
+    lines.append(f"{'pages, summed':<{width}}  {duration(sum(t for _, t, _ in pages)):>10}")
+    lines.append(f"{'wall time':<{width}}  {duration(wall):>10}")
+    return "\n".join(lines)
 
 
 #: Name of the book-wide table of known answers, in ``generated/``.

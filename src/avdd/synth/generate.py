@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from avdd.progress import Meter
 from avdd.synth import av1m, avlips, dfe, favc
 from avdd.synth.config import DOMAINS, VERSION, SynthConfig
 
@@ -153,10 +154,13 @@ def generate(out: str | Path, config: SynthConfig | None = None, *, workers: int
         plans[domain] = MODULES[domain].plan(cfg)
     jobs = [(d, task, cfg, root) for d in todo for task in plans[d]]
     results: dict[str, dict[int, list[dict]]] = {d: {} for d in todo}
+    meter = Meter(f"synthesising the benchmark ({', '.join(todo)})", len(jobs), "tasks")
     for domain, index, records in _run(jobs, workers, progress):
+        meter.update()
         results[domain][index] = records
         if len(results[domain]) == len(plans[domain]):
             _finalise(domain, [r for i in sorted(results[domain]) for r in results[domain][i]], cfg, root)
+    meter.close()
     stamp["seconds"] = round(time.time() - started, 1)
     stamp["workers"] = workers
     (root / CONFIG_FILE).write_text(json.dumps(stamp, indent=1))
