@@ -102,8 +102,8 @@ def test_streamed_rois_of_detectors_equal_the_whole_clips(tiny_profile, recipe, 
     assert not whole.fallback  # the detector found the face: the warp was compared
 
 
-LIP_JOB = ["avhubert-av-tiny-random", "avhubert-a-tiny-random", "autoavsr-vsr-tiny-random",
-           "clip-tiny-random", "logmel"]
+LIP_JOB = ["avhubert-av-tiny-random", "avhubert-a-tiny-random",
+           "autoavsr-vsr-tiny-random:crop=autoavsr", "clip-tiny-random", "logmel"]
 
 
 def test_extract_of_a_long_clip_never_decodes_it_whole(tiny_profile, tmp_path, monkeypatch,
@@ -122,7 +122,7 @@ def test_extract_of_a_long_clip_never_decodes_it_whole(tiny_profile, tmp_path, m
     longest = max(stacked)
     item = load_items(tiny_profile, "avlips", "test")[0]
     frame = read_clip(item.path, audio=False).video[0].nbytes
-    monkeypatch.setattr("avdd.roi.stream.STREAM_BYTES", WINDOW * frame)
+    monkeypatch.setattr("avdd.media.STREAM_BYTES", WINDOW * frame)
     for name, kwargs in (("cpu", {}), ("device", {"device": "cpu", "workers": 0})):
         stacked.clear()
         streamed = extract_many(replace(tiny_profile, cache_dir=tmp_path / name), LIP_JOB, job,
@@ -154,10 +154,37 @@ def test_score_of_a_long_clip_with_a_lip_model_never_decodes_it_whole(tmp_path, 
     assert not streams_rois(scorer.backbone, path)  # 3 MB of frames: read whole
     whole, clip = score_video(path, scorer)
     assert clip is not None and max(stacked) == FRAMES
-    monkeypatch.setattr("avdd.roi.stream.STREAM_BYTES", WINDOW * H * W * 3)
+    monkeypatch.setattr("avdd.media.STREAM_BYTES", WINDOW * H * W * 3)
     assert streams_rois(scorer.backbone, path)
     stacked.clear()
     streamed, clip = score_video(path, scorer)
     assert clip is None and max(stacked) <= WINDOW
     assert streamed.score == whole.score
     assert np.array_equal(streamed.frame_scores, whole.frame_scores)
+
+
+def test_fsfm_reads_long_clips_in_windows_of_full_size_frames(tiny_profile, tmp_path,
+                                                               monkeypatch, stacked):
+    """FSFM crops each frame by its own box: it reads windows of whole batches of frames at
+    full size, at most STREAM_BYTES of them, each with its own rows of the annotation, and
+    its features equal those of the whole decode it shares with mouth-pixels."""
+    from avdd.backbones import get_backbone
+    from avdd.datasets import load_items
+    from avdd.features.extract import extract_many
+    from avdd.features.featureset import FeatureSet
+
+    job, spec = [("avlips", "test")], "fsfm-tiny-random"
+    step = get_backbone(spec).stream_frames
+    whole = extract_many(replace(tiny_profile, cache_dir=tmp_path / "whole"),
+                         [spec, "mouth-pixels"], job, limit=2, progress=False)[0]
+    longest = max(stacked)
+    frame = read_clip(load_items(tiny_profile, "avlips", "test")[0].path,
+                      audio=False).video[0].nbytes
+    monkeypatch.setattr("avdd.media.STREAM_BYTES", (step + 1) * frame)
+    stacked.clear()
+    streamed = extract_many(replace(tiny_profile, cache_dir=tmp_path / "windows"), [spec], job,
+                            limit=2, progress=False)[0]
+    assert streamed.failed == 0 and max(stacked) <= step + 1 < longest
+    fa, fb = FeatureSet.open(whole.store), FeatureSet.open(streamed.store)
+    assert list(fa.ids) == list(fb.ids)
+    assert all(np.array_equal(fa[i], fb[i]) for i in range(len(fa.ids)))

@@ -35,6 +35,9 @@ import numpy as np
 __all__ = ["Clip", "MediaError", "MissingStream", "OutOfMemory", "VideoHeader", "read_clip",
            "count_frames", "frameless_clip", "read_header", "stream_video", "write_clip"]
 
+#: Decoded full-size RGB bytes a window of a long clip may hold (64 MiB: 97 frames of
+#: 640 x 360, 2 of 3840 x 2160); read when used, so a test may lower it.
+STREAM_BYTES = 64 * 2**20
 _TRUNCATED_FRACTION = 0.9  # fewer decoded frames than this share of the header's count = truncated
 # FFmpeg's text-art demuxers accept any bytes (a .txt "decodes" as ANSI art): not media for us.
 _TEXT_FORMATS = {"tty", "bin", "xbin", "idf", "adf"}

@@ -199,8 +199,11 @@ def _windowed_features(path: Path, scorer: Scorer) -> np.ndarray:
     bb = scorer.backbone
     feats = []
     with _media_errors(path, scorer):
-        for piece in stream_video(path, window=bb.stream_window(25.0), resize=bb.frame_resize,
-                                  min_last=bb.min_frames):
+        from avdd.media import read_header
+
+        size = None if bb.frame_resize is not None else read_header(path).frame_bytes()
+        for piece in stream_video(path, window=bb.stream_window(25.0, size),
+                                  resize=bb.frame_resize, min_last=bb.min_frames):
             if piece.num_frames < bb.min_frames:  # only a whole clip can be this short
                 raise _short(path, piece.num_frames, piece.fps, scorer)
             feats.append(_features(piece, scorer))
@@ -211,7 +214,7 @@ def streams_rois(backbone: Any, path: Path) -> bool:
     """Whether ``avdd score`` reads this clip for this backbone without decoding it whole: a
     lip model (its mouth ROI is made a window at a time, :func:`avdd.roi.stream.stream_rois`)
     or a model that only counts the video's frames, on a clip whose full-size RGB frames
-    exceed :data:`avdd.roi.stream.STREAM_BYTES`."""
+    exceed :data:`avdd.media.STREAM_BYTES`."""
     if not (backbone.decodes[0] and (backbone.uses_mouth_roi or not backbone.needs_video)):
         return False
     from avdd.media import read_header

@@ -498,15 +498,20 @@ def _window_features(item: Item, b: Backbone, precision: str, video_fps: float |
     """``b``'s features of ``item`` decoded in windows (:func:`avdd.media.stream_video`) at
     the size ``b`` needs (:attr:`Backbone.frame_resize`), and their rate: the features of the
     whole clip, bit for bit, with memory bounded by one window."""
-    from avdd.media import stream_video
+    from avdd.media import read_header, stream_video
+    from avdd.roi.regions import window_roi
 
     roi = Roi.from_annotation(item.annotation)
-    out, rate = [], b.fps
+    # Frames kept at their decoded size (no frame_resize): windows of at most STREAM_BYTES.
+    size = None if b.frame_resize is not None else read_header(item.path).frame_bytes()
+    out, rate, start = [], b.fps, 0
     with _autocast(b.device, precision):
-        for piece in stream_video(item.path, window=b.stream_window(video_fps), fps=video_fps,
-                                  resize=b.frame_resize, min_last=b.min_frames):
-            out.append(np.asarray(b(piece, roi), np.float32))
+        for piece in stream_video(item.path, window=b.stream_window(video_fps, size),
+                                  fps=video_fps, resize=b.frame_resize, min_last=b.min_frames):
+            out.append(np.asarray(b(piece, window_roi(roi, start, piece.num_frames)),
+                                  np.float32))
             rate = b.feature_rate(piece)
+            start += piece.num_frames
     return _checked(b, np.concatenate(out)), rate
 
 

@@ -18,8 +18,9 @@ frame); every crop is then made from its own frame and its own transform. So
 
 The functions are the recipes' own, so the crops equal ``compute_rois`` on the whole clip, bit
 for bit (tested). Only the decoded window, the landmarks and the crops are in memory; the
-cost is a second decode. A clip whose RGB frames fit in :data:`STREAM_BYTES` is read whole
-instead (:func:`fits_whole`: one decode, as before).
+cost is a second decode. A clip whose RGB frames fit in :data:`avdd.media.STREAM_BYTES` (64
+MiB; ~4 times a window's size is in memory while it is converted to grey and warped) is read
+whole instead (:func:`fits_whole`: one decode, as before).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avdd import media
 from avdd.media import MediaError, VideoHeader, count_frames, read_header, stream_video
 from avdd.roi.align import (
     AlignConfig,
@@ -53,11 +55,8 @@ from avdd.roi.image import to_grey
 from avdd.roi.landmarks import SOURCES, get_landmark_source
 from avdd.roi.regions import MouthRois, Roi
 
-__all__ = ["STREAM_BYTES", "fits_whole", "stream_rois", "window_frames"]
+__all__ = ["fits_whole", "stream_rois", "window_frames"]
 
-#: Decoded RGB bytes a window may hold (64 MiB: 97 frames of 640 x 360, 2 of 3840 x 2160, ~4
-#: of the window's size again while it is converted to grey and warped).
-STREAM_BYTES = 64 * 2**20
 _CLIP_FPS = 25.0  # frames per second a native-rate read is sized at (the lip models' rate)
 
 Windows = Callable[[], Iterator[np.ndarray]]
@@ -65,16 +64,16 @@ Windows = Callable[[], Iterator[np.ndarray]]
 
 def window_frames(header: VideoHeader, budget: int | None = None) -> int:
     """Frames per window so that one window's RGB frames fit in ``budget`` bytes (default
-    :data:`STREAM_BYTES`, read when called), at least 1."""
-    return max(1, (budget or STREAM_BYTES) // max(1, header.frame_bytes()))
+    :data:`avdd.media.STREAM_BYTES`, read when called), at least 1."""
+    return max(1, (budget or media.STREAM_BYTES) // max(1, header.frame_bytes()))
 
 
 def fits_whole(header: VideoHeader, fps: float | None = 25.0, budget: int | None = None) -> bool:
     """Whether the clip's decoded RGB frames fit in ``budget`` bytes (default
-    :data:`STREAM_BYTES`) by its header; a clip that declares no duration does not (it is
+    :data:`avdd.media.STREAM_BYTES`) by its header; a clip that declares no duration does not (it is
     streamed)."""
     frames = header.seconds * (fps or max(header.rate, _CLIP_FPS))
-    return 0 < frames * header.frame_bytes() <= (budget or STREAM_BYTES)
+    return 0 < frames * header.frame_bytes() <= (budget or media.STREAM_BYTES)
 
 
 def _windows(path: Path, fps: float | None, budget: int | None, shape: list[int]) -> Windows:
@@ -120,7 +119,7 @@ def stream_rois(path: str | Path, recipe: str = "avhubert", landmarks: str = "au
                 roi: Roi | None = None, *, fps: float | None = 25.0,
                 budget: int | None = None) -> MouthRois:
     """``compute_rois(read_clip(path, fps=fps, audio=False), roi, landmarks, recipe)``, with
-    one window of at most ``budget`` bytes (default :data:`STREAM_BYTES`) of decoded frames
+    one window of at most ``budget`` bytes (default :data:`avdd.media.STREAM_BYTES`) of decoded frames
     in memory (module docstring).
 
     ``roi.mouth`` is not consulted (the caller has no ROI yet); ``roi.landmarks`` (given 68
