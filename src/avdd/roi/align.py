@@ -263,7 +263,8 @@ def mouth_rois(video: np.ndarray, landmarks: np.ndarray | LandmarkSource, *,
     filled = interpolate_landmarks(raw)
     if filled is None:
         boxes = np.tile(np.array([[0, 0, w, h]], np.float32), (t, 1))
-        return MouthRois(fallback_crops(grey, config), boxes, True, source, raw, "no face in any frame")
+        return MouthRois(fallback_crops(grey, config), boxes, True, source, raw,
+                         "no face in any frame")
     boxes = landmark_boxes(filled)
     try:
         frames = planned_crops(grey, crop_plan(filled, config), config)

@@ -413,5 +413,6 @@ def autoavsr_rois(video: np.ndarray, keypoints: np.ndarray | KeypointSource, *,
     try:
         frames = autoavsr_crops(video, autoavsr_plan(filled, config), config)
     except ValueError as err:
-        return MouthRois(autoavsr_fallback(video, config), boxes, True, source, raw, str(err), recipe=RECIPE)
+        return MouthRois(autoavsr_fallback(video, config), boxes, True, source, raw, str(err),
+                         recipe=RECIPE)
     return MouthRois(frames, boxes, False, source, raw, recipe=RECIPE)

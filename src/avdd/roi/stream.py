@@ -70,8 +70,8 @@ def window_frames(header: VideoHeader, budget: int | None = None) -> int:
 
 def fits_whole(header: VideoHeader, fps: float | None = 25.0, budget: int | None = None) -> bool:
     """Whether the clip's decoded RGB frames fit in ``budget`` bytes (default
-    :data:`avdd.media.STREAM_BYTES`) by its header; a clip that declares no duration does not (it is
-    streamed)."""
+    :data:`avdd.media.STREAM_BYTES`) by its header; a clip that declares no duration does
+    not (it is streamed)."""
     frames = header.seconds * (fps or max(header.rate, _CLIP_FPS))
     return 0 < frames * header.frame_bytes() <= (budget or media.STREAM_BYTES)
 
@@ -93,7 +93,8 @@ def _windows(path: Path, fps: float | None, budget: int | None, shape: list[int]
 
 def _frameless(path: Path, fps: float | None) -> Windows:
     """The clip as one window of ``(T, 0, 0, 3)`` frames (a count, no pixels), for the
-    sources that do not look at pixels (:attr:`~avdd.roi.landmarks.LandmarkSource.reads_pixels`)."""
+    sources that do not look at pixels
+    (:attr:`~avdd.roi.landmarks.LandmarkSource.reads_pixels`)."""
     return lambda: iter([np.zeros((count_frames(path, fps=fps), 0, 0, 3), np.uint8)])
 
 
