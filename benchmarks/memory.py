@@ -4,8 +4,15 @@
     python benchmarks/memory.py --clips /tmp/memclips --before /path/to/old/checkout/src
 
 Each case runs the command in a fresh subprocess and reads its peak resident set size
-(``ru_maxrss`` of the finished child, via ``os.wait4``), with ``clip-tiny-random`` (the
-issue's backbone: a frame-wise CLIP tower that resizes every frame to 56 px). ``--before``
+(``ru_maxrss`` of the finished child, via ``os.wait4``), with ``--backbone`` (default
+``clip-tiny-random``, the issue's backbone: a frame-wise CLIP tower that resizes every frame
+to 56 px; also a lip model, ``autoavsr-vsr-tiny-random``, an audio-visual one,
+``avhubert-av-tiny-random``, FSFM's ``fsfm-tiny-random`` and ``mouth-pixels``). The
+one-video dataset of ``extract`` carries synthetic-benchmark annotations (a fixed face box
+and mouth centre per frame), so the lip models' landmarks and FSFM's face boxes are the
+synthetic source's, not a detector's; ``score`` has no annotations and runs the detector
+(BlazeFace for Auto-AVSR, dlib for AV-HuBERT and FSFM).
+``--before``
 points ``PYTHONPATH`` at another checkout's ``src`` to measure the old code path in the same
 run; cases whose old peak would exceed ``--cap-gb`` run under that address-space limit
 (``RLIMIT_AS``) and are reported as failing, with the old code's message.
@@ -32,7 +39,10 @@ import numpy as np
 
 SIZES = {"96x96": (96, 96, 25), "640x360": (640, 360, 25), "3840x2160": (3840, 2160, 2)}
 DURATIONS = (2, 60, 300)
-BACKBONE = "clip-tiny-random"
+BACKBONES = ("clip-tiny-random", "autoavsr-vsr-tiny-random", "avhubert-av-tiny-random",
+             "fsfm-tiny-random", "mouth-pixels")
+#: Synthetic annotation of every frame (fractions of the frame): face box, mouth centre.
+FACE_BOX, MOUTH = (0.3, 0.2, 0.7, 0.8), (0.5, 0.65)
 
 
 def clip_path(root: Path, size: str, seconds: int) -> Path:
@@ -87,36 +97,46 @@ def make_clips(root: Path) -> None:
                 print(f"made {path} in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
-def make_probe(path: Path) -> Path:
-    """A probe for BACKBONE (weights fitted on random features: memory does not care)."""
+def make_probe(path: Path, backbone: str) -> Path:
+    """A probe for ``backbone`` (weights fitted on random features: memory does not care)."""
     from avdd.backbones import describe
     from avdd.features.featureset import FeatureSet
     from avdd.heads.probe import LinearProbe
     from avdd.heads.probe_io import save_probe
 
-    dim = describe(BACKBONE).dim
+    dim = describe(backbone).dim
     rng = np.random.default_rng(0)
     fs = FeatureSet.from_arrays([rng.standard_normal((10, dim)) for _ in range(6)], [0, 1] * 3)
-    return save_probe(LinearProbe(max_epochs=2).fit(fs), path, backbone=BACKBONE)
+    return save_probe(LinearProbe(max_epochs=2).fit(fs), path, backbone=backbone)
 
 
-def dataset_root(root: Path, clip: Path) -> Path:
-    """A one-video DFE root in its plain layout (``metadata.csv``: path,label,split)."""
+def dataset_root(root: Path, clip: Path, size: str, seconds: int) -> Path:
+    """A one-video DFE root in its plain layout (``metadata.csv``: path,label,split), with a
+    ``synth_annotations.jsonl`` record for the clip (:data:`FACE_BOX`, :data:`MOUTH`)."""
+    import json
+
     ds = root / "datasets" / clip.stem
     ds.mkdir(parents=True, exist_ok=True)
     link = ds / "clip.mp4"
     if not link.exists():
         link.symlink_to(clip)
     (ds / "metadata.csv").write_text("path,label,split\nclip.mp4,0,test\n")
+    w, h, _ = SIZES[size]
+    n = seconds * 25  # frames at the decode rate
+    box = [FACE_BOX[0] * w, FACE_BOX[1] * h, FACE_BOX[2] * w, FACE_BOX[3] * h]
+    note = {"path": "clip.mp4", "label": 0, "face_box": [box] * n,
+            "mouth_centre": [[MOUTH[0] * w, MOUTH[1] * h]] * n}
+    (ds / "synth_annotations.jsonl").write_text(json.dumps(note) + "\n")
     return ds
 
 
-def command(kind: str, clip: Path, probe: Path, work: Path) -> list[str]:
+def command(kind: str, clip: Path, probe: Path, work: Path, backbone: str, size: str,
+            seconds: int) -> list[str]:
     if kind == "score":
         return ["score", str(clip), "--probe", str(probe), "--json", str(work / "out.json")]
-    ds = dataset_root(work.parent.parent, clip)
+    ds = dataset_root(work.parent.parent, clip, size, seconds)
     return ["extract", "--data-root", f"dfe={ds}", "--cache-dir", str(work / "cache"),
-            "--dataset", "dfe", "--split", "test", "--backbone", BACKBONE, "--workers", "1",
+            "--dataset", "dfe", "--split", "test", "--backbone", backbone, "--workers", "1",
             "--strict"]
 
 
@@ -154,14 +174,23 @@ def main() -> int:
     ap.add_argument("--command", action="append", choices=("score", "extract"))
     ap.add_argument("--size", action="append", choices=tuple(SIZES))
     ap.add_argument("--seconds", action="append", type=int)
+    ap.add_argument("--backbone", action="append", choices=BACKBONES,
+                    help="backbones to measure (default: clip-tiny-random)")
     args = ap.parse_args()
     make_clips(args.clips)
     work = args.clips / "runs"
     work.mkdir(exist_ok=True)
-    probe = make_probe(work / "probe.safetensors")
     codes = {"after": args.after, **({"before": args.before} if args.before else {})}
-    print(f"{'command':8s} {'clip':>6s} {'resolution':>10s} "
+    print(f"{'backbone':24s} {'command':8s} {'clip':>6s} {'resolution':>10s} "
           + " ".join(f"{c + ' MiB':>14s}" for c in codes) + "  notes", flush=True)
+    for backbone in args.backbone or BACKBONES[:1]:
+        probe = make_probe(work / f"{backbone}.safetensors", backbone)
+        measure(args, backbone, probe, codes, work)
+    return 0
+
+
+def measure(args, backbone: str, probe: Path, codes: dict[str, str], work: Path) -> None:
+    """One table row per (command, size, length) of ``backbone``."""
     for kind in args.command or ("score", "extract"):
         for size, (w, h, _) in SIZES.items():
             if args.size and size not in args.size:
@@ -169,14 +198,17 @@ def main() -> int:
             for seconds in args.seconds or DURATIONS:
                 clip = clip_path(args.clips, size, seconds)
                 cells, notes = [], []
-                # The old code holds the 25 fps RGB frames twice (a list, then np.stack).
-                projected = 2 * seconds * 25 * w * h * 3 / 2**30
+                # The old code holds the 25 fps RGB frames twice (a list, then np.stack); the
+                # mouth crops add ~2 more copies (grey accumulators and padding).
+                copies = 2 if backbone == BACKBONES[0] else 4
+                projected = copies * seconds * 25 * w * h * 3 / 2**30
                 for code, src in codes.items():
-                    run = work / f"{kind}-{size}-{seconds}-{code}"
+                    run = work / f"{backbone}-{kind}-{size}-{seconds}-{code}"
                     run.mkdir(exist_ok=True)
                     cap = args.cap_gb if code == "before" and projected > args.cap_gb else None
                     t0 = time.perf_counter()
-                    mib, rc, last = peak_rss(src, command(kind, clip, probe, run), cap)
+                    mib, rc, last = peak_rss(
+                        src, command(kind, clip, probe, run, backbone, size, seconds), cap)
                     dt = time.perf_counter() - t0
                     if rc == 0:
                         cells.append(f"{mib:14,.0f}")
@@ -187,9 +219,8 @@ def main() -> int:
                     if cap:
                         notes.append(f"{code} projected {projected:.0f} GiB, run under "
                                      f"RLIMIT_AS {args.cap_gb:g} GiB")
-                print(f"{kind:8s} {seconds:5d}s {size:>10s} " + " ".join(cells) + "  "
-                      + "; ".join(notes), flush=True)
-    return 0
+                print(f"{backbone:24s} {kind:8s} {seconds:5d}s {size:>10s} " + " ".join(cells)
+                      + "  " + "; ".join(notes), flush=True)
 
 
 if __name__ == "__main__":

@@ -32,9 +32,12 @@ from pathlib import Path
 import av
 import numpy as np
 
-__all__ = ["Clip", "MediaError", "MissingStream", "OutOfMemory", "read_clip", "stream_video",
-           "write_clip"]
+__all__ = ["Clip", "MediaError", "MissingStream", "OutOfMemory", "VideoHeader", "read_clip",
+           "count_frames", "frameless_clip", "read_header", "stream_video", "write_clip"]
 
+#: Decoded full-size RGB bytes a window of a long clip may hold (64 MiB: 97 frames of
+#: 640 x 360, 2 of 3840 x 2160); read when used, so a test may lower it.
+STREAM_BYTES = 64 * 2**20
 _TRUNCATED_FRACTION = 0.9  # fewer decoded frames than this share of the header's count = truncated
 # FFmpeg's text-art demuxers accept any bytes (a .txt "decodes" as ANSI art): not media for us.
 _TEXT_FORMATS = {"tty", "bin", "xbin", "idf", "adf"}
@@ -180,7 +183,14 @@ class _AllFrames(_NearestFrames):
         pass
 
 
+# ``resize`` of a decode that only counts frames: no frame is converted to RGB.
+_COUNT_ONLY = object()
+_NO_PIXELS = np.zeros((0, 0, 3), np.uint8)
+
+
 def _rgb(frame, resize) -> np.ndarray:
+    if resize is _COUNT_ONLY:
+        return _NO_PIXELS
     arr = frame.to_ndarray(format="rgb24")
     return arr if resize is None else resize(arr)
 
@@ -291,12 +301,9 @@ def stream_video(
     if window < 1 or min_last < 1:
         raise ValueError(f"window ({window}) and min_last ({min_last}) must be >= 1")
     path = Path(path)
+    native = fps is None
     with _open(path) as container:
-        vstream, _ = _streams(path, container, True, False)
-        native = fps is None
-        if native:
-            fps = _rate(vstream)
-        dec = _Decode(path, container, vstream, None, fps, 16000, native, resize)
+        dec, vstream, fps = _video_only(path, container, fps, resize)
         # Held back: a tail of min_last - 1 frames to merge, and the one frame the stream's
         # end may still drop (see _NearestFrames.finish).
         count = 0
@@ -305,6 +312,86 @@ def stream_video(
             yield Clip(video=_stack(frames), audio=np.zeros(0, np.float32), fps=float(fps),
                        path=path, native=native)
         _check_frames(path, count, vstream, fps)
+
+
+@dataclass(frozen=True)
+class VideoHeader:
+    """What a file's video stream declares, read without decoding a frame.
+
+    Attributes:
+        width, height: frame size (px) of the decoded frames.
+        seconds: the stream's declared duration (0.0 when it declares none).
+        rate: the stream's average frame rate (``Clip.fps`` of a native read).
+    """
+
+    width: int
+    height: int
+    seconds: float
+    rate: float
+
+    def frame_bytes(self) -> int:
+        """Bytes of one decoded ``(H, W, 3)`` uint8 RGB frame."""
+        return self.width * self.height * 3
+
+
+def read_header(path: str | Path) -> VideoHeader:
+    """The first video stream's declared size and duration (:class:`VideoHeader`).
+
+    Raises:
+        MediaError: as :func:`read_clip` (missing, empty, unreadable file, no video stream).
+    """
+    path = Path(path)
+    with _open(path) as container:
+        vstream, _ = _streams(path, container, True, False)
+        if vstream.duration and vstream.time_base:
+            seconds = float(vstream.duration * vstream.time_base)
+        elif container.duration:
+            seconds = container.duration / av.time_base
+        else:
+            seconds = 0.0
+        ctx = vstream.codec_context
+        return VideoHeader(int(ctx.width), int(ctx.height), seconds, _rate(vstream))
+
+
+def count_frames(path: str | Path, *, fps: float | None = 25.0) -> int:
+    """``read_clip(path, fps=fps, audio=False).num_frames``, decoding the stream without
+    converting any frame to RGB (the same frame picking; nothing is held).
+
+    Raises:
+        MediaError: as :func:`read_clip` (a truncated file included).
+    """
+    path = Path(path)
+    with _open(path) as container:
+        dec, vstream, fps = _video_only(path, container, fps, _COUNT_ONLY)
+        count = sum(len(w) for w in dec.windows(_COUNT_WINDOW))
+        _check_frames(path, count, vstream, fps)
+    return count
+
+
+_COUNT_WINDOW = 1024  # frames of a counting decode per list (references to one empty array)
+
+
+def frameless_clip(path: str | Path, frames: int, *, fps: float | None = 25.0,
+                   audio: np.ndarray | None = None, sample_rate: int = 16000) -> Clip:
+    """A :class:`Clip` of ``path`` that counts ``frames`` video frames but holds no pixels
+    (``video`` is ``(frames, 0, 0, 3)``, zero bytes), for a model that reads only the length of
+    the video beside a region computed from it a window at a time (the lip models' mouth
+    crops, :mod:`avdd.roi.stream`). ``fps`` None: the stream's own rate, as ``read_clip``'s
+    native read (``Clip.native``)."""
+    rate = float(fps) if fps is not None else read_header(path).rate
+    wav = np.zeros(0, np.float32) if audio is None else audio
+    return Clip(video=np.zeros((frames, 0, 0, 3), np.uint8), audio=wav, fps=rate,
+                sample_rate=sample_rate, path=Path(path), native=fps is None)
+
+
+def _video_only(path: Path, container, fps: float | None, resize):
+    """A decoder of the first video stream alone: ``(decoder, stream, output rate)`` (the
+    stream's own rate when ``fps`` is None)."""
+    vstream, _ = _streams(path, container, True, False)
+    native = fps is None
+    if native:
+        fps = _rate(vstream)
+    return _Decode(path, container, vstream, None, fps, 16000, native, resize), vstream, fps
 
 
 @contextlib.contextmanager

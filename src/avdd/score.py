@@ -5,7 +5,8 @@
 The probe file names its backbone (``metadata["backbone"]``, a spec string); the backbone is
 built from it, the clip decoded with :func:`avdd.media.read_clip` (25 fps video, 16 kHz audio,
 only the streams the backbone needs; frame-wise video models, :func:`reads_windows`, get it
-in windows from :func:`avdd.media.stream_video`, so memory does not grow with the clip),
+in windows from :func:`avdd.media.stream_video`, and lip models of a long clip read a mouth
+ROI made a window at a time, :func:`streams_rois`, so memory does not grow with the clip),
 features extracted and the probe applied:
 
 - video score s = b + logsumexp_t(w.x_t/||x_t||), P(fake) = σ(2 s) (the paper's convention);
@@ -30,7 +31,7 @@ from avdd.heads.scoring import probability
 from avdd.media import Clip, MediaError, MissingStream, read_clip, stream_video
 
 __all__ = ["Scorer", "VideoScore", "fake_ranges", "load_scorer", "reads_windows", "score_video",
-           "score_videos"]
+           "score_videos", "streams_rois"]
 
 
 class ScoreError(ValueError):
@@ -198,19 +199,60 @@ def _windowed_features(path: Path, scorer: Scorer) -> np.ndarray:
     bb = scorer.backbone
     feats = []
     with _media_errors(path, scorer):
-        for piece in stream_video(path, window=bb.stream_window(25.0), resize=bb.frame_resize,
-                                  min_last=bb.min_frames):
+        from avdd.media import read_header
+
+        size = None if bb.frame_resize is not None else read_header(path).frame_bytes()
+        for piece in stream_video(path, window=bb.stream_window(25.0, size),
+                                  resize=bb.frame_resize, min_last=bb.min_frames):
             if piece.num_frames < bb.min_frames:  # only a whole clip can be this short
                 raise _short(path, piece.num_frames, piece.fps, scorer)
             feats.append(_features(piece, scorer))
     return np.concatenate(feats)
 
 
-def _features(clip: Clip, scorer: Scorer) -> np.ndarray:
+def streams_rois(backbone: Any, path: Path) -> bool:
+    """Whether ``avdd score`` reads this clip for this backbone without decoding it whole: a
+    lip model (its mouth ROI is made a window at a time, :func:`avdd.roi.stream.stream_rois`)
+    or a model that only counts the video's frames, on a clip whose full-size RGB frames
+    exceed :data:`avdd.media.STREAM_BYTES`."""
+    if not (backbone.decodes[0] and (backbone.uses_mouth_roi or not backbone.needs_video)):
+        return False
+    from avdd.media import read_header
+    from avdd.roi.stream import fits_whole
+
+    try:
+        return not fits_whole(read_header(path))
+    except MediaError:
+        return False  # the whole decode says what is wrong with the file
+
+
+def _streamed_features(path: Path, scorer: Scorer) -> np.ndarray:
+    """Features of a long clip read by a lip model (:func:`streams_rois`): the mouth ROI a
+    window at a time, the audio alone, and a frameless clip (its frame count and audio) for
+    the model: the same features as from the whole clip."""
+    from avdd.media import count_frames, frameless_clip
     from avdd.roi.regions import Roi
+    from avdd.roi.stream import stream_rois
 
     bb, roi = scorer.backbone, None
-    if bb.uses_mouth_roi and bb.needs_video:
+    with _media_errors(path, scorer):
+        audio = read_clip(path, video=False, audio=True).audio if bb.decodes[1] else None
+        if bb.uses_mouth_roi and bb.needs_video:
+            roi = Roi(mouth=stream_rois(path, bb.roi_recipe, bb.landmarks, None))
+            frames = len(roi.mouth)
+        else:
+            frames = count_frames(path)
+        clip = frameless_clip(path, frames, audio=audio)
+    if clip.num_frames < bb.min_frames:
+        raise _short(path, clip.num_frames, clip.fps, scorer)
+    return _features(clip, scorer, roi)
+
+
+def _features(clip: Clip, scorer: Scorer, roi: Any = None) -> np.ndarray:
+    from avdd.roi.regions import Roi
+
+    bb = scorer.backbone
+    if roi is None and bb.uses_mouth_roi and bb.needs_video:
         # Lip models read a mouth ROI; without dataset annotations it comes from landmarks.
         from avdd.roi.mouth import compute_rois
 
@@ -231,14 +273,16 @@ def score_video(path: str | Path, scorer: Scorer, *, threshold: float = 0.5,
 
     Returns:
         ``(result, clip)``; the decoded clip is returned for plotting, or None when the
-        backbone read it in windows (:func:`reads_windows`: it was never whole in memory;
-        :func:`plot_result` then decodes the frames it shows).
+        backbone read it in windows (:func:`reads_windows`, :func:`streams_rois`: it was
+        never whole in memory; :func:`plot_result` then decodes the frames it shows).
     """
     from avdd.features.featureset import FeatureSet
 
     path = Path(path)
     if clip is None and reads_windows(scorer.backbone):
         feats = _windowed_features(path, scorer)
+    elif clip is None and streams_rois(scorer.backbone, path):
+        feats = _streamed_features(path, scorer)
     else:
         clip = clip if clip is not None else _decode(path, scorer)
         if scorer.backbone.needs_video and clip.num_frames < scorer.backbone.min_frames:

@@ -106,14 +106,21 @@ class Backbone(ABC):
         frames unless the clip has fewer."""
         return None
 
-    def stream_window(self, fps: float | None) -> int | None:
+    def stream_window(self, fps: float | None, frame_bytes: int | None = None) -> int | None:
         """Frames per decoded window at video rate ``fps`` (None: native, taken as 25): the
-        multiple of :attr:`stream_frames` nearest above :data:`STREAM_SECONDS`; None when the
-        backbone reads whole clips."""
+        multiple of :attr:`stream_frames` nearest above :data:`STREAM_SECONDS`, and, for
+        frames of ``frame_bytes`` each (full-size frames, no :attr:`frame_resize`), at most
+        :data:`avdd.media.STREAM_BYTES` of them (but one multiple); None when the backbone
+        reads whole clips."""
+        from avdd import media
+
         step = self.stream_frames
         if step is None:
             return None
-        return step * max(1, math.ceil(STREAM_SECONDS * (fps or 25.0) / step))
+        frames = step * max(1, math.ceil(STREAM_SECONDS * (fps or 25.0) / step))
+        if frame_bytes:
+            frames = min(frames, step * max(1, media.STREAM_BYTES // (frame_bytes * step)))
+        return frames
 
     @property
     def frame_resize(self) -> Callable[[np.ndarray], np.ndarray] | None:

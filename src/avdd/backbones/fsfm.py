@@ -214,6 +214,14 @@ class FSFM(Backbone):
         # One row per decoded frame: a natively decoded clip's features are at its own rate.
         return float(clip.fps) if clip.native else self.fps
 
+    @property
+    def stream_frames(self) -> int:
+        # Each frame's box and crop are its own (dlib per frame, or its annotation row), and
+        # frames go through the ViT BATCH_FRAMES at a time: pieces of multiples of
+        # BATCH_FRAMES make the very forward passes of the whole clip. A piece's Roi must be
+        # its own rows (avdd.roi.regions.window_roi).
+        return BATCH_FRAMES
+
     def embed(self, pixels: torch.Tensor) -> torch.Tensor:
         """``(B, 3, S, S)`` normalised images → ``(B, dim)`` pooled features."""
         out = self.net(pixel_values=pixels, output_hidden_states=True)

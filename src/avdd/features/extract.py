@@ -189,28 +189,67 @@ class _Decoded:
 class _Needs:
     """What the decode step must produce for each backbone key: streams, and for lip
     models the (crop recipe, landmark source) of the cached mouth ROI (``None`` = no mouth
-    ROI); the video decode rate (None: native)."""
+    ROI); the video decode rate (None: native); the keys that decode video only to count its
+    frames (AV-HuBERT's audio-only pass cuts to the shorter stream); the keys that may read
+    video in windows (:func:`_reads_windows`)."""
 
     streams: dict[str, tuple[bool, bool]]
     mouth: dict[str, tuple[str, str] | None]
     roi_root: Path | None  # RoiCache folder (the profile's cache_dir / "roi")
     video_fps: float | None = 25.0
+    counts: frozenset[str] = frozenset()
+    windows: frozenset[str] = frozenset()
 
 
 def _needs(bbs: dict[str, Backbone], roi_root: Path | None = None,
            video_fps: float | None = 25.0) -> _Needs:
     return _Needs({k: b.decodes for k, b in bbs.items()},
                   {k: (b.roi_recipe, b.landmarks) if b.uses_mouth_roi and b.needs_video else None
-                   for k, b in bbs.items()}, roi_root, video_fps)
+                   for k, b in bbs.items()}, roi_root, video_fps,
+                  frozenset(k for k, b in bbs.items() if b.decodes[0] and not b.needs_video),
+                  frozenset(k for k, b in bbs.items() if _reads_windows(b)))
+
+
+def _reads_windows(b: Backbone) -> bool:
+    """A video-only model whose features of windows are the whole clip's
+    (:attr:`Backbone.stream_frames`), without a mouth ROI."""
+    return b.stream_frames is not None and b.decodes == (True, False) and not b.uses_mouth_roi
+
+
+@dataclass(frozen=True)
+class _InWindows:
+    """In place of a decoded clip on the device path: the model reads the long clip in
+    windows in the main process (:func:`_window_features`), at the size it needs."""
+
+    video_fps: float | None
+
+
+def _roi_cache(needs: _Needs, recipe: str, source: str):
+    from avdd.roi.mouth import RoiCache
+
+    # Natively decoded frames give other crops than 25 fps ones: own folder.
+    rate = {} if needs.video_fps == 25.0 else {
+        "video_fps": "native" if needs.video_fps is None else needs.video_fps}
+    return RoiCache(needs.roi_root, {"landmarks": source, **rate}, recipe=recipe)
+
+
+def _whole_roi(item: Item, clip, base: Roi | None, needs: _Needs, need: tuple[str, str]) -> Roi:
+    """The mouth ROI of a decoded clip (cached under the profile's ROI folder, if any)."""
+    recipe, source = need
+    if needs.roi_root is None:
+        from avdd.roi.mouth import compute_rois
+
+        return dataclasses.replace(base or Roi(), mouth=compute_rois(clip, base, source, recipe))
+    return _roi_cache(needs, recipe, source).load_or_compute(
+        f"{item.dataset}/{item.video_id}", clip, base, landmarks=source)
 
 
 def _mouth_rois(item: Item, clips: dict[str, Any], base: Roi | None, needs: _Needs,
-                names: Sequence[str]) -> tuple[dict[str, Roi | None], dict[str, str]]:
+                names: Sequence[str], make=None) -> tuple[dict[str, Roi | None], dict[str, str]]:
     """Per backbone key: the Roi to pass (with the cached mouth ROI for lip models), and the
     errors of lip models whose ROI could not be made. One ROI per crop recipe, landmark
-    source and video, shared by every lip model that reads it."""
-    from avdd.roi.mouth import RoiCache
-
+    source and video, shared by every lip model that reads it. ``make(need)`` makes one
+    (default: from the decoded clip, :func:`_whole_roi`)."""
     rois: dict[str, Roi | None] = {}
     errors: dict[str, str] = {}
     done: dict[tuple[str, str], Roi | str] = {}
@@ -223,18 +262,10 @@ def _mouth_rois(item: Item, clips: dict[str, Any], base: Roi | None, needs: _Nee
         recipe, source = need
         if need not in done:
             try:
-                if needs.roi_root is None:
-                    from avdd.roi.mouth import compute_rois
-
-                    done[need] = dataclasses.replace(
-                        base or Roi(), mouth=compute_rois(clip, base, source, recipe))
-                else:
-                    # Natively decoded frames give other crops than 25 fps ones: own folder.
-                    rate = {} if needs.video_fps == 25.0 else {
-                        "video_fps": "native" if needs.video_fps is None else needs.video_fps}
-                    cache = RoiCache(needs.roi_root, {"landmarks": source, **rate}, recipe=recipe)
-                    done[need] = cache.load_or_compute(f"{item.dataset}/{item.video_id}",
-                                                       clip, base, landmarks=source)
+                done[need] = (make(need) if make is not None
+                              else _whole_roi(item, clip, base, needs, need))
+            except MediaError as e:  # the file itself: its message says what to do
+                done[need] = str(e)
             except Exception as e:  # noqa: BLE001 - recorded against the lip models
                 done[need] = (f"{item.path}: mouth ROI ({recipe} crop, {source} landmarks): "
                               f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}")
@@ -245,8 +276,81 @@ def _mouth_rois(item: Item, clips: dict[str, Any], base: Roi | None, needs: _Nee
     return rois, errors
 
 
+def _long_clip(item: Item, video_fps: float | None) -> bool:
+    """Whether the clip's full-size RGB frames exceed the streaming budget by its header
+    (:func:`avdd.roi.stream.fits_whole`); an unreadable header is left to the decode."""
+    from avdd.media import read_header
+    from avdd.roi.stream import fits_whole
+
+    try:
+        return not fits_whole(read_header(item.path), video_fps)
+    except MediaError:
+        return False
+
+
+def _streams_rois(item: Item, names: Sequence[str], needs: _Needs) -> bool:
+    """Whether the task reads the video only for lip models' mouth ROIs, frame counts and
+    models that read windows, and the clip is long: it is then never decoded whole
+    (:func:`_streamed_task`)."""
+    readers = [n for n in names if needs.streams[n][0]]
+    return (bool(readers) and all(needs.mouth.get(n) or n in needs.counts or n in needs.windows
+                                  for n in readers)
+            and _long_clip(item, needs.video_fps))
+
+
+def _streamed_task(item: Item, names: tuple[str, ...], needs: _Needs) -> _Decoded:
+    """:func:`_decode_task` of a long clip read only by lip models (:func:`_streams_rois`):
+    their mouth ROIs are made a window at a time (:func:`avdd.roi.stream.stream_rois`, the
+    same crops), the audio is decoded alone, and each backbone gets a frameless clip (the
+    frame count, the audio: all a lip model reads beside its ROI). Models that read windows
+    get :class:`_InWindows` (on the CPU path they never reach here). Memory is bounded by a
+    window, not the clip."""
+    from avdd.media import count_frames, frameless_clip
+    from avdd.roi.stream import stream_rois
+
+    base = Roi.from_annotation(item.annotation)
+    fps = needs.video_fps
+    counted = functools.cache(lambda: count_frames(item.path, fps=fps))
+
+    def make(need: tuple[str, str]) -> Roi:
+        recipe, source = need
+        if needs.roi_root is None:
+            return dataclasses.replace(base or Roi(), mouth=stream_rois(
+                item.path, recipe, source, base, fps=fps))
+        return _roi_cache(needs, recipe, source).load_or_stream(
+            f"{item.dataset}/{item.video_id}", item.path, base, source, frames=counted, fps=fps)
+
+    rois, errors = _mouth_rois(item, dict.fromkeys(names), base, needs, names, make)
+    audio: Any = None
+    if any(needs.streams[n][1] for n in names):
+        try:
+            audio = read_clip(item.path, video=False, audio=True, fps=fps).audio
+        except MediaError as e:
+            audio = str(e)
+    made = [len(r.mouth) for n, r in rois.items() if needs.mouth.get(n) and r is not None]
+    clips: dict[str, Any] = {}
+    for n in names:
+        video, hears = needs.streams[n]
+        if n in needs.windows:
+            clips[n] = _InWindows(fps)
+        elif n in errors:  # a lip model without its ROI fails like an undecodable file
+            clips[n] = errors[n]
+        elif hears and isinstance(audio, str):
+            clips[n] = audio
+        else:
+            try:
+                frames = (made[0] if made else counted()) if video else 0
+                clips[n] = frameless_clip(item.path, frames, fps=fps,
+                                          audio=audio if hears else None)
+            except MediaError as e:
+                clips[n] = str(e)
+    return _Decoded(item, names, clips, rois)
+
+
 def _decode_task(task: tuple[Item, tuple[str, ...]], needs: _Needs) -> _Decoded:
     item, names = task
+    if _streams_rois(item, names, needs):
+        return _streamed_task(item, names, needs)
     try:
         clips = _decode(item, {n: needs.streams[n] for n in names}, needs.video_fps)
     except Exception as e:  # noqa: BLE001 - any per-file failure is recorded, the run goes on
@@ -300,6 +404,10 @@ def _featurise_many(samples: Sequence[_Decoded], bbs: dict[str, Backbone], preci
             if isinstance(clip, str):
                 errors[i][key] = clip
                 continue
+            if isinstance(clip, _InWindows):
+                _featurise_windows(s.item, key, b, precision, clip.video_fps,
+                                   (feats[i], errors[i], rates[i]))
+                continue
             k = b.batch_key(clip)
             groups.setdefault(("solo", i) if k is None else ("key", k), []).append(i)
         for idx in groups.values():
@@ -327,6 +435,22 @@ def _featurise_many(samples: Sequence[_Decoded], bbs: dict[str, Backbone], preci
     return [(s.item, f, e, r) for s, f, e, r in zip(samples, feats, errors, rates, strict=True)]
 
 
+def _featurise_windows(item: Item, n: str, b: Backbone, precision: str,
+                       video_fps: float | None, out: tuple[dict, dict, dict]) -> None:
+    """``b``'s features of ``item`` read in windows (:func:`_window_features`) into
+    ``out`` = (features, errors, rates) by backbone key."""
+    feats, errors, rates = out
+    try:
+        feats[n], rate = _window_features(item, b, precision, video_fps)
+        if rate != b.fps:
+            rates[n] = rate
+    except MediaError as e:
+        errors[n] = str(e)
+    except Exception as e:  # noqa: BLE001 - recorded against this backbone
+        errors[n] = (f"{item.path}: {n}: {type(e).__name__}: {e}\n"
+                     f"{traceback.format_exc(limit=3)}")
+
+
 def _featurise(task: tuple[Item, tuple[str, ...]]) -> _Result:
     """Decode one clip and run the backbones it still needs (a pool worker's task).
 
@@ -338,7 +462,7 @@ def _featurise(task: tuple[Item, tuple[str, ...]]) -> _Result:
     """
     item, names = task
     bbs = {n: _WORKER_BACKBONES[n] for n in names}  # keyed by spec string, as the stores
-    windowed = _windowed(bbs)
+    windowed = _windowed(bbs, item, _WORKER_VIDEO_FPS[0])
     rest = {n: b for n, b in bbs.items() if n not in windowed}
     feats: dict[str, np.ndarray] = {}
     errors: dict[str, str] = {}
@@ -348,27 +472,26 @@ def _featurise(task: tuple[Item, tuple[str, ...]]) -> _Result:
                               _needs(rest, _WORKER_ROI_ROOT[0], _WORKER_VIDEO_FPS[0]))
         _, feats, errors, rates = _featurise_many([sample], rest, _WORKER_PRECISION[0])[0]
     for n, b in windowed.items():
-        try:
-            feats[n], rate = _window_features(item, b, _WORKER_PRECISION[0], _WORKER_VIDEO_FPS[0])
-            if rate != b.fps:
-                rates[n] = rate
-        except MediaError as e:
-            errors[n] = str(e)
-        except Exception as e:  # noqa: BLE001 - recorded against this backbone
-            errors[n] = (f"{item.path}: {n}: {type(e).__name__}: {e}\n"
-                         f"{traceback.format_exc(limit=3)}")
+        _featurise_windows(item, n, b, _WORKER_PRECISION[0], _WORKER_VIDEO_FPS[0],
+                           (feats, errors, rates))
     return item, feats, errors, rates
 
 
-def _windowed(bbs: dict[str, Backbone]) -> dict[str, Backbone]:
+def _windowed(bbs: dict[str, Backbone], item: Item | None = None,
+              video_fps: float | None = 25.0) -> dict[str, Backbone]:
     """The backbones to feed in windows (:attr:`Backbone.stream_frames`: video-only models,
-    no mouth ROI): all such when no other backbone of the task reads video (a whole decode at
-    the full size is then made anyway, and they share it, as before); else none."""
-    windowed = {n: b for n, b in bbs.items() if b.stream_frames is not None
-                and b.decodes == (True, False) and not b.uses_mouth_roi}
-    if any(b.decodes[0] for n, b in bbs.items() if n not in windowed):
-        return {}
-    return windowed
+    no mouth ROI): all such when no other backbone of the task reads whole frames (a whole
+    decode at the full size is then made anyway, and they share it, as before); else none.
+    Lip models and frame counters do not read whole frames of a long ``item``: their ROIs are
+    made a window at a time (:func:`_streamed_task`)."""
+    windowed = {n: b for n, b in bbs.items() if _reads_windows(b)}
+    others = [b for n, b in bbs.items() if n not in windowed and b.decodes[0]]
+    if not others:
+        return windowed
+    lips_only = all((b.uses_mouth_roi and b.needs_video) or not b.needs_video for b in others)
+    if lips_only and item is not None and _long_clip(item, video_fps):
+        return windowed
+    return {}
 
 
 def _window_features(item: Item, b: Backbone, precision: str, video_fps: float | None
@@ -376,15 +499,20 @@ def _window_features(item: Item, b: Backbone, precision: str, video_fps: float |
     """``b``'s features of ``item`` decoded in windows (:func:`avdd.media.stream_video`) at
     the size ``b`` needs (:attr:`Backbone.frame_resize`), and their rate: the features of the
     whole clip, bit for bit, with memory bounded by one window."""
-    from avdd.media import stream_video
+    from avdd.media import read_header, stream_video
+    from avdd.roi.regions import window_roi
 
     roi = Roi.from_annotation(item.annotation)
-    out, rate = [], b.fps
+    # Frames kept at their decoded size (no frame_resize): windows of at most STREAM_BYTES.
+    size = None if b.frame_resize is not None else read_header(item.path).frame_bytes()
+    out, rate, start = [], b.fps, 0
     with _autocast(b.device, precision):
-        for piece in stream_video(item.path, window=b.stream_window(video_fps), fps=video_fps,
-                                  resize=b.frame_resize, min_last=b.min_frames):
-            out.append(np.asarray(b(piece, roi), np.float32))
+        for piece in stream_video(item.path, window=b.stream_window(video_fps, size),
+                                  fps=video_fps, resize=b.frame_resize, min_last=b.min_frames):
+            out.append(np.asarray(b(piece, window_roi(roi, start, piece.num_frames)),
+                                  np.float32))
             rate = b.feature_rate(piece)
+            start += piece.num_frames
     return _checked(b, np.concatenate(out)), rate
 
 

@@ -50,8 +50,9 @@ from avdd.roi.regions import MouthRois
 from avdd.roi.similarity import apply_similarities, similarities
 from avdd.roi.warp_kernel import COMPILED, warp_crops
 
-__all__ = ["AlignConfig", "CropError", "mouth_rois", "interpolate_landmarks",
-           "smooth_landmarks", "landmark_boxes", "centre_crops"]
+__all__ = ["AlignConfig", "CropError", "CropPlan", "mouth_rois", "interpolate_landmarks",
+           "smooth_landmarks", "landmark_boxes", "centre_crops", "crop_plan", "planned_crops",
+           "fallback_crops"]
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,8 @@ def centre_crops(grey: np.ndarray, size: int, offset: tuple[int, int] | None = N
     return out
 
 
-def _fallback(grey: np.ndarray, cfg: AlignConfig) -> np.ndarray:
+def fallback_crops(grey: np.ndarray, cfg: AlignConfig = AlignConfig()) -> np.ndarray:
+    """Step 5: ``(T, H, W)`` grey -> ``(T, 96, 96)``, the centre of each full-resolution frame."""
     return centre_crops(grey, cfg.crop)
 
 
@@ -189,8 +191,29 @@ def _frame_similarities(smoothed: np.ndarray, target: np.ndarray, cfg: AlignConf
     return params
 
 
-def _aligned_crops(grey: np.ndarray, lms: np.ndarray, cfg: AlignConfig) -> np.ndarray:
-    """Steps 2-4 on NaN-free landmarks; raises CropError / ValueError on failure."""
+@dataclass(frozen=True, eq=False)
+class CropPlan:
+    """Where each frame's crop comes from (steps 2-3, from landmarks only: no pixels).
+
+    Attributes:
+        inverse: ``(T, 3, 3)`` float64 output -> input matrices (``tform.inverse.params``).
+        origins: ``(T, 2)`` int64 top-left (x0, y0) of each crop in the aligned frame.
+        compiled: warp with :mod:`avdd.roi.warp_kernel` (decided once for the clip, so that
+            the frames of one clip never mix the two warps).
+    """
+
+    inverse: np.ndarray
+    origins: np.ndarray
+    compiled: bool
+
+    def __getitem__(self, frames: slice) -> CropPlan:
+        """The plan of a run of frames (a decoded window of the clip)."""
+        return CropPlan(self.inverse[frames], self.origins[frames], self.compiled)
+
+
+def crop_plan(lms: np.ndarray, cfg: AlignConfig = AlignConfig()) -> CropPlan:
+    """Steps 2-3 on ``(T, 68, 2)`` NaN-free landmarks; raises CropError / ValueError /
+    LinAlgError on failure (the clip then falls back)."""
     target = mean_face()[list(cfg.stable_points)]
     params = _frame_similarities(smooth_landmarks(lms, cfg.window), target, cfg)
     lo, hi = cfg.mouth
@@ -198,10 +221,19 @@ def _aligned_crops(grey: np.ndarray, lms: np.ndarray, cfg: AlignConfig) -> np.nd
     origins = np.array([_crop_origin(m, cfg) for m in mouths], np.int64).reshape(-1, 2)
     # What skimage's warp receives for tform.inverse: the float64 inverse matrix.
     inverse = np.linalg.inv(params)
-    if COMPILED and (inverse[:, 2] == [0.0, 0.0, 1.0]).all():  # affine: the kernel's case
-        return warp_crops(grey, _GREY_LEVELS, inverse[:, :2], origins, cfg.crop)
+    compiled = bool(COMPILED and (inverse[:, 2] == [0.0, 0.0, 1.0]).all())  # the kernel's case
+    return CropPlan(inverse, origins, compiled)
+
+
+def planned_crops(grey: np.ndarray, plan: CropPlan, cfg: AlignConfig = AlignConfig()
+                  ) -> np.ndarray:
+    """Step 4: ``(T, H, W)`` uint8 grey frames and their :class:`CropPlan` -> ``(T, 96, 96)``
+    uint8 crops. Each frame's crop depends on that frame and its plan only, so the frames of
+    a clip may be cropped a window at a time."""
+    if plan.compiled:
+        return warp_crops(grey, _GREY_LEVELS, plan.inverse[:, :2], plan.origins, cfg.crop)
     return np.stack([_warp_crop(g, m, x0, y0, cfg.crop)
-                     for g, m, (x0, y0) in zip(grey, inverse, origins)])
+                     for g, m, (x0, y0) in zip(grey, plan.inverse, plan.origins)])
 
 
 def mouth_rois(video: np.ndarray, landmarks: np.ndarray | LandmarkSource, *,
@@ -231,10 +263,11 @@ def mouth_rois(video: np.ndarray, landmarks: np.ndarray | LandmarkSource, *,
     filled = interpolate_landmarks(raw)
     if filled is None:
         boxes = np.tile(np.array([[0, 0, w, h]], np.float32), (t, 1))
-        return MouthRois(_fallback(grey, config), boxes, True, source, raw, "no face in any frame")
+        return MouthRois(fallback_crops(grey, config), boxes, True, source, raw,
+                         "no face in any frame")
     boxes = landmark_boxes(filled)
     try:
-        frames = _aligned_crops(grey, filled, config)
+        frames = planned_crops(grey, crop_plan(filled, config), config)
     except (CropError, ValueError, np.linalg.LinAlgError) as err:
-        return MouthRois(_fallback(grey, config), boxes, True, source, raw, str(err))
+        return MouthRois(fallback_crops(grey, config), boxes, True, source, raw, str(err))
     return MouthRois(frames, boxes, False, source, raw)

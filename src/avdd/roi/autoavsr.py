@@ -42,12 +42,17 @@ Keypoint sources: :class:`MediaPipeFaceKeypoints` (the official detector; ``pip 
 "avdd[mediapipe]"``, which also brings OpenCV), :class:`SyntheticKeypoints` (the synthetic
 benchmark's annotations, via the 68-point template), or 68 given landmarks reduced to the same
 four group means. The recipe itself needs OpenCV (``cv2``) for the LMEDS fit and the warp.
+
+Why one module: the keypoint sources, the per-frame plan (steps 2-5, from keypoints alone, so
+that a long clip can be cropped a window at a time, :mod:`avdd.roi.stream`) and the crops are
+one upstream recipe whose numbered steps and constants this docstring describes together.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -55,12 +60,18 @@ import numpy as np
 
 from avdd.roi.align import centre_crops, interpolate_landmarks
 from avdd.roi.image import rgb_video, to_grey
-from avdd.roi.landmarks import MEAN_FACE_SIZE, MEDIAPIPE_EXTRA, mean_face, template_landmarks
+from avdd.roi.landmarks import (
+    MEAN_FACE_SIZE,
+    MEDIAPIPE_EXTRA,
+    SyntheticLandmarks,
+    mean_face,
+)
 from avdd.roi.regions import MouthRois, Roi
 
 __all__ = ["AutoAVSRCropConfig", "KeypointSource", "SyntheticKeypoints", "MediaPipeFaceKeypoints",
            "KEYPOINT_SOURCES", "RECIPE", "autoavsr_rois", "get_keypoint_source", "keypoints_of",
-           "reference_keypoints", "smooth_keypoints", "fallback_offset"]
+           "reference_keypoints", "smooth_keypoints", "fallback_offset", "AffinePlan",
+           "autoavsr_plan", "autoavsr_crops", "autoavsr_fallback"]
 
 RECIPE = "autoavsr"  # MouthRois.recipe of these crops (AV-HuBERT's: "avhubert")
 #: The 68-point groups whose means are the 4 keypoints, in BlazeFace's keypoint order.
@@ -117,9 +128,11 @@ class KeypointSource(ABC):
 
     Class attributes:
         name: registry name, recorded with the ROIs it produced.
+        reads_pixels: False for a source that needs only the number of frames.
     """
 
     name: ClassVar[str]
+    reads_pixels: ClassVar[bool] = True
 
     @abstractmethod
     def config(self) -> dict[str, Any]:
@@ -130,12 +143,20 @@ class KeypointSource(ABC):
         """``(T, H, W, 3)`` uint8 RGB -> ``(T, 4, 2)`` float32 (x, y) pixels, NaN rows where
         no face was found."""
 
+    def stream(self, windows: Callable[[], Iterable[np.ndarray]]) -> np.ndarray:
+        """The keypoints of a clip given as consecutive windows of frames (``windows()``
+        yields them in order; it may be called more than once): exactly ``self(all
+        frames)``, one window in memory at a time."""
+        parts = [self(w) for w in windows()]
+        return np.concatenate(parts) if parts else np.zeros((0, 4, 2), np.float32)
+
 
 class SyntheticKeypoints(KeypointSource):
     """The synthetic benchmark's annotations (face box, mouth centre) through the 68-point
     template (:func:`~avdd.roi.landmarks.template_landmarks`), reduced to the 4 group means."""
 
     name = "synthetic"
+    reads_pixels = False
 
     def __init__(self, roi: Roi):
         if roi is None or roi.mouth_centre is None or roi.face_box is None:
@@ -148,12 +169,10 @@ class SyntheticKeypoints(KeypointSource):
         return {"name": self.name, "template": "20words_mean_face", "groups": list(GROUPS)}
 
     def __call__(self, video: np.ndarray) -> np.ndarray:
-        from avdd.roi.regions import per_frame
+        return keypoints_of(SyntheticLandmarks(self.roi).rows(0, len(video))).astype(np.float32)
 
-        t = len(video)
-        box = per_frame(np.asarray(self.roi.face_box, np.float64), t)
-        mouth = per_frame(np.asarray(self.roi.mouth_centre, np.float64), t)
-        return keypoints_of(template_landmarks(box, mouth)).astype(np.float32)
+    def stream(self, windows: Callable[[], Iterable[np.ndarray]]) -> np.ndarray:
+        return keypoints_of(SyntheticLandmarks(self.roi).stream(windows)).astype(np.float32)
 
 
 class MediaPipeFaceKeypoints(KeypointSource):
@@ -188,34 +207,43 @@ class MediaPipeFaceKeypoints(KeypointSource):
                 "min_detection_confidence": self.min_detection_confidence,
                 "swap_rb": self.swap_rb, "face": "last-if-positive-size-else-first"}
 
-    def _detect(self, video: np.ndarray, model_selection: int) -> np.ndarray:
+    def _detect(self, windows: Callable[[], Iterable[np.ndarray]], model_selection: int
+                ) -> np.ndarray:
         fd = self._module()
-        t, h, w, _ = video.shape
-        out = np.full((t, 4, 2), np.nan, np.float32)
+        parts = []
         with fd.FaceDetection(min_detection_confidence=self.min_detection_confidence,
                               model_selection=model_selection) as detector:
-            for i, frame in enumerate(video):
-                image = np.ascontiguousarray(frame[..., ::-1] if self.swap_rb else frame)
-                found = detector.process(image).detections
-                if not found:
-                    continue
-                chosen = 0
-                for idx, det in enumerate(found):
-                    # Upstream resets its running maximum inside the loop: the last face wins
-                    # when its (odd) size is positive, else the first.
-                    b = det.location_data.relative_bounding_box
-                    size = (int(b.width * w) - int(b.xmin * w)) + (int(b.height * h) - int(b.ymin * h))
-                    chosen = idx if size > 0 else 0
-                kps = found[chosen].location_data.relative_keypoints
-                out[i] = [(int(kps[k].x * w), int(kps[k].y * h)) for k in range(4)]
+            for video in windows():
+                parts.append(self._detect_window(detector, np.asarray(video)))
+        return np.concatenate(parts) if parts else np.zeros((0, 4, 2), np.float32)
+
+    def _detect_window(self, detector, video: np.ndarray) -> np.ndarray:
+        t, h, w, _ = video.shape
+        out = np.full((t, 4, 2), np.nan, np.float32)
+        for i, frame in enumerate(video):
+            image = np.ascontiguousarray(frame[..., ::-1] if self.swap_rb else frame)
+            found = detector.process(image).detections
+            if not found:
+                continue
+            chosen = 0
+            for idx, det in enumerate(found):
+                # Upstream resets its running maximum inside the loop: the last face wins
+                # when its (odd) size is positive, else the first.
+                b = det.location_data.relative_bounding_box
+                size = (int(b.width * w) - int(b.xmin * w)) + (int(b.height * h) - int(b.ymin * h))
+                chosen = idx if size > 0 else 0
+            kps = found[chosen].location_data.relative_keypoints
+            out[i] = [(int(kps[k].x * w), int(kps[k].y * h)) for k in range(4)]
         return out
 
     def __call__(self, video: np.ndarray) -> np.ndarray:
-        video = np.asarray(video)
-        full = self._detect(video, 1)  # full-range model first
+        return self.stream(lambda: [video])
+
+    def stream(self, windows: Callable[[], Iterable[np.ndarray]]) -> np.ndarray:
+        full = self._detect(windows, 1)  # full-range model first
         if not np.isnan(full).all():
             return full
-        return self._detect(video, 0)  # short-range only when the full range found nothing
+        return self._detect(windows, 0)  # short-range only when the full range found nothing
 
 
 def get_keypoint_source(name: str = "auto", roi: Roi | None = None) -> KeypointSource:
@@ -277,32 +305,71 @@ def _crop_box(centre: np.ndarray, cfg: AutoAVSRCropConfig) -> tuple[int, int, in
     return x0, y0, x1, y1
 
 
-def _aligned_crops(video: np.ndarray, kps: np.ndarray, cfg: AutoAVSRCropConfig) -> np.ndarray:
-    """Steps 3-6 on NaN-free keypoints -> ``(T, 96, 96)`` grey; ValueError on a failed fit.
+@dataclass(frozen=True, eq=False)
+class AffinePlan:
+    """Steps 3-5 of every frame, from keypoints only (no pixels).
 
-    A crop warps the aligned frame only up to its far corner: OpenCV computes each output
-    pixel from its own position (the output size does not enter), so the pixels are those of
-    the full 256 x 256 warp (tested), at ~half the cost."""
+    Attributes:
+        matrices: ``(T, 2, 3)`` float64 LMEDS partial affine maps into the 256 x 256 frame.
+        boxes: ``(T, 4)`` int64 (x0, y0, x1, y1) of each crop in the aligned frame; a row of
+            ``-1`` where the whole aligned frame is resized instead (step 5).
+    """
+
+    matrices: np.ndarray
+    boxes: np.ndarray
+
+    def __getitem__(self, frames: slice) -> AffinePlan:
+        """The plan of a run of frames (a decoded window of the clip)."""
+        return AffinePlan(self.matrices[frames], self.boxes[frames])
+
+
+def autoavsr_plan(kps: np.ndarray, cfg: AutoAVSRCropConfig = AutoAVSRCropConfig()) -> AffinePlan:
+    """Steps 3-5 on ``(T, 4, 2)`` NaN-free keypoints; ValueError on a failed fit. LMEDS's
+    sampling is seeded per call, so fitting all frames first gives the same maps as fitting
+    each just before its warp."""
     cv2 = _cv2()
     target = reference_keypoints()
     smoothed = smooth_keypoints(kps, cfg.window)
-    patches = np.empty((len(video), cfg.crop, cfg.crop, 3), np.uint8)
-    for i, frame in enumerate(video):
+    matrices = np.empty((len(kps), 2, 3), np.float64)
+    boxes = np.full((len(kps), 4), -1, np.int64)
+    for i in range(len(kps)):
         matrix = cv2.estimateAffinePartial2D(smoothed[i], target, method=cv2.LMEDS)[0]
         if matrix is None or not np.isfinite(matrix).all():
             raise ValueError(f"frame {i}: no partial affine transform fits the keypoints")
         mouth = smoothed[i] @ matrix[:, :2].T + matrix[:, 2]
         box = _crop_box(mouth[MOUTH_KEYPOINT], cfg)
-        x0, y0, x1, y1 = box if box is not None else (0, 0, cfg.std_size, cfg.std_size)
-        aligned = cv2.warpAffine(np.ascontiguousarray(frame), matrix, (x1, y1),
+        matrices[i] = matrix
+        if box is not None:
+            boxes[i] = box
+    return AffinePlan(matrices, boxes)
+
+
+def autoavsr_crops(video: np.ndarray, plan: AffinePlan,
+                   cfg: AutoAVSRCropConfig = AutoAVSRCropConfig()) -> np.ndarray:
+    """Step 5-6: ``(T, H, W, 3)`` uint8 RGB frames and their plan -> ``(T, 96, 96)`` grey.
+    Each frame's crop depends on that frame and its plan only (a clip may be cropped a window
+    at a time).
+
+    A crop warps the aligned frame only up to its far corner: OpenCV computes each output
+    pixel from its own position (the output size does not enter), so the pixels are those of
+    the full 256 x 256 warp (tested), at ~half the cost."""
+    cv2 = _cv2()
+    patches = np.empty((len(video), cfg.crop, cfg.crop, 3), np.uint8)
+    for i, frame in enumerate(video):
+        resized = plan.boxes[i, 0] < 0
+        x0, y0, x1, y1 = ((0, 0, cfg.std_size, cfg.std_size) if resized
+                          else (int(v) for v in plan.boxes[i]))
+        aligned = cv2.warpAffine(np.ascontiguousarray(frame), plan.matrices[i], (x1, y1),
                                  flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                  borderValue=0)
-        patches[i] = (aligned[y0:, x0:] if box is not None
-                      else cv2.resize(aligned, (cfg.crop, cfg.crop)))
+        patches[i] = cv2.resize(aligned, (cfg.crop, cfg.crop)) if resized else aligned[y0:, x0:]
     return to_grey(patches)  # per pixel: the same as frame by frame
 
 
-def _fallback(video: np.ndarray, cfg: AutoAVSRCropConfig) -> np.ndarray:
+def autoavsr_fallback(video: np.ndarray, cfg: AutoAVSRCropConfig = AutoAVSRCropConfig()
+                      ) -> np.ndarray:
+    """Step 7: ``(T, H, W, 3)`` RGB -> ``(T, 96, 96)`` grey, where the loader's centre crop
+    of the original frames lands."""
     grey = to_grey(video)
     _, h, w = grey.shape
     return centre_crops(grey, cfg.crop, (fallback_offset(h, cfg), fallback_offset(w, cfg)))
@@ -340,11 +407,12 @@ def autoavsr_rois(video: np.ndarray, keypoints: np.ndarray | KeypointSource, *,
     filled = interpolate_landmarks(raw)
     whole = np.tile(np.array([[0, 0, w, h]], np.float32), (t, 1))
     if filled is None:
-        return MouthRois(_fallback(video, config), whole, True, source, raw,
+        return MouthRois(autoavsr_fallback(video, config), whole, True, source, raw,
                          "no face in any frame", recipe=RECIPE)
     boxes = np.concatenate([filled.min(axis=1), filled.max(axis=1)], axis=1).astype(np.float32)
     try:
-        frames = _aligned_crops(video, filled, config)
+        frames = autoavsr_crops(video, autoavsr_plan(filled, config), config)
     except ValueError as err:
-        return MouthRois(_fallback(video, config), boxes, True, source, raw, str(err), recipe=RECIPE)
+        return MouthRois(autoavsr_fallback(video, config), boxes, True, source, raw, str(err),
+                         recipe=RECIPE)
     return MouthRois(frames, boxes, False, source, raw, recipe=RECIPE)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -67,9 +68,12 @@ class LandmarkSource(ABC):
     Class attributes:
         name: registry name (``"synthetic"``, ``"dlib"``, ``"mediapipe"``); recorded with the
             ROIs it produced.
+        reads_pixels: False for a source that needs only the number of frames (the clip
+            can then be counted instead of decoded to RGB).
     """
 
     name: ClassVar[str]
+    reads_pixels: ClassVar[bool] = True
 
     @abstractmethod
     def config(self) -> dict[str, Any]:
@@ -79,6 +83,17 @@ class LandmarkSource(ABC):
     def __call__(self, video: np.ndarray) -> np.ndarray:
         """``(T, H, W, 3)`` uint8 RGB -> ``(T, 68, 2)`` float32 (x, y) pixels, NaN rows for
         frames without a face."""
+
+    def stream(self, windows: Callable[[], Iterable[np.ndarray]]) -> np.ndarray:
+        """The landmarks of a clip given as consecutive windows of frames: exactly
+        ``self(all frames)``, holding one window at a time. ``windows()`` yields the
+        ``(n, H, W, 3)`` windows in order (a source may call it more than once). The default
+        calls the source on each window: right for sources that see one frame at a time."""
+        return _concat([self(w) for w in windows()], (68, 2))
+
+
+def _concat(parts: list[np.ndarray], point_shape: tuple[int, int]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros((0, *point_shape), np.float32)
 
 
 def _check_video(video: np.ndarray) -> np.ndarray:
@@ -114,6 +129,7 @@ class SyntheticLandmarks(LandmarkSource):
     detector. Frames where the annotation is NaN get NaN rows."""
 
     name = "synthetic"
+    reads_pixels = False
 
     def __init__(self, roi: Roi):
         if roi is None or roi.mouth_centre is None or roi.face_box is None:
@@ -126,11 +142,22 @@ class SyntheticLandmarks(LandmarkSource):
         return {"name": self.name, "template": MEAN_FACE_PATH.name, "scale": "jaw_width"}
 
     def __call__(self, video: np.ndarray) -> np.ndarray:
-        t = _check_video(video).shape[0]
-        # Annotation and decode lengths can differ by a frame at clip ends.
-        box = per_frame(np.asarray(self.roi.face_box, np.float64), t)
-        mouth = per_frame(np.asarray(self.roi.mouth_centre, np.float64), t)
+        return self.rows(0, _check_video(video).shape[0])
+
+    def rows(self, start: int, n: int) -> np.ndarray:
+        """Landmarks of frames ``start .. start + n - 1``: ``(n, 68, 2)`` float32. Row i
+        depends on i only (annotation and decode lengths can differ by a frame at clip ends:
+        the last annotated frame stands for the ones after it)."""
+        box = per_frame(np.asarray(self.roi.face_box, np.float64), start + n)[start:]
+        mouth = per_frame(np.asarray(self.roi.mouth_centre, np.float64), start + n)[start:]
         return template_landmarks(box, mouth)
+
+    def stream(self, windows: Callable[[], Iterable[np.ndarray]]) -> np.ndarray:
+        parts, start = [], 0
+        for w in windows():
+            parts.append(self.rows(start, len(w)))
+            start += len(w)
+        return _concat(parts, (68, 2))
 
 
 # -- dlib ---------------------------------------------------------------------------------------
@@ -258,19 +285,26 @@ class MediaPipeLandmarks(LandmarkSource):
 
     def __call__(self, video: np.ndarray) -> np.ndarray:
         video = _check_video(video)
-        t, h, w, _ = video.shape
+        return self.stream(lambda: [video])
+
+    def stream(self, windows: Callable[[], Iterable[np.ndarray]]) -> np.ndarray:
+        # One tracker for the whole clip: video mode carries the face from frame to frame.
         index = np.asarray(MEDIAPIPE_TO_DLIB68)
-        out = np.full((t, 68, 2), np.nan, np.float32)
+        parts = []
         face_mesh = self._face_mesh_module()
         with face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1, refine_landmarks=False,
                                 min_detection_confidence=self.min_detection_confidence) as mesh:
-            for i, frame in enumerate(video):
-                found = mesh.process(np.ascontiguousarray(frame)).multi_face_landmarks
-                if found:
-                    pts = found[-1].landmark
-                    # Normalised [0, 1] coordinates -> pixels of this frame.
-                    out[i] = [(pts[j].x * w, pts[j].y * h) for j in index]
-        return out
+            for video in windows():
+                t, h, w, _ = _check_video(video).shape
+                out = np.full((t, 68, 2), np.nan, np.float32)
+                for i, frame in enumerate(video):
+                    found = mesh.process(np.ascontiguousarray(frame)).multi_face_landmarks
+                    if found:
+                        pts = found[-1].landmark
+                        # Normalised [0, 1] coordinates -> pixels of this frame.
+                        out[i] = [(pts[j].x * w, pts[j].y * h) for j in index]
+                parts.append(out)
+        return _concat(parts, (68, 2))
 
 
 # -- choosing a source --------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import re
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +196,21 @@ class RoiCache:
             self.put(video_id, rois)
         base = roi if roi is not None else Roi()
         return dataclasses.replace(base, mouth=rois)
+
+    def load_or_stream(self, video_id: str, path: str | Path, roi: Roi | None,
+                       landmarks: str = "auto", *, frames: Callable[[], int],
+                       fps: float | None = 25.0) -> Roi:
+        """:meth:`load_or_compute` for a clip that is not in memory: a cached entry is
+        checked against ``frames()`` (the clip's frame count, e.g.
+        :func:`avdd.media.count_frames`, called only when an entry exists), else the
+        ROIs are computed a window at a time (:func:`~avdd.roi.stream.stream_rois`, the same
+        crops) and stored."""
+        from avdd.roi.stream import stream_rois
+
+        rois = self.get(video_id)
+        if rois is not None and (rois.recipe != self.recipe or len(rois) != frames()):
+            rois = None
+        if rois is None:
+            rois = stream_rois(path, self.recipe, landmarks, roi, fps=fps)
+            self.put(video_id, rois)
+        return dataclasses.replace(roi if roi is not None else Roi(), mouth=rois)

@@ -96,6 +96,20 @@ def per_frame(a: np.ndarray, t: int) -> np.ndarray:
     return np.concatenate([a, np.repeat(a[-1:], t - len(a), axis=0)])
 
 
+def window_roi(roi: Roi | None, start: int, n: int) -> Roi | None:
+    """The regions of frames ``start .. start + n - 1`` of a clip (a window of it), as
+    :func:`per_frame` would stretch them to the whole clip: row i is the annotation's row
+    ``min(i, len - 1)``. Per-frame landmarks and a clip's mouth ROI are not sliced (the
+    lip models never read windows): None for them."""
+    if roi is None:
+        return None
+
+    def rows(a: np.ndarray | None) -> np.ndarray | None:
+        return None if a is None else per_frame(np.asarray(a), start + n)[start:]
+
+    return Roi(mouth_centre=rows(roi.mouth_centre), face_box=rows(roi.face_box))
+
+
 def mouth_crops(video: np.ndarray, roi: Roi | None, *, grid: int = 12,
                 rel_size: float = 0.6) -> np.ndarray:
     """Square crops around the mouth, area-averaged to a ``grid × grid`` image.
