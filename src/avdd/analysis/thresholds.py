@@ -5,8 +5,8 @@ An AUC only says how well a probe *ranks* videos; a user needs a decision, i.e. 
 and that threshold is chosen where the probe was trained. For each backbone and Table 2
 column (train → test) :func:`transfer_table` takes the study's probe
 (:func:`avdd.analysis.probes.trained_probe`, shared with Table 2, so nothing is retrained),
-chooses its operating point on the ``train`` set's ``val`` split
-(:func:`avdd.analysis.operating_points.choose_operating_point`: the EER threshold, and a
+chooses its operating point on the ``train`` set's ``val`` split (the EER threshold, the rule
+:func:`avdd.analysis.operating_points.choose_operating_point` stores with a probe, and a
 temperature where one can be fitted) and measures on the column's test set:
 
 - accuracy, TPR, FPR and balanced accuracy at that threshold, with exact (Clopper-Pearson)
@@ -36,9 +36,8 @@ from avdd.analysis.checks import binomial_interval
 from avdd.analysis.linear_probing import TABLE2_COLUMNS
 from avdd.analysis.operating_points import (
     N_BINS,
-    choose_operating_point,
+    calibration_error,
     equal_error_rate,
-    expected_calibration_error,
     fit_temperature,
     rates_at,
     reliability_table,
@@ -105,10 +104,12 @@ def transfer_rows(val: pd.DataFrame, test: pd.DataFrame, *, n_bins: int = N_BINS
     """
     vy, vs = val["label"].to_numpy(), val["score"].to_numpy(np.float64)
     ty, ts = test["label"].to_numpy(), test["score"].to_numpy(np.float64)
-    op = choose_operating_point(vy, vs)
+    # The rule choose_operating_point stores with a probe (the EER point), without its
+    # validation summary, which this table does not show.
+    val_eer, threshold = equal_error_rate(vy, vs)
     temperature, note = _temperature(vy, vs)
-    at = rates_at(ty, ts, op.threshold)
-    fake = ts >= op.threshold
+    at = rates_at(ty, ts, threshold)
+    fake = ts >= threshold
     n_fake, n_real = int((ty == 1).sum()), int((ty == 0).sum())
     acc = binomial_interval(int((fake == (ty == 1)).sum()), len(ty))
     tpr = binomial_interval(int(fake[ty == 1].sum()), n_fake)
@@ -122,10 +123,10 @@ def transfer_rows(val: pd.DataFrame, test: pd.DataFrame, *, n_bins: int = N_BINS
         if np.isnan(t) or not len(ty):
             ece[link] = float("nan")
             continue
-        p = probability(ts / t)
-        ece[link] = expected_calibration_error(ty, p, n_bins)
-        tables.append(reliability_table(ty, p, n_bins).assign(link=link))
-    row = {"threshold": op.threshold, "val_eer": 100 * op.validation["eer"],
+        table = reliability_table(ty, probability(ts / t), n_bins)
+        ece[link] = calibration_error(table)
+        tables.append(table.assign(link=link))
+    row = {"threshold": threshold, "val_eer": 100 * val_eer,
            "val_n_real": int((vy == 0).sum()), "val_n_fake": int((vy == 1).sum()),
            "auc": 100 * metrics.auc(ty, ts),
            "accuracy": acc[0], "accuracy_ci_low": acc[1], "accuracy_ci_high": acc[2],
