@@ -130,7 +130,8 @@ def test_known_answers_of_every_paper_page_are_gathered(built_book):
     assert list(table.columns) == list(COLUMNS)
     assert set(table["page"]) >= {"table1_representations", "table2_linear_probing",
                                   "table3_sota", "table4_anomaly", "fig2_localisation",
-                                  "fig3_temporal", "fig4_spatial", "fig5_complementarity"}
+                                  "fig3_temporal", "fig4_spatial", "fig5_complementarity",
+                                  "operating_points"}
     assert table["passed"].isin([True, False]).all() and len(table) >= 12
     html = (built_book.html / "generated/table2_linear_probing.html").read_text()
     assert "known-answer checks passed" in html and "random labels" in html
@@ -184,7 +185,7 @@ def test_every_figure_and_table_is_a_download_of_its_page(built_book):
     html = built_book.html.resolve()
     executed = sorted(p for p in (built_book.repo / "book/generated").glob("*.ipynb")
                       if not p.name.endswith(".partial.ipynb"))
-    assert len(executed) == 9, [p.name for p in executed]
+    assert len(executed) == 10, [p.name for p in executed]
     problems = []
     for nb in executed:
         want = output_counts(json.loads(nb.read_text()))

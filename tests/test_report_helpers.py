@@ -68,6 +68,10 @@ def test_the_data_notice_names_the_weights_kinds_and_the_pretrained_encoder(demo
     both = data_notice(demo, ["logmel", "ge2e", "ge2e-random"])
     assert "handcrafted, pretrained or random weights" in both
     assert "`ge2e`: pretrained, but not one of the paper's backbones" in both
+    assert "are shown beside them" in tiny
+    beyond = data_notice(demo, ["logmel"], paper=False)
+    assert "not reproductions" in beyond and "beside them" not in beyond
+    assert "goes beyond the paper" in beyond
 
 
 # -- the demo's backbones, in one place --------------------------------------------------------

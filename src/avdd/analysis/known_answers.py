@@ -6,7 +6,9 @@ or two words re-spoken through a TTS model that lacks the high band, so a repres
 the spectrum must detect it in domain (above chance: the leading silence competes for the
 probe); an AVLips-like fake keeps its genuine soundtrack, so an audio-only probe must be at
 chance there; half of the AV1M- and FAVC-like fakes start with a silence reals never have, so
-an untrimmed audio probe must put its top frame there far more often than a random frame would.
+an untrimmed audio probe must put its top frame there far more often than a random frame would;
+a domain's splits come from one generator, so a threshold chosen on its validation split must
+still separate its test classes (balanced accuracy above chance where the AUC is).
 Each page turns such a consequence into a :class:`avdd.analysis.checks.Check`: a measured number with its 95 %
 interval, the rule it must satisfy, and whether it does. Controls (a probe trained on shuffled
 labels, a store of noise) must come out at chance: they show that a check *can* fail.
@@ -55,7 +57,7 @@ from avdd.features.prepare import feature_set, prepare
 from avdd.heads.probe import LinearProbe
 
 __all__ = ["REFERENCE_AUDIO", "REFERENCE_VISUAL", "COMPLEMENTARITY_REFERENCES", "shuffled_label_auc", "noise_localisation",
-           "trimmed_localisation", "control_labels", "table1_checks", "table2_checks", "table3_checks", "table4_checks",
+           "trimmed_localisation", "control_labels", "table1_checks", "table2_checks", "operating_point_checks", "table3_checks", "table4_checks",
            "localisation_checks", "silence_checks", "spatial_checks", "complementarity_checks"]
 
 #: The audio representation the audio checks read: a log-mel spectrum sees the replaced words'
@@ -261,6 +263,41 @@ def table2_checks(profile: Profile, grid: pd.DataFrame, *, seed: int = 43,
     out.append(at_chance(page, f"control: {a} probe trained and tested on random AV1M labels "
                                "(AUC)",
                          c["auc"], c["auc_ci_low"], c["auc_ci_high"], why=WHY_SHUFFLED))
+    return out
+
+
+WHY_SAME_DOMAIN = ("a domain's train, val and test splits are drawn by the same generator "
+                   "(avdd.synth: disjoint identities or source clips, the same manipulation "
+                   "and recording), so the probe's validation scores come from the "
+                   "distribution of its test scores and the validation EER threshold falls "
+                   "between the test classes wherever the probe ranks them above chance (it "
+                   "does in domain: Table 2's checks). Balanced accuracy, the mean of TPR and "
+                   "TNR, is 50 for every threshold that ignores the score, whatever the test "
+                   "set's class balance; plain accuracy is not (FAVC-like test sets are mostly "
+                   "fake). Only the threshold's own noise (a small validation split) can "
+                   "take it down to chance")
+
+
+def operating_point_checks(profile: Profile, table: pd.DataFrame) -> list[Check]:
+    """Operating points: the reference audio representation's validation EER threshold,
+    applied to the same domain's test set, gives a balanced accuracy above chance on
+    FAVC-like (column A) and AV1M-like (C) fakes. ``table``:
+    :func:`avdd.analysis.thresholds.transfer_table`'s ``"table"``. Nothing is checked out of
+    domain: the construction says nothing about where a foreign domain's scores fall."""
+    if not applies(profile):
+        return []
+    page, a = "operating_points", REFERENCE_AUDIO
+    if a not in set(table["backbone"]):
+        return [_missing(page, "audio representation's thresholds in domain (A, C)", a)]
+    cell = table.set_index(["backbone", "column"]).sort_index()
+    out = []
+    for col, name in (("A", "FAVC"), ("C", "AV1M")):
+        r = cell.loc[(a, col)]
+        out.append(above_chance(page, f"{a}'s {name} validation threshold on {name}-like "
+                                      f"test fakes ({col}, balanced accuracy %)",
+                                float(r["balanced_accuracy"]),
+                                float(r["balanced_accuracy_ci_low"]),
+                                float(r["balanced_accuracy_ci_high"]), why=WHY_SAME_DOMAIN))
     return out
 
 

@@ -27,7 +27,7 @@ from sklearn.metrics import roc_curve
 from avdd.analysis.metrics import checked_scores
 from avdd.heads.scoring import probability, video_losses
 
-__all__ = ["OperatingPoint", "choose_operating_point", "equal_error_rate",
+__all__ = ["OperatingPoint", "calibration_error", "choose_operating_point", "equal_error_rate",
            "expected_calibration_error", "fit_temperature", "rates_at", "reliability_table"]
 
 #: Equal-width probability bins of the calibration measures (the common choice of the
@@ -137,8 +137,12 @@ def reliability_table(labels, probabilities, n_bins: int = N_BINS) -> pd.DataFra
 def expected_calibration_error(labels, probabilities, n_bins: int = N_BINS) -> float:
     """ECE: the count-weighted mean |fake rate - mean P(fake)| over the bins of
     :func:`reliability_table` (a fraction; 0 = calibrated)."""
-    t = reliability_table(labels, probabilities, n_bins)
-    t = t[t["count"] > 0]
+    return calibration_error(reliability_table(labels, probabilities, n_bins))
+
+
+def calibration_error(table: pd.DataFrame) -> float:
+    """The ECE of a :func:`reliability_table` (for a caller that keeps the table too)."""
+    t = table[table["count"] > 0]
     gap = (t["fake_rate"] - t["mean_probability"]).abs()
     return float((gap * t["count"]).sum() / t["count"].sum())
 

@@ -13,8 +13,10 @@ from avdd.config import Profile
 from avdd.provenance import provenance
 
 
-def data_notice(prof: Profile, backbones: Iterable[str]) -> str:
-    """A MyST admonition for synthetic data (never a reproduction), else a one-line summary."""
+def data_notice(prof: Profile, backbones: Iterable[str], *, paper: bool = True) -> str:
+    """A MyST admonition for synthetic data (never a reproduction), else a one-line summary.
+    ``paper=False``: the page goes beyond the paper and shows none of its numbers (the notice
+    says so instead of pointing to them)."""
     backbones = list(backbones)
     names = ", ".join(f"`{b}`" for b in backbones)
     if prof.synthetic:
@@ -29,8 +31,10 @@ def data_notice(prof: Profile, backbones: Iterable[str]) -> str:
                 "come from the *synthetic* audio-visual benchmark (seed "
                 f"{prof.synth_seed}, scale {prof.synth_scale:g}) and from backbones with "
                 f"{kinds_text} weights ({names}){extra}. They exercise the full "
-                "pipeline; the paper's numbers (real datasets, pretrained backbones) are "
-                "shown beside them.\n```")
+                + ("pipeline; the paper's numbers (real datasets, pretrained backbones) are "
+                   "shown beside them." if paper else
+                   "pipeline. This page goes beyond the paper, which has no numbers to "
+                   "compare them with.") + "\n```")
     return f"Real datasets ({', '.join(prof.data_roots)}); backbones: {names}."
 
 

@@ -50,12 +50,14 @@ class Page:
         self.files: list[Path] = []  # every file written, in order
         self._stems: set[str] = set()
 
-    def notice(self) -> str:
-        """The MyST notice of the data and weights (:func:`avdd.report.notices.data_notice`),
+    def notice(self, *, paper: bool = True) -> str:
+        """The MyST notice of the data and weights (:func:`avdd.report.notices.data_notice`;
+        ``paper=False`` on a page beyond the paper, which shows none of its numbers),
         then a warning naming every degenerate representation among the page's backbones
         (:func:`avdd.report.notices.health_notice`, measured on their extracted stores)."""
         flags = health_notice(degenerate_backbones(self.profile, self.backbones))
-        return data_notice(self.profile, self.backbones) + (f"\n\n{flags}" if flags else "")
+        return (data_notice(self.profile, self.backbones, paper=paper)
+                + (f"\n\n{flags}" if flags else ""))
 
     def provenance(self) -> str:
         """The provenance list (:func:`avdd.report.notices.provenance_markdown`)."""
