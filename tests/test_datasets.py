@@ -89,3 +89,28 @@ def test_an_av1m_record_with_unreadable_segments_is_named_not_dropped(av1m_root,
     write(av1m_root / "train_metadata.json", json.dumps(meta))
     with pytest.raises(DatasetError, match=r"train_metadata\.json record 1 .*fake_segments"):
         load_items(prof, "av1m", "train")
+
+
+def test_annotations_are_parsed_once_per_content_and_an_edit_is_seen(tmp_path, monkeypatch):
+    """Every page lists the splits ~130 times: the jsonl is parsed once per content, callers
+    get their own outer dict, and an edit of the same size (within the clock's resolution)
+    is read again."""
+    import json
+
+    from avdd.datasets import base
+
+    f = tmp_path / "synth_annotations.jsonl"
+    f.write_text('{"path": "a.mp4", "label": 0}\n{"path": "b.mp4", "label": 1}\n')
+    calls = []
+    real = json.loads
+    monkeypatch.setattr(base.json, "loads", lambda s: calls.append(s) or real(s))
+    first = base.read_annotations(tmp_path)
+    second = base.read_annotations(tmp_path)
+    assert first == second and first is not second and len(calls) == 2
+    second.pop("a.mp4")
+    assert "a.mp4" in base.read_annotations(tmp_path)
+    f.write_text('{"path": "a.mp4", "label": 1}\n{"path": "b.mp4", "label": 0}\n')  # same size
+    assert base.read_annotations(tmp_path)["a.mp4"]["label"] == 1 and len(calls) == 4
+    f.write_bytes(b"\xff\xfe\n")
+    with pytest.raises(base.DatasetError, match="not UTF-8"):
+        base.read_annotations(tmp_path)
