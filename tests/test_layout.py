@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "avdd"
 
 #: The stages, lowest first: a module may import its own stage or a lower one, never a higher.
 STAGES: tuple[tuple[str, ...], ...] = (
-    ("avdd", "config", "provenance", "progress"),  # "avdd": the package's __init__ (its version only)
+    ("avdd", "config", "provenance", "progress", "processes"),  # "avdd": the package's __init__ (its version only)
     ("media",),
     ("synth", "datasets"),
     ("roi",),
@@ -113,6 +113,7 @@ def test_no_import_cycle():
     assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
 
 
+@pytest.mark.slow
 def test_no_private_name_leaves_its_module():
     bad = []
     for mod, path in MODULES.items():
@@ -172,6 +173,7 @@ def test_no_object_is_reached_into_from_another_module():
 SHARED_BACKBONE_MODULES = {"base", "hub", "checkpoints", "layers", "__init__"}
 
 
+@pytest.mark.slow
 def test_backbone_families_stand_alone():
     families = {m for m in MODULES if m.startswith("avdd.backbones.")
                 and m.split(".")[2] not in SHARED_BACKBONE_MODULES}

@@ -34,6 +34,7 @@ from avdd.features.distributed import Shard, current_shard
 from avdd.features.store import FeatureStore
 from avdd.features.threads import one_thread, pin_process_to_one_thread
 from avdd.media import MediaError, read_clip
+from avdd.processes import forking, start_method
 from avdd.progress import Meter
 from avdd.provenance import code_fingerprints, provenance
 from avdd.roi.regions import Roi
@@ -549,7 +550,7 @@ def _loader_featurise(bbs: dict[str, Backbone], workers: int, batch_size: int, p
     from torch.utils.data import DataLoader
 
     def run(tasks):
-        ctx = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        ctx = start_method()
         loader = DataLoader(
             _DecodeDataset(tasks, _needs(bbs, roi_root, video_fps)), batch_size=None, shuffle=False,
             num_workers=workers, collate_fn=_identity, worker_init_fn=_worker_init,
@@ -557,7 +558,9 @@ def _loader_featurise(bbs: dict[str, Backbone], workers: int, batch_size: int, p
             prefetch_factor=max(2, batch_size) if workers else None,
             persistent_workers=False)
         buffer: list[_Decoded] = []
-        for sample in loader:
+        with forking():  # the decode workers start here
+            samples = iter(loader)
+        for sample in samples:
             buffer.append(sample)
             if len(buffer) >= batch_size:
                 yield from _featurise_many(buffer, bbs, precision)
@@ -660,10 +663,12 @@ def extract_many(
     # fork (Linux): workers start in milliseconds and scripts need no `if __name__ ==
     # "__main__"` guard (spawn re-imports the caller's main module). Workers pin themselves
     # to one BLAS/torch thread, so a thread pool inherited from the parent is not used.
-    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     init = functools.partial(_init_pool_worker, precision=precision, roi_root=roi_root,
                              video_fps=profile.video_fps)
-    with ctx.Pool(workers, initializer=init, initargs=(list(backbones),)) as pool:
+    with forking():
+        pool = mp.get_context(start_method()).Pool(workers, initializer=init,
+                                                   initargs=(list(backbones),))
+    with pool:
         def run(tasks):
             return pool.imap(_featurise, tasks, chunksize=2)
 

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from avdd.processes import forking
 from avdd.progress import Meter
 from avdd.synth import av1m, avlips, dfe, favc
 from avdd.synth.config import DOMAINS, VERSION, SynthConfig
@@ -90,7 +91,8 @@ def _run(jobs: list[tuple], workers: int, progress: bool):
         # __main__. espeak-ng is loaded and unloaded around every utterance (see tts.py), so
         # a fork never inherits a live library.
         method = "fork" if sys.platform.startswith("linux") else "spawn"
-        pool = multiprocessing.get_context(method).Pool(workers, initializer=_init_worker)
+        with forking():
+            pool = multiprocessing.get_context(method).Pool(workers, initializer=_init_worker)
         results = pool.imap_unordered(_render, jobs, chunksize=1)
     try:
         for result in results:
