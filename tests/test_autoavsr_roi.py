@@ -257,6 +257,7 @@ def test_auto_avsr_lengths_and_normalisation():
     assert not np.allclose(asr.audio, av.audio)
 
 
+@pytest.mark.slow
 def test_backbone_reads_the_recipe_it_records():
     need_cv2()
     video, roi = _face_clip(12)

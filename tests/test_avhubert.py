@@ -51,6 +51,7 @@ def test_registered_names():
     assert names <= set(available())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("t", [1, 4, 12])
 def test_shapes_and_rate(t):
     net = avhubert.AVHubertModel(avhubert.tiny()).eval()
@@ -76,6 +77,7 @@ def test_backbone_contract(name, modality, inputs):
     assert bb.encode(None, audio[:0]).shape == (0, 32)
 
 
+@pytest.mark.slow
 def test_missing_modality_is_zero_frontend_output():
     # Upstream fills the missing stream with zeros of its E-d front-end *output* (not a zero
     # input, which the projection bias would move away from zero).
@@ -91,6 +93,7 @@ def test_missing_modality_is_zero_frontend_output():
         assert not torch.allclose(net(video=video), net(video=video, audio=torch.zeros_like(audio)))
 
 
+@pytest.mark.slow
 def test_seeded_random_init(inputs):
     a = avhubert.AVHubertRandom(config=avhubert.tiny(), seed=1)
     b = avhubert.AVHubertRandom(config=avhubert.tiny(), seed=1)
@@ -121,6 +124,7 @@ def _speaking_clip(frames: int, samples: int, seed: int = 0):
     return clip, roi
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("frames", "rows"), [(10, 10), (20, 14)])
 def test_every_pass_is_cut_to_the_shorter_stream(frames, rows):
     """AVH-Align cuts audio and video to the shorter one before all three passes: 0.56 s of
@@ -195,6 +199,7 @@ def test_untrusted_fairseq_file_is_refused_with_the_fix(finetuned):
         assert fix in msg
 
 
+@pytest.mark.slow
 def test_trusted_finetuned_file_reproduces_outputs(finetuned, src, inputs):
     want = features(src, inputs)
     for short in ("a", "v", "av"):
@@ -207,6 +212,7 @@ def test_trusted_finetuned_file_reproduces_outputs(finetuned, src, inputs):
         np.testing.assert_array_equal(got, want[short])
 
 
+@pytest.mark.slow
 def test_pretrain_layout_and_new_weight_norm_names(tmp_path, src, inputs, monkeypatch):
     state = {k.replace("weight_g", "parametrizations.weight.original0")
               .replace("weight_v", "parametrizations.weight.original1"): v

@@ -191,6 +191,7 @@ def face_clip() -> tuple[Clip, Roi]:
     return clip, Roi(face_box=boxes)
 
 
+@pytest.mark.slow
 def test_fsfm_one_vector_per_frame():
     bb = get_backbone("fsfm-tiny-random")
     clip, roi = face_clip()
@@ -239,6 +240,7 @@ def test_offline_hub_name_gives_download_instructions(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("name", ["wav2vec2-tiny-random", "clip-tiny-random",
                                   "videomae-tiny-random", "fsfm-tiny-random"])
+@pytest.mark.slow
 def test_random_init_is_deterministic_by_seed(name):
     clip = Clip(video=video_clip(4).video, audio=audio_clip(4000).audio)
     a, b, c = (get_backbone(name, seed=s) for s in (1, 1, 2))
@@ -309,6 +311,7 @@ def test_fsfm_detector_boxes_are_dlib_rgb_first_face(monkeypatch):
     np.testing.assert_array_equal(crops[1], faces_mod.face_crop(video[1], None, 16))
 
 
+@pytest.mark.slow
 def test_fsfm_real_dlib_detector_runs_on_rgb_frames():
     require(importlib.util.find_spec("dlib") is not None, "dlib is not installed (.[dlib])")
     from avdd.roi.faces import DlibFaceBoxes

@@ -243,6 +243,7 @@ def synthetic_clip(t: int, seed: int = 0) -> tuple[Clip, Roi]:
     return clip, roi
 
 
+@pytest.mark.slow
 def test_call_end_to_end():
     pytest.importorskip("avdd.backbones.layers.lip_inputs", reason="avdd.backbones.layers.lip_inputs not available")
     from avdd.backbones.layers.lip_inputs import lip_inputs

@@ -39,6 +39,7 @@ def test_cuda_on_a_build_without_it_says_so(capsys, monkeypatch):
     assert "sees no CUDA GPU" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_synth_on_another_benchmark_names_a_flag_that_exists(tmp_path, capsys):
     out = tmp_path / "bench"
     args = ["synth", "--out", str(out), "--scale", "0.01", "--workers", "1",

@@ -51,6 +51,7 @@ def run(capsys, *argv):
     return rc, out.out, out.err
 
 
+@pytest.mark.slow
 def test_csv_folder_through_every_command(folder, tmp_path, capsys):
     cache, probe = tmp_path / "cache", tmp_path / "probe.safetensors"
     common = ["--cache-dir", cache, "--workers", 1]

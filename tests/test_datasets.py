@@ -43,6 +43,7 @@ def test_av1m_reads_segments_and_applies_the_evaluation_rule(av1m_root, tmp_path
     assert not keep_for_evaluation({"fake_segments": [[0, 1]], "audio_fake_segments": [[0, 1]]})
 
 
+@pytest.mark.slow
 def test_paper_profile_uses_shipped_split_lists(tmp_path):
     write(tmp_path / "train_metadata.json", "[]")  # AV1M's filter needs its metadata
     prof = paper_profile({d: tmp_path for d in DATASETS}, tmp_path / "cache")

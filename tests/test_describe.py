@@ -170,6 +170,7 @@ def assert_describes(spec: str) -> None:
     assert (info.needs_audio, info.needs_video) == (bb.needs_audio, bb.needs_video)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", available())
 def test_description_is_the_built_backbone_or_fails_as_its_build(name):
     try:
@@ -195,6 +196,7 @@ def test_description_of_specs_with_arguments(spec):
     assert describe(spec).config != describe(parse_spec(spec)[0]).config
 
 
+@pytest.mark.slow
 def test_description_of_checkpoint_files_and_model_directories(files):
     for spec in file_specs(files):
         assert_describes(spec)
@@ -341,6 +343,7 @@ def test_store_keys_from_descriptions_are_the_old_keys(name, precision):
             compute_signature(bb, device, batch)
 
 
+@pytest.mark.slow
 def test_the_runner_refuses_a_model_its_description_does_not_match(tiny_profile, monkeypatch):
     import dataclasses
 

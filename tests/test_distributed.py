@@ -120,6 +120,7 @@ def test_torchrun_two_processes_then_avdd_merge(tiny_profile, tmp_path):
         _same_store(FeatureSet.open(ref.store), FeatureSet.open(merged))
 
 
+@pytest.mark.slow
 def test_device_path_with_decode_workers_and_batches_equals_the_pool(tiny_profile, tmp_path):
     names = ["logmel", "wav2vec2-tiny-random", "clip-tiny-random"]
     pool = extract(replace(tiny_profile, cache_dir=tmp_path / "pool"), names, "avlips", "test",
@@ -145,6 +146,7 @@ def test_batched_wav2vec2_equals_one_by_one():
         np.testing.assert_allclose(one, batched, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_bf16_is_a_separate_store_close_to_fp32(tiny_profile, tmp_path):
     prof = replace(tiny_profile, cache_dir=tmp_path)
     name = "clip-tiny-random"

@@ -13,6 +13,7 @@ from avdd.features.store import FeatureSet
 BACKBONES = ["logmel", "mouth-pixels"]
 
 
+@pytest.mark.slow
 def test_extract_resumes_without_recomputing(tiny_profile):
     first = extract(tiny_profile, BACKBONES, "favc", "train", limit=3, progress=False)
     assert [r.extracted for r in first] == [3, 3]
@@ -39,6 +40,7 @@ def _same_features(a: Path, b: Path) -> None:
         np.testing.assert_array_equal(fa[i], fb[pos[vid]], err_msg=f"{a.name}: {vid}")
 
 
+@pytest.mark.slow
 def test_every_path_gives_bit_identical_features(tiny_profile, tmp_path):
     """Worker count, the device path and the caller's thread settings do not change a bit."""
     import torch
@@ -62,6 +64,7 @@ def test_every_path_gives_bit_identical_features(tiny_profile, tmp_path):
             _same_features(stores["w1"][b], stores[name][b])
 
 
+@pytest.mark.slow
 def test_resuming_with_another_worker_count_equals_one_run(tiny_profile, tmp_path):
     whole = extract_many(replace(tiny_profile, cache_dir=tmp_path / "whole"), DETERMINISM,
                          [("avlips", "test")], workers=1, progress=False)
@@ -212,6 +215,7 @@ def test_spec_strings_key_their_own_stores(tiny_profile):
     assert list(a.ids) == list(b.ids) and not np.array_equal(a[0], b[0])
 
 
+@pytest.mark.slow
 def test_lip_models_share_one_cached_mouth_roi(tiny_profile, tmp_path):
     from avdd.backbones import get_backbone
     from avdd.media import read_clip
@@ -308,6 +312,7 @@ def test_an_audio_backbone_gives_the_same_features_whatever_else_is_extracted(ti
     assert FeatureSet.open(alone[0].store).lengths[0] == 62  # 2.5 s: 124 frames at 50 Hz, paired
 
 
+@pytest.mark.slow
 def test_native_frame_rate_is_kept_and_recorded(tiny_profile, tmp_path):
     """Profile.video_fps=None (the paper profile) decodes every native frame, as the paper's
     extractors did: a 2 s clip at 30 fps gives 60 CLIP rows (50 at 25 fps), 30 VideoMAE rows
@@ -345,6 +350,7 @@ def test_native_frame_rate_is_kept_and_recorded(tiny_profile, tmp_path):
     np.testing.assert_array_equal(native["clip-tiny-random"][i], resampled["clip-tiny-random"][j])
 
 
+@pytest.mark.slow
 def test_frame_wise_backbones_read_long_clips_in_windows_with_the_same_features(
         tiny_profile, tmp_path, monkeypatch):
     """Issue 14.5: the runner decoded each clip whole at its own size. CLIP and VideoMAE now

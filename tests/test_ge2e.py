@@ -139,6 +139,7 @@ def test_one_mel_step_per_10ms_four_per_output_frame():
 # -- the features -----------------------------------------------------------------------------
 @pytest.mark.parametrize(("samples", "frames"), [(16000, 25), (16001, 26), (40000, 63),
                                                  (100, 1)])
+@pytest.mark.slow
 def test_output_is_25hz_256d_unit_rows(encoders, samples, frames):
     audio = np.random.default_rng(0).normal(0, 0.05, samples).astype(np.float32)
     for bb in encoders:
@@ -148,6 +149,7 @@ def test_output_is_25hz_256d_unit_rows(encoders, samples, frames):
         assert bb.fps == 25.0 and bb.dim == 256 and bb.modality == "audio"
 
 
+@pytest.mark.slow
 def test_deterministic_and_batched_as_one_by_one(encoders):
     pretrained = encoders[0]
     rng = np.random.default_rng(1)

@@ -115,6 +115,7 @@ def test_sota_table_means():
 
 
 # -- multi-layer Wav2Vec2 features ---------------------------------------------------------
+@pytest.mark.slow
 def test_wav2vec2_layer_option():
     from avdd.backbones import get_backbone
     from avdd.media import Clip

@@ -61,6 +61,7 @@ def test_every_shipped_config_is_a_file_of_plain_json():
     assert shipped_config("facebook/wav2vec2-base") is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_random_backbone_builds_offline_from_the_shipped_config(name, no_hub):
     hub_name, dim, fps, published, tol = FAMILIES[name]
@@ -74,6 +75,7 @@ def test_random_backbone_builds_offline_from_the_shipped_config(name, no_hub):
     assert abs(n_params(bb.net) - published) < tol, n_params(bb.net)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_random_backbone_with_hf_hub_offline(name, offline):
     # The real offline path: the shipped config, or a cached hub config where this machine has

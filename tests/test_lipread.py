@@ -119,6 +119,7 @@ def test_grey_is_the_integer_formula_on_every_colour():
 
 
 # -- alignment ----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_alignment_centres_the_mouth_in_the_crop():
     video, roi = _face_clip(30)
     rois = mouth_rois(video, SyntheticLandmarks(roi))

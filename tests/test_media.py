@@ -205,6 +205,7 @@ def test_a_decode_resize_is_applied_to_every_frame_and_the_rest_is_unchanged(tmp
     assert np.array_equal(piece.video, small.video)
 
 
+@pytest.mark.slow
 def test_processor_resize_at_decode_leaves_clip_and_videomae_inputs_unchanged():
     from avdd.backbones import clip as clip_family
     from avdd.backbones import videomae

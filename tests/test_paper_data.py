@@ -122,6 +122,7 @@ def av1m_root(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_shipped_real_only_split_is_avh_align_45k_5k(tmp_path):
     root = av1m_root(tmp_path)
     prof = paper_profile({"av1m": root}, tmp_path / "cache")
@@ -157,6 +158,7 @@ def test_real_only_split_from_fabricated_lists(tmp_path):
     assert "real_val" not in counts
 
 
+@pytest.mark.slow
 def test_anomaly_detectors_train_on_the_real_only_split(tiny_home, tmp_path, monkeypatch):
     """On a real-data profile Table 4's NTP and sync read AV1M's real_train / real_val stores
     (extracted by the page when missing), never the probe's train / val; the demo keeps its

@@ -200,6 +200,7 @@ def test_a_plugin_must_call_itself_by_its_entry_point_name(registry, tmp_path):
         base.describe(f"other-name:model={model}")
 
 
+@pytest.mark.slow
 def test_avdd_backbones_lists_the_plugin_and_survives_a_broken_one(tmp_path):
     site = install_example(tmp_path / "site")
     install(site, "avdd-broken", "1.2", {"broken-net": "broken_net:Net"},

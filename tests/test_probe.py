@@ -89,6 +89,7 @@ def test_losses_are_cross_entropy_of_minus_s_s():
     np.testing.assert_allclose(video_losses(s, y), ref, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_adam_port_matches_torch():
     rng = np.random.default_rng(0)
     theta = rng.standard_normal(50).astype(np.float32)
@@ -140,6 +141,7 @@ def test_scores_do_not_depend_on_batching_or_padding():
     np.testing.assert_array_equal(probe.predict(fs), (together > 0).astype(int))
 
 
+@pytest.mark.slow
 def test_recovers_planted_signal_and_localises_it():
     train, _ = planted(300, seed=0)
     val, _ = planted(100, seed=1)
@@ -216,6 +218,7 @@ def equal_lengths(n, length=4, dim=8, labels=None) -> FeatureSet:
     return FeatureSet.from_arrays([np.ones((length, dim))] * n, np.zeros(n, int) if labels is None else labels)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunk_videos,pool_chunks", [(1, 1), (2, 1), (4, 2), (10**6, 8)])
 def test_uniform_plan_makes_every_order_equally_likely(chunk_videos, pool_chunks):
     """N = 3: each of the 6 orders in 1/6 of 30,000 epochs (4.6 sigma), whatever the read

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from avdd.analysis.representations import (
     REPRESENTATIONS,
     Representation,
@@ -47,6 +49,7 @@ def test_count_parameters_counts_shared_modules_once():
     assert count_parameters(build("logmel", meta=False)) == 0
 
 
+@pytest.mark.slow
 def test_representation_table_columns():
     rows = [r for r in REPRESENTATIONS if r.label in ("Video-MAE-large", "Auto-AVSR")]
     t = representation_table(rows)

@@ -276,6 +276,7 @@ def _moving_pattern(n: int, h: int, w: int) -> np.ndarray:
 
 @pytest.mark.parametrize("spec", ["clip-tiny-random", "videomae-tiny-random",
                                   "videomae-tiny-random:trailing=pad"])
+@pytest.mark.slow
 def test_a_long_clip_is_scored_in_small_windows_with_the_whole_clips_features(
         tmp_path, monkeypatch, spec):
     """Issue 14.5: `avdd score` decoded the whole clip at its own size (2.6 GB for 60 s of

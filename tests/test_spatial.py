@@ -234,6 +234,7 @@ def test_mae_vs_threshold_filters_monotonically():
     assert row.ci_low <= row.mae <= row.ci_high
 
 
+@pytest.mark.slow
 def test_spatial_table_on_tiny_profile(tiny_profile, tmp_path):
     """End to end on three synthetic FAVC test videos (a split list of their own keeps the
     extraction short; a probe with fixed weights stands in for the trained one, so nothing
@@ -334,6 +335,7 @@ def test_face_locations_are_every_detection_clipped_as_face_recognition(monkeypa
     assert seen[-2:] == [((100, 120, 3), True, 1)] * 2
 
 
+@pytest.mark.slow
 def test_face_locations_with_dlib_finds_both_faces():
     require(importlib.util.find_spec("dlib") is not None, "dlib is not installed (.[dlib])")
     from avdd.roi.faces import face_locations

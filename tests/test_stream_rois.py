@@ -84,6 +84,7 @@ def test_streamed_mouth_rois_equal_the_whole_clips(tmp_path, recipe, given, stac
 
 @pytest.mark.parametrize("recipe,landmarks", [("avhubert", "dlib"), ("avhubert", "mediapipe"),
                                               ("autoavsr", "mediapipe-face")])
+@pytest.mark.slow
 def test_streamed_rois_of_detectors_equal_the_whole_clips(tiny_profile, recipe, landmarks):
     """Detected landmarks (dlib per frame, FaceMesh tracking across windows, BlazeFace with
     its short-range retry) on a rendered face."""
@@ -106,6 +107,7 @@ LIP_JOB = ["avhubert-av-tiny-random", "avhubert-a-tiny-random",
            "autoavsr-vsr-tiny-random:crop=autoavsr", "clip-tiny-random", "logmel"]
 
 
+@pytest.mark.slow
 def test_extract_of_a_long_clip_never_decodes_it_whole(tiny_profile, tmp_path, monkeypatch,
                                                       stacked):
     """Lip models (both crop recipes), AV-HuBERT's audio-only pass (it counts frames) and a

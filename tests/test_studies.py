@@ -136,6 +136,7 @@ def test_table2_without_every_out_of_domain_column_has_no_j():
     assert np.isnan(table2_matrix(nan_h).loc["m", "J"])
 
 
+@pytest.mark.slow
 def test_linear_probe_grid_equals_each_columns_probe_scored_by_sklearn(study):
     grid = linear_probe_grid(study, ["logmel"], n_bootstrap=20)
     assert [tuple(r) for r in grid[["column", "train", "test"]].to_numpy()] == [
@@ -287,6 +288,7 @@ def fused_probe_auc(profile, specs, train: str, test: str) -> float:
     return auc(per[0].loc[common, "label"], np.mean([p.loc[common, "score"] for p in per], 0))
 
 
+@pytest.mark.slow
 def test_anomaly_table_sup_columns_are_the_cross_domain_probes(study):
     rows = {"LM": ("logmel",), "MP": ("mouth-pixels",), "MP + LM": ("mouth-pixels", "logmel")}
     res = anomaly_table(study, rows, ntp_params=SMALL_NTP, sync_params=SMALL_SYNC,

@@ -67,6 +67,7 @@ def test_tts_is_deterministic_and_timed():
     assert all(loud(s, e) > 0.01 for _, s, e in a.words)  # every word is audible where it is said
 
 
+@pytest.mark.slow
 def test_same_seed_same_benchmark(root, tmp_path):
     again = generate(tmp_path / "again", CONFIG, workers=1)  # another worker count, same output
     for domain in ("av1m", "favc", "avlips", "dfe"):
@@ -148,6 +149,7 @@ def test_avlips_and_dfe_layouts(root):
         assert {lab for _, lab in _split(root, "dfe", split)} == {0, 1}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("domain", ["av1m", "favc", "avlips", "dfe"])
 def test_annotations_match_rendered_clips(root, domain):
     notes = _notes(root, domain)
@@ -196,6 +198,7 @@ def _pairs(root: Path, modify_type: str):
                 yield entry, notes[entry["file"]], notes[entry["original"]], subset
 
 
+@pytest.mark.slow
 def test_av1m_visual_fakes_differ_only_inside_their_segments(root):
     for entry, note, real_note, subset in _pairs(root, "visual_modified"):
         real = read_clip(root / "av1m" / subset / entry["original"])
@@ -216,6 +219,7 @@ def test_av1m_visual_fakes_differ_only_inside_their_segments(root):
         assert diff[~inside].mean() < 4.0  # after a fake span: the same frames, up to compression drift
 
 
+@pytest.mark.slow
 def test_av1m_audio_fakes_differ_only_inside_their_segments(root):
     for entry, note, _, subset in _pairs(root, "audio_modified"):
         real = read_clip(root / "av1m" / subset / entry["original"]).audio
@@ -240,6 +244,7 @@ def _high_band_share(audio: np.ndarray, cutoff: float = 6200.0) -> float:
     return float(spec[freqs > cutoff].sum() / spec.sum())
 
 
+@pytest.mark.slow
 def test_cloned_speech_lacks_the_band_reals_have(root):
     """The planted audio cue (avdd.synth.common.CLONE_RATES), read back from the mp4 files: the
     replaced words of AV1M-like fakes and whole FAVC-like fakes have (almost) no energy above

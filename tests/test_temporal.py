@@ -177,6 +177,7 @@ def _hand_frame_labels(segments, n: int, fps: float) -> np.ndarray:
     return np.any([(t >= int(fps * a)) & (t <= int(fps * b)) for a, b in segments], axis=0)
 
 
+@pytest.mark.slow
 def test_leading_silence_table_known_answers(tiny_profile):
     """Every number of the table's rows recomputed from the probe's frame logits."""
     prepare(tiny_profile, ["logmel"], ["av1m"], progress=False)
@@ -314,6 +315,7 @@ def test_paper_picks_name_registered_backbones_and_shipped_test_videos():
     assert timeline.paper_pick("clip-tiny-random") is None
 
 
+@pytest.mark.slow
 def test_timeline_takes_the_paper_pick_when_its_video_is_in_the_store(tiny_profile):
     prepare(tiny_profile, ["logmel"], ["av1m"], progress=False)
     top = timeline.timeline(tiny_profile, "logmel", picks=())

@@ -73,6 +73,7 @@ def test_separable_validation_has_a_threshold_but_no_temperature_and_one_class_t
         transfer_rows(test, val)
 
 
+@pytest.mark.slow
 def test_balanced_accuracy_interval_equals_resampling_the_videos():
     """Two binomials stand for the stratified resamples: their interval is the one of
     explicitly resampled decisions (up to Monte Carlo error)."""
@@ -105,6 +106,7 @@ def logmel_profile(tiny_home, tmp_path_factory):
         torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 def test_transfer_table_reads_each_columns_probe_on_the_training_sets_validation(
         logmel_profile):
     result = transfer_table(logmel_profile, ["logmel"], n_bootstrap=100)
