@@ -4,9 +4,10 @@
 
 The probe file names its backbone (``metadata["backbone"]``, a spec string); the backbone is
 built from it, the clip decoded with :func:`avdd.media.read_clip` (25 fps video, 16 kHz audio,
-only the streams the backbone needs; frame-wise video models, :func:`reads_windows`, get it
-in windows from :func:`avdd.media.stream_video`, and lip models of a long clip read a mouth
-ROI made a window at a time, :func:`streams_rois`, so memory does not grow with the clip),
+only the streams the backbone needs; frame-wise video models, and on a long clip those that
+read long clips in windows (mouth-pixels), :func:`reads_windows`, get it in windows from
+:func:`avdd.media.stream_video`, and lip models of a long clip read a mouth ROI made a window
+at a time, :func:`streams_rois`, so memory does not grow with the clip),
 features extracted and the probe applied:
 
 - video score s = b + logsumexp_t(w.x_t/||x_t||), P(fake) = σ(2 s) (the paper's convention);
@@ -179,12 +180,28 @@ def _decode(path: Path, scorer: Scorer) -> Clip:
         return read_clip(path, video=video, audio=audio, resize=bb.frame_resize if video else None)
 
 
-def reads_windows(backbone: Any) -> bool:
-    """Whether ``avdd score`` feeds this backbone long clips in windows (video-only models
-    whose :attr:`~avdd.backbones.Backbone.stream_frames` is set, without a mouth ROI):
-    memory is then bounded by a window, whatever the clip's length."""
-    return (backbone.stream_frames is not None and backbone.decodes == (True, False)
-            and not backbone.uses_mouth_roi)
+def reads_windows(backbone: Any, path: Path | None = None) -> bool:
+    """Whether ``avdd score`` feeds this backbone the clip at ``path`` in windows
+    (:meth:`~avdd.backbones.Backbone.reads_windows`): every clip of a video-only model whose
+    :attr:`~avdd.backbones.Backbone.stream_frames` is set, and a long clip (:func:`_long`)
+    of one that :attr:`~avdd.backbones.Backbone.streams_long_clips` (``path`` None: only
+    the former). Memory is then bounded by a window, whatever the clip's length."""
+    if backbone.reads_windows(long=False):
+        return True
+    return path is not None and backbone.reads_windows(long=True) and _long(path)
+
+
+def _long(path: Path) -> bool:
+    """Whether the clip's full-size RGB frames at 25 fps exceed
+    :data:`avdd.media.STREAM_BYTES` by its header (:func:`avdd.roi.stream.fits_whole`); an
+    unreadable header is left to the whole decode, which says what is wrong with the file."""
+    from avdd.media import read_header
+    from avdd.roi.stream import fits_whole
+
+    try:
+        return not fits_whole(read_header(path))
+    except MediaError:
+        return False
 
 
 def _short(path: Path, frames: int, fps: float, scorer: Scorer) -> ScoreError:
@@ -194,20 +211,25 @@ def _short(path: Path, frames: int, fps: float, scorer: Scorer) -> ScoreError:
 
 
 def _windowed_features(path: Path, scorer: Scorer) -> np.ndarray:
-    """Features of a clip decoded in windows (:func:`avdd.media.stream_video`): the
-    concatenated features of the pieces, which equal those of the whole clip."""
-    bb = scorer.backbone
-    feats = []
-    with _media_errors(path, scorer):
-        from avdd.media import read_header
+    """Features of a clip decoded in windows (:func:`avdd.media.stream_video`) and fed to the
+    backbone's :meth:`~avdd.backbones.Backbone.window_reader`: those of the whole clip."""
+    import functools
 
+    from avdd.features.threads import one_thread
+    from avdd.media import count_frames, read_header
+
+    bb = scorer.backbone
+    with _media_errors(path, scorer):
         size = None if bb.frame_resize is not None else read_header(path).frame_bytes()
+        reader = bb.window_reader(None, functools.cache(lambda: count_frames(path)))
         for piece in stream_video(path, window=bb.stream_window(25.0, size),
                                   resize=bb.frame_resize, min_last=bb.min_frames):
             if piece.num_frames < bb.min_frames:  # only a whole clip can be this short
                 raise _short(path, piece.num_frames, piece.fps, scorer)
-            feats.append(_features(piece, scorer))
-    return np.concatenate(feats)
+            with one_thread():  # the kernels of extraction, as in _features
+                reader.add(piece)
+        with one_thread():
+            return _checked(reader.features(), path, scorer)
 
 
 def streams_rois(backbone: Any, path: Path) -> bool:
@@ -217,13 +239,7 @@ def streams_rois(backbone: Any, path: Path) -> bool:
     exceed :data:`avdd.media.STREAM_BYTES`."""
     if not (backbone.decodes[0] and (backbone.uses_mouth_roi or not backbone.needs_video)):
         return False
-    from avdd.media import read_header
-    from avdd.roi.stream import fits_whole
-
-    try:
-        return not fits_whole(read_header(path))
-    except MediaError:
-        return False  # the whole decode says what is wrong with the file
+    return _long(path)
 
 
 def _streamed_features(path: Path, scorer: Scorer) -> np.ndarray:
@@ -260,10 +276,15 @@ def _features(clip: Clip, scorer: Scorer, roi: Any = None) -> np.ndarray:
     from avdd.features.threads import one_thread
 
     with one_thread():  # the kernels of extraction, so a score matches the stored features
-        feats = np.asarray(bb(clip, roi), np.float32)
-    if feats.ndim != 2 or feats.shape[1] != bb.dim or len(feats) == 0:
-        raise ScoreError(f"{clip.path}: {scorer.spec} returned features {feats.shape}, "
-                         f"expected (T>0, {bb.dim}); the clip may be too short")
+        return _checked(bb(clip, roi), clip.path, scorer)
+
+
+def _checked(feats: Any, path: Path | None, scorer: Scorer) -> np.ndarray:
+    feats = np.asarray(feats, np.float32)
+    dim = scorer.backbone.dim
+    if feats.ndim != 2 or feats.shape[1] != dim or len(feats) == 0:
+        raise ScoreError(f"{path}: {scorer.spec} returned features {feats.shape}, "
+                         f"expected (T>0, {dim}); the clip may be too short")
     return feats
 
 
@@ -279,7 +300,7 @@ def score_video(path: str | Path, scorer: Scorer, *, threshold: float = 0.5,
     from avdd.features.featureset import FeatureSet
 
     path = Path(path)
-    if clip is None and reads_windows(scorer.backbone):
+    if clip is None and reads_windows(scorer.backbone, path):
         feats = _windowed_features(path, scorer)
     elif clip is None and streams_rois(scorer.backbone, path):
         feats = _streamed_features(path, scorer)

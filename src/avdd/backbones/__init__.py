@@ -21,6 +21,7 @@ from avdd.backbones import (  # noqa: F401  (registration)
 from avdd.backbones.base import (
     Backbone,
     BackboneInfo,
+    WindowReader,
     available,
     clear_descriptions,
     describe,
@@ -34,4 +35,4 @@ from avdd.backbones.plugins import load_plugins
 PLUGIN_PROBLEMS: list[str] = load_plugins()
 
 __all__ = ["Backbone", "BackboneInfo", "available", "clear_descriptions", "describe",
-           "get_backbone", "plugin_origin", "register", "PLUGIN_PROBLEMS"]
+           "get_backbone", "plugin_origin", "register", "WindowReader", "PLUGIN_PROBLEMS"]

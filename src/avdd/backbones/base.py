@@ -10,10 +10,10 @@ weights kind and :meth:`Backbone.config`, the key of its feature stores), not it
 XLS-R 2B allocates 2 billion parameters; VideoMAE-large takes ~16 s on a CPU).
 :func:`get_backbone` builds the network, for extracting features.
 
-Why one module: the interface (what a backbone declares: modality, rate, windows, decode-time
-resize), the registry that builds backbones from spec strings and the descriptions made
-without building them must agree on every attribute; apart, a new declaration would have to
-be added in three places.
+Why one module: the interface (what a backbone declares: modality, rate, windows and how it
+reads them, decode-time resize), the registry that builds backbones from spec strings and the
+descriptions made without building them must agree on every attribute; apart, a new
+declaration would have to be added in three places.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from avdd.media import Clip
-from avdd.roi.regions import Roi
+from avdd.roi.regions import Roi, window_roi
 
 #: Modalities whose features read the audio stream, and those that read the video stream.
 HEARS: tuple[str, ...] = ("audio", "audio-visual")
@@ -95,26 +95,62 @@ class Backbone(ABC):
 
     @property
     def stream_frames(self) -> int | None:
-        """Whether long clips may be fed in windows: None (the default) when the features of
+        """Whether clips may be fed in windows: None (the default) when the features of
         a frame depend on the whole clip (transformers over the sequence, lip models, whose
         mouth ROIs are smoothed over the clip) or on other streams; else a frame count k such
         that the features of a video-only clip split into consecutive pieces whose lengths
         are multiples of k (but the last) are the whole clip's features, bit for bit (k covers
         the model's own batching as well as its windows). ``avdd score`` and the extraction
-        runner then decode such clips in windows (:meth:`stream_window`), so memory is bounded
-        by the window instead of the clip. The last piece has at least :attr:`min_frames`
-        frames unless the clip has fewer."""
+        runner then decode such clips in windows (:meth:`stream_window`), whatever their
+        length, each window's features from :meth:`__call__` (:class:`WindowReader`), so
+        memory is bounded by the window instead of the clip. The last piece has at least
+        :attr:`min_frames` frames unless the clip has fewer."""
         return None
+
+    #: Whether a *long* clip (full-size RGB frames over :data:`avdd.media.STREAM_BYTES`,
+    #: :func:`avdd.roi.stream.fits_whole`) may be fed a window at a time, of any length, to
+    #: this backbone's own :meth:`window_reader`: for video-only features that cross windows
+    #: (a statistic of the whole clip's regions, a difference with the previous frame), so
+    #: that :attr:`stream_frames` cannot cut them into windows' features, but a reader that
+    #: keeps what it needs between windows can make the whole clip's features. A short clip
+    #: is decoded whole and goes to :meth:`__call__`, sharing the decode with the job's other
+    #: backbones (the path, and speed, of clips that fit).
+    streams_long_clips: ClassVar[bool] = False
+
+    def reads_windows(self, long: bool) -> bool:
+        """Whether the extraction runner and ``avdd score`` feed a clip to this backbone in
+        windows (:meth:`window_reader`); ``long``: whether the clip's full-size frames exceed
+        :data:`avdd.media.STREAM_BYTES`. Only video-only backbones without a mouth ROI: every
+        clip when :attr:`stream_frames` is set, a long one when :attr:`streams_long_clips`."""
+        if self.decodes != (True, False) or self.uses_mouth_roi:
+            return False
+        return self.stream_frames is not None or (long and self.streams_long_clips)
+
+    def window_reader(self, roi: Roi | None, frames: Callable[[], int]) -> WindowReader:
+        """A reader of one clip fed in consecutive windows (:class:`WindowReader`), whose
+        features are ``self(whole clip, roi)``'s, bit for bit.
+
+        Args:
+            roi: the whole clip's regions (each window gets its rows,
+                :func:`avdd.roi.regions.window_roi`).
+            frames: the clip's frame count at the decode rate, for a reader that needs it
+                before the first window (a counting decode, :func:`avdd.media.count_frames`:
+                call it only when needed; callers cache it).
+        The default (for :attr:`stream_frames`): each window's features by :meth:`__call__`,
+        concatenated. A backbone that :attr:`streams_long_clips` returns its own reader."""
+        return WindowReader(self, roi)
 
     def stream_window(self, fps: float | None, frame_bytes: int | None = None) -> int | None:
         """Frames per decoded window at video rate ``fps`` (None: native, taken as 25): the
-        multiple of :attr:`stream_frames` nearest above :data:`STREAM_SECONDS`, and, for
-        frames of ``frame_bytes`` each (full-size frames, no :attr:`frame_resize`), at most
-        :data:`avdd.media.STREAM_BYTES` of them (but one multiple); None when the backbone
-        reads whole clips."""
+        multiple of :attr:`stream_frames` (1 for a backbone that :attr:`streams_long_clips`)
+        nearest above :data:`STREAM_SECONDS`, and, for frames of ``frame_bytes`` each
+        (full-size frames, no :attr:`frame_resize`), at most :data:`avdd.media.STREAM_BYTES`
+        of them (but one multiple); None when the backbone reads whole clips."""
         from avdd import media
 
         step = self.stream_frames
+        if step is None and self.streams_long_clips:
+            step = 1  # its reader keeps its state across windows: any split will do
         if step is None:
             return None
         frames = step * max(1, math.ceil(STREAM_SECONDS * (fps or 25.0) / step))
@@ -174,6 +210,39 @@ class Backbone(ABC):
         """Features of clips sharing one :meth:`batch_key`: a list of ``(T, dim)`` float32.
         The default runs them one by one."""
         return [self(c, r) for c, r in zip(clips, rois, strict=True)]
+
+
+class WindowReader:
+    """Features of one clip whose video arrives in consecutive windows
+    (:meth:`Backbone.window_reader`): :meth:`add` every window in order, then
+    :meth:`features` once.
+
+    This base runs the backbone on each window with that window's rows of the regions and
+    concatenates the features: the whole clip's when its :attr:`Backbone.stream_frames` is
+    set. A backbone whose features cross windows (:attr:`Backbone.streams_long_clips`)
+    subclasses it: :meth:`read` keeps what the features need between windows (small
+    per-frame inputs, a state carried to the next window), :meth:`features` makes them.
+    """
+
+    def __init__(self, backbone: Backbone, roi: Roi | None) -> None:
+        self.backbone = backbone
+        self.roi = roi  # the whole clip's regions
+        self.start = 0  # frames read so far: the index of the next window's first frame
+        self._parts: list[np.ndarray] = []
+
+    def add(self, window: Clip) -> None:
+        """Read the clip's next window (``(n, H, W, 3)`` frames, as decoded for the
+        backbone: :func:`avdd.media.stream_video`)."""
+        self.read(window, window_roi(self.roi, self.start, window.num_frames))
+        self.start += window.num_frames
+
+    def read(self, window: Clip, roi: Roi | None) -> None:
+        """One window with its own rows of the regions (``roi``: n rows)."""
+        self._parts.append(np.asarray(self.backbone(window, roi), np.float32))
+
+    def features(self) -> np.ndarray:
+        """``(T, dim)`` float32 features of every frame read, ``T`` the clip's frames."""
+        return np.concatenate(self._parts)
 
 
 @dataclass(frozen=True)

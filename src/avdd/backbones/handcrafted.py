@@ -8,7 +8,10 @@
   frame of the clip, and the probe's frame scores pointed away from the fake segment (Fig. 2's
   localisation AUC fell below chance on the synthetic benchmark).
 - ``mouth-pixels``: a small colour image of the mouth region (its spatial pattern and its mean
-  colour) plus its signed frame-to-frame change.
+  colour) plus its signed frame-to-frame change. A long clip is read a window at a time
+  (:attr:`~avdd.backbones.base.Backbone.streams_long_clips`): the crop side is one for the
+  whole clip (from its face boxes), and the motion crosses windows, so each window's crops
+  (1.7 KB a frame) are kept and the features made from all of them.
 
 Both are centred: the probe L2-normalises every frame, and features dominated by a constant
 offset (raw log-energies are all negative, raw pixels all positive) would point every frame
@@ -20,15 +23,16 @@ what the book shows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from avdd.backbones.base import Backbone, register
+from avdd.backbones.base import Backbone, WindowReader, register
 from avdd.backbones.layers.frames import pair_frames
 from avdd.media import Clip
-from avdd.roi.regions import Roi, mouth_crops
+from avdd.roi.regions import Roi, mouth_crops, mouth_side
 
 
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float,
@@ -146,9 +150,21 @@ class MouthPixels(Backbone):
         # One row per decoded frame: a natively decoded clip's features are at its own rate.
         return float(clip.fps) if clip.native else self.fps
 
+    #: Its crop side is the median face width of the whole clip and its motion the change
+    #: since the previous frame: a long clip goes to :class:`MouthWindows`.
+    streams_long_clips = True
+
+    def window_reader(self, roi: Roi | None, frames: Callable[[], int]) -> MouthWindows:
+        return MouthWindows(self, roi, frames)
+
     def __call__(self, clip: Clip, roi: Roi | None = None) -> np.ndarray:
+        return self.features_of(mouth_crops(clip.video, roi, grid=self.cfg.grid,
+                                            rel_size=self.cfg.rel_size))
+
+    def features_of(self, crops: np.ndarray) -> np.ndarray:
+        """``(T, dim)`` float32 features of a clip's ``(T, grid, grid, 3)`` mouth crops
+        (:func:`avdd.roi.regions.mouth_crops`)."""
         g = self.cfg.grid
-        crops = mouth_crops(clip.video, roi, grid=g, rel_size=self.cfg.rel_size)
         t = len(crops)
         colour = crops.mean(axis=(1, 2))  # (T, 3)
         pattern = (crops - colour[:, None, None]).reshape(t, -1)
@@ -158,3 +174,30 @@ class MouthPixels(Backbone):
         if t > 1:
             diff[0] = diff[1]
         return np.concatenate([pattern, g * (colour - 0.5), diff], axis=1).astype(np.float32)
+
+
+class MouthWindows(WindowReader):
+    """mouth-pixels of a clip read in windows: each window's ``(n, grid, grid, 3)`` crops
+    at the whole clip's crop side (:func:`avdd.roi.regions.mouth_side`: its face boxes and
+    frame count, known before any pixel), the features from all crops at the end (the same
+    :meth:`MouthPixels.features_of` as a whole clip's, so the same bits; its first frame's
+    motion is the second's). Holds one window's crops being made and 1.7 KB a frame."""
+
+    def __init__(self, backbone: MouthPixels, roi: Roi | None,
+                 frames: Callable[[], int]) -> None:
+        super().__init__(backbone, roi)
+        self.mouth = backbone
+        self._frames = frames
+        self._k: int | None = None  # pixels per grid cell, from the first window on
+        self._crops: list[np.ndarray] = []
+
+    def read(self, window: Clip, roi: Roi | None) -> None:
+        cfg = self.mouth.cfg
+        if self._k is None:
+            self._k = mouth_side(self.roi, self._frames, window.video.shape[2], grid=cfg.grid,
+                                 rel_size=cfg.rel_size)
+        self._crops.append(mouth_crops(window.video, roi, grid=cfg.grid, rel_size=cfg.rel_size,
+                                       k=self._k))
+
+    def features(self) -> np.ndarray:
+        return self.mouth.features_of(np.concatenate(self._crops))

@@ -192,7 +192,7 @@ class _Needs:
     models the (crop recipe, landmark source) of the cached mouth ROI (``None`` = no mouth
     ROI); the video decode rate (None: native); the keys that decode video only to count its
     frames (AV-HuBERT's audio-only pass cuts to the shorter stream); the keys that may read
-    video in windows (:func:`_reads_windows`)."""
+    a long clip's video in windows (:meth:`Backbone.reads_windows`)."""
 
     streams: dict[str, tuple[bool, bool]]
     mouth: dict[str, tuple[str, str] | None]
@@ -208,13 +208,7 @@ def _needs(bbs: dict[str, Backbone], roi_root: Path | None = None,
                   {k: (b.roi_recipe, b.landmarks) if b.uses_mouth_roi and b.needs_video else None
                    for k, b in bbs.items()}, roi_root, video_fps,
                   frozenset(k for k, b in bbs.items() if b.decodes[0] and not b.needs_video),
-                  frozenset(k for k, b in bbs.items() if _reads_windows(b)))
-
-
-def _reads_windows(b: Backbone) -> bool:
-    """A video-only model whose features of windows are the whole clip's
-    (:attr:`Backbone.stream_frames`), without a mouth ROI."""
-    return b.stream_frames is not None and b.decodes == (True, False) and not b.uses_mouth_roi
+                  frozenset(k for k, b in bbs.items() if b.reads_windows(long=True)))
 
 
 @dataclass(frozen=True)
@@ -291,8 +285,8 @@ def _long_clip(item: Item, video_fps: float | None) -> bool:
 
 def _streams_rois(item: Item, names: Sequence[str], needs: _Needs) -> bool:
     """Whether the task reads the video only for lip models' mouth ROIs, frame counts and
-    models that read windows, and the clip is long: it is then never decoded whole
-    (:func:`_streamed_task`)."""
+    models that read a long clip in windows, and the clip is long: it is then never decoded
+    whole (:func:`_streamed_task`)."""
     readers = [n for n in names if needs.streams[n][0]]
     return (bool(readers) and all(needs.mouth.get(n) or n in needs.counts or n in needs.windows
                                   for n in readers)
@@ -304,8 +298,8 @@ def _streamed_task(item: Item, names: tuple[str, ...], needs: _Needs) -> _Decode
     their mouth ROIs are made a window at a time (:func:`avdd.roi.stream.stream_rois`, the
     same crops), the audio is decoded alone, and each backbone gets a frameless clip (the
     frame count, the audio: all a lip model reads beside its ROI). Models that read windows
-    get :class:`_InWindows` (on the CPU path they never reach here). Memory is bounded by a
-    window, not the clip."""
+    (:meth:`Backbone.reads_windows`) get :class:`_InWindows` (on the CPU path they never
+    reach here). Memory is bounded by a window, not the clip."""
     from avdd.media import count_frames, frameless_clip
     from avdd.roi.stream import stream_rois
 
@@ -480,41 +474,45 @@ def _featurise(task: tuple[Item, tuple[str, ...]]) -> _Result:
 
 def _windowed(bbs: dict[str, Backbone], item: Item | None = None,
               video_fps: float | None = 25.0) -> dict[str, Backbone]:
-    """The backbones to feed in windows (:attr:`Backbone.stream_frames`: video-only models,
-    no mouth ROI): all such when no other backbone of the task reads whole frames (a whole
-    decode at the full size is then made anyway, and they share it, as before); else none.
-    Lip models and frame counters do not read whole frames of a long ``item``: their ROIs are
-    made a window at a time (:func:`_streamed_task`)."""
-    windowed = {n: b for n, b in bbs.items() if _reads_windows(b)}
-    others = [b for n, b in bbs.items() if n not in windowed and b.decodes[0]]
+    """The backbones to feed in windows (:meth:`Backbone.reads_windows`): those that read
+    every clip in windows (:attr:`Backbone.stream_frames`) when no other backbone of the
+    task reads whole frames; on a long ``item``, those and the ones that read long clips in
+    windows (:attr:`Backbone.streams_long_clips`), when the others read no whole frame
+    either: lip models and frame counters, whose ROIs are made a window at a time
+    (:func:`_streamed_task`). Else none: a whole decode at the full size is made anyway, and
+    they share it, as before (so a short clip's path is that of a job without windows)."""
+    windowed = {n: b for n, b in bbs.items() if b.reads_windows(long=False)}
+    others = {n: b for n, b in bbs.items() if n not in windowed and b.decodes[0]}
     if not others:
         return windowed
-    lips_only = all((b.uses_mouth_roi and b.needs_video) or not b.needs_video for b in others)
-    if lips_only and item is not None and _long_clip(item, video_fps):
-        return windowed
+    late = {n: b for n, b in others.items() if b.reads_windows(long=True)}
+    streamed = all(n in late or (b.uses_mouth_roi and b.needs_video) or not b.needs_video
+                   for n, b in others.items())
+    if streamed and item is not None and _long_clip(item, video_fps):
+        return windowed | late
     return {}
 
 
 def _window_features(item: Item, b: Backbone, precision: str, video_fps: float | None
                      ) -> tuple[np.ndarray, float]:
     """``b``'s features of ``item`` decoded in windows (:func:`avdd.media.stream_video`) at
-    the size ``b`` needs (:attr:`Backbone.frame_resize`), and their rate: the features of the
-    whole clip, bit for bit, with memory bounded by one window."""
-    from avdd.media import read_header, stream_video
-    from avdd.roi.regions import window_roi
+    the size ``b`` needs (:attr:`Backbone.frame_resize`) and fed to its
+    :meth:`Backbone.window_reader`, and their rate: the features of the whole clip, bit for
+    bit, with memory bounded by one window."""
+    from avdd.media import count_frames, read_header, stream_video
 
-    roi = Roi.from_annotation(item.annotation)
     # Frames kept at their decoded size (no frame_resize): windows of at most STREAM_BYTES.
     size = None if b.frame_resize is not None else read_header(item.path).frame_bytes()
-    out, rate, start = [], b.fps, 0
+    reader = b.window_reader(Roi.from_annotation(item.annotation),
+                             functools.cache(lambda: count_frames(item.path, fps=video_fps)))
+    rate = b.fps
     with _autocast(b.device, precision):
         for piece in stream_video(item.path, window=b.stream_window(video_fps, size),
                                   fps=video_fps, resize=b.frame_resize, min_last=b.min_frames):
-            out.append(np.asarray(b(piece, window_roi(roi, start, piece.num_frames)),
-                                  np.float32))
+            reader.add(piece)
             rate = b.feature_rate(piece)
-            start += piece.num_frames
-    return _checked(b, np.concatenate(out)), rate
+        feats = reader.features()
+    return _checked(b, feats), rate
 
 
 # -- accelerator path: models in this process, decoding in DataLoader workers ---------------

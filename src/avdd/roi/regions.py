@@ -12,6 +12,7 @@ the extraction runner import it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,36 +111,57 @@ def window_roi(roi: Roi | None, start: int, n: int) -> Roi | None:
     return Roi(mouth_centre=rows(roi.mouth_centre), face_box=rows(roi.face_box))
 
 
+def mouth_side(roi: Roi | None, frames: int | Callable[[], int], width: int, *,
+               grid: int = 12, rel_size: float = 0.6) -> int:
+    """Pixels per grid cell ``k`` of a clip's mouth crops (their side is ``k * grid``): the
+    median face-box width over the clip's frames (the boxes stretched or trimmed to
+    ``frames`` rows, :func:`per_frame`) times ``rel_size``, or 35 % of the frame ``width``
+    without a face box (or without a mouth centre). One side for every frame of a clip,
+    known from its regions and length alone: a clip read in windows needs no pixel for it.
+
+    ``frames``: the clip's frame count, or a function giving it (called only when a face box
+    needs it: a count may cost a decode, :func:`avdd.media.count_frames`)."""
+    if roi is not None and roi.mouth_centre is not None and roi.face_box is not None:
+        boxes = per_frame(roi.face_box, frames() if callable(frames) else frames)
+        side = float(np.median(boxes[:, 2] - boxes[:, 0])) * rel_size
+    else:
+        side = 0.35 * width
+    # A side that is a multiple of the grid lets area averaging be a reshape-mean.
+    return max(1, int(round(side / grid)))
+
+
 def mouth_crops(video: np.ndarray, roi: Roi | None, *, grid: int = 12,
-                rel_size: float = 0.6) -> np.ndarray:
+                rel_size: float = 0.6, k: int | None = None) -> np.ndarray:
     """Square crops around the mouth, area-averaged to a ``grid × grid`` image.
 
     Args:
         video: ``(T, H, W, 3)`` uint8 frames.
-        roi: regions; ``None`` uses the fallback box (centre x, 70 % height, 35 % of the width).
+        roi: regions of these frames (row i for frame i, stretched or trimmed to T by
+            :func:`per_frame`); ``None`` (or no mouth centre) uses the fallback box (centre x,
+            70 % height, 35 % of the width).
         grid: output side in pixels.
         rel_size: crop side as a fraction of the face-box width (when the box is known).
+        k: pixels per grid cell (:func:`mouth_side`); None: that of these frames and
+            ``roi``. A window of a longer clip passes the whole clip's (and
+            :func:`window_roi`'s rows): its crops are then those of the whole clip.
     Returns:
-        ``(T, grid, grid, 3)`` float32 in [0, 1].
+        ``(T, grid, grid, 3)`` float32 in [0, 1]. A crop reaching past the frame's edge
+        repeats the edge pixels (as ``np.pad(mode="edge")`` would, without padding a copy
+        of the video: 3.8 times its size at 640 × 360).
     """
     t, h, w, _ = video.shape
     if roi is not None and roi.mouth_centre is not None:
         centres = per_frame(roi.mouth_centre, t)
-        if roi.face_box is not None:
-            boxes = per_frame(roi.face_box, t)
-            side = float(np.median(boxes[:, 2] - boxes[:, 0])) * rel_size
-        else:
-            side = 0.35 * w
     else:
         centres = np.tile(np.array([[w / 2, 0.7 * h]], dtype=np.float32), (t, 1))
-        side = 0.35 * w
-    # A side that is a multiple of the grid lets area averaging be a reshape-mean.
-    k = max(1, int(round(side / grid)))
+    k = mouth_side(roi, t, w, grid=grid, rel_size=rel_size) if k is None else k
     s = k * grid
-    pad = s
-    padded = np.pad(video, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
-    x0 = np.clip(np.round(centres[:, 0] - s / 2).astype(int) + pad, 0, w + 2 * pad - s)
-    y0 = np.clip(np.round(centres[:, 1] - s / 2).astype(int) + pad, 0, h + 2 * pad - s)
-    crops = np.stack([padded[i, y0[i]:y0[i] + s, x0[i]:x0[i] + s] for i in range(t)])
+    # The top-left corner as on a video padded by s on every side (its range clipped to the
+    # padded frame), then each row and column index clamped to the frame: the edge pixel.
+    x0 = np.clip(np.round(centres[:, 0] - s / 2).astype(int), -s, w)
+    y0 = np.clip(np.round(centres[:, 1] - s / 2).astype(int), -s, h)
+    cells = np.arange(s)
+    crops = np.stack([video[i][np.clip(y0[i] + cells, 0, h - 1)[:, None],
+                               np.clip(x0[i] + cells, 0, w - 1)[None, :]] for i in range(t)])
     crops = crops.reshape(t, grid, k, grid, k, 3).mean(axis=(2, 4), dtype=np.float32)
     return crops / 255.0
