@@ -15,6 +15,10 @@ features extracted and the probe applied:
   the ranges where σ(2 z_t) > threshold, in seconds (frame t covers [t/fps, (t+1)/fps)).
 
 Scoring many videos records each failure (with its message) and goes on.
+
+Why one module: it is the command's whole path for one video (read by the backbone's rule:
+whole, in windows or by streamed ROIs; features; the probe; the JSON / CSV / plot written), and
+every step raises the same :class:`ScoreError` naming the file, which the batch records.
 """
 
 from __future__ import annotations
