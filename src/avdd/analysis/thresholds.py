@@ -39,7 +39,6 @@ from avdd.analysis.operating_points import (
     calibration_error,
     equal_error_rate,
     fit_temperature,
-    rates_at,
     reliability_table,
 )
 from avdd.analysis.probes import probe_scores
@@ -108,8 +107,7 @@ def transfer_rows(val: pd.DataFrame, test: pd.DataFrame, *, n_bins: int = N_BINS
     # validation summary, which this table does not show.
     val_eer, threshold = equal_error_rate(vy, vs)
     temperature, note = _temperature(vy, vs)
-    at = rates_at(ty, ts, threshold)
-    fake = ts >= threshold
+    fake = ts >= threshold  # the decision rule of operating_points.rates_at
     n_fake, n_real = int((ty == 1).sum()), int((ty == 0).sum())
     acc = binomial_interval(int((fake == (ty == 1)).sum()), len(ty))
     tpr = binomial_interval(int(fake[ty == 1].sum()), n_fake)
@@ -132,7 +130,7 @@ def transfer_rows(val: pd.DataFrame, test: pd.DataFrame, *, n_bins: int = N_BINS
            "accuracy": acc[0], "accuracy_ci_low": acc[1], "accuracy_ci_high": acc[2],
            "tpr": tpr[0], "tpr_ci_low": tpr[1], "tpr_ci_high": tpr[2],
            "fpr": fpr[0], "fpr_ci_low": fpr[1], "fpr_ci_high": fpr[2],
-           "balanced_accuracy": 100 * (at["tpr"] + at["tnr"]) / 2,
+           "balanced_accuracy": (tpr[0] + 100 - fpr[0]) / 2,
            "balanced_accuracy_ci_low": ba_lo, "balanced_accuracy_ci_high": ba_hi,
            "oracle_balanced_accuracy": 100 * (1 - test_eer), "test_threshold": test_threshold,
            "temperature": temperature, "temperature_note": note,
