@@ -1,0 +1,138 @@
+"""Long sequences through the lip models in windows (:mod:`avdd.backbones.layers.windows`).
+
+Each stage that grew with the clip (the video stem + ResNet, the raw-audio ResNet, rel-pos
+attention scores, Auto-AVSR's fusion MLP) must, once a sequence exceeds the budget, create no
+tensor larger than about one window's, and give the features of the whole run: bit for bit
+with one thread, within float rounding with several (Swish, i.e. SiLU, takes a scalar path
+at the edges of each thread's share of a tensor, so the whole run's own last bits already
+depend on the thread count: checked below too).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from avdd.backbones.layers import windows
+from avdd.backbones.layers.resnet import AudioResNet1d, VideoResNet, init_trunk
+
+MIB = 2**20
+
+
+class LargestTensor(TorchDispatchMode):
+    """The largest tensor any op allocates (views excluded: they allocate nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nbytes, self.op = 0, None
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if not func.is_view:
+            for t in out if isinstance(out, (tuple, list)) else (out,):
+                if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() > self.nbytes:
+                    self.nbytes, self.op = t.untyped_storage().nbytes(), str(func)
+        return out
+
+
+@pytest.fixture
+def budget(monkeypatch):
+    """Shrink both budgets to ``nbytes``: every stage above it runs in windows of it."""
+    def set_budget(nbytes: int) -> None:
+        monkeypatch.setattr(windows, "WHOLE_BYTES", nbytes)
+        monkeypatch.setattr(windows, "WINDOW_BYTES", nbytes)
+    return set_budget
+
+
+@pytest.fixture
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def run(fn, *args):
+    with torch.inference_mode(), LargestTensor() as spy:
+        out = fn(*args)
+    return out, spy
+
+
+def video_resnet(act: str) -> VideoResNet:
+    torch.manual_seed(0)
+    net = VideoResNet(act=act, width=8).eval()
+    init_trunk(net)
+    for m in net.modules():  # running statistics other than 0/1, so BN is not an identity
+        if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+    return net
+
+
+def test_spans_keep_ordinary_clips_whole():
+    # The released models on a 20 s clip (500 frames of 88 x 88): every stage runs whole, as
+    # before windows existed; a 300 s clip is cut.
+    stem = 64 * 44 * 44 * 4  # width-64 stem output, bytes a frame
+    rows = {heads: heads * (2 * 500 - 1) * 4 for heads in (12, 16)}  # attention scores a row
+    audio = 80 * 160 * 4
+    assert windows.spans(500, stem) is None
+    assert all(windows.spans(500, r) is None for r in rows.values())
+    assert windows.spans(500, audio) is None and windows.spans(500, 4 * 8192) is None
+    cut = windows.spans(7500, stem)
+    assert cut[0] == (0, windows.WINDOW_BYTES // stem) and cut[-1][1] == 7500
+    assert all(a == b for (_, a), (b, _) in zip(cut, cut[1:]))
+
+
+@pytest.mark.parametrize("act", ["prelu", "swish"])
+def test_video_frontend_runs_in_windows(act, budget, one_thread):
+    net, x = video_resnet(act), torch.randn(1, 1, 40, 88, 88)
+    whole, spy_whole = run(net, x)
+    frame = 8 * 44 * 44 * 4  # the stem's output a frame, the largest tensor
+    assert spy_whole.nbytes >= 40 * frame
+    budget(6 * frame)
+    parts, spy = run(net, x)
+    assert spy.nbytes <= (6 + 2 * VideoResNet.HALO) * frame, spy.op
+    assert torch.equal(whole, parts)
+
+
+def test_swish_differs_with_threads_only_in_rounding(budget):
+    # Several threads: the windows' last bits may differ from the whole run's, as the whole
+    # run's own differ between one thread and two.
+    net, x = video_resnet("swish"), torch.randn(1, 1, 40, 88, 88)
+    with torch.inference_mode():
+        whole = net(x)
+        budget(6 * 8 * 44 * 44 * 4)
+        parts = net(x)
+    torch.testing.assert_close(parts, whole, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("width", [8, 64])
+def test_audio_frontend_runs_in_windows(width, budget, one_thread):
+    torch.manual_seed(0)
+    net = AudioResNet1d(width=width).eval()
+    init_trunk(net)
+    x = torch.randn(1, 30 * 640 + 100)  # a partial last frame, dropped as before
+    whole, spy_whole = run(net, x)
+    budget(4 * max(80, width) * 160 * 4)  # windows of 4 frames (the stem's 80 taps a frame)
+    parts, spy = run(net, x)
+    activation = width * 160 * 4  # the largest tensor an op returns, a frame
+    assert spy_whole.nbytes >= 30 * activation
+    assert spy.nbytes <= (4 + 2 * AudioResNet1d.HALO) * activation, spy.op
+    # oneDNN picks its 1-D convolution's algorithm by length (on this CPU a 3-tap conv over
+    # 1,600 positions and over 4,800 differ in the last bits, over 4,096 and 4,800 agree), so
+    # windows round differently from the whole run: close, not equal.
+    assert parts.shape == (1, 30, 8 * width)
+    torch.testing.assert_close(parts, whole, rtol=1e-5, atol=1e-7)
+
+
+def test_audio_halo_is_needed(budget, one_thread, monkeypatch):
+    # Without the halo a window's edge frames see its zero padding: the halo is not for show.
+    torch.manual_seed(0)
+    net = AudioResNet1d(width=8).eval()
+    x = torch.randn(1, 30 * 640)
+    with torch.inference_mode():
+        whole = net(x)
+        budget(4 * 80 * 160 * 4)
+        monkeypatch.setattr(AudioResNet1d, "HALO", 0)
+        assert not torch.equal(whole, net(x))
