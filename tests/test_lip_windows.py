@@ -15,6 +15,12 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from avdd.backbones.layers import windows
+from avdd.backbones.layers.relpos import (
+    RelPositionalEncoding,
+    RelPositionMultiHeadedAttention,
+    rel_shift,
+    rel_shift_rows,
+)
 from avdd.backbones.layers.resnet import AudioResNet1d, VideoResNet, init_trunk
 
 MIB = 2**20
@@ -136,3 +142,31 @@ def test_audio_halo_is_needed(budget, one_thread, monkeypatch):
         budget(4 * 80 * 160 * 4)
         monkeypatch.setattr(AudioResNet1d, "HALO", 0)
         assert not torch.equal(whole, net(x))
+
+
+def test_rel_shift_rows_is_rel_shift_on_every_block():
+    t, c = 11, 4
+    scores = torch.randn(2, 3, t, 2 * t - 1)
+    full = rel_shift(scores)
+    assert torch.equal(rel_shift_rows(scores, t), full)
+    for s in range(0, t, c):
+        e = min(t, s + c)
+        band = scores[:, :, s:e, t - e: 2 * t - 1 - s]
+        assert torch.equal(rel_shift_rows(band, t), full[:, :, s:e])
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_attention_takes_queries_in_blocks(masked, budget):
+    torch.manual_seed(0)
+    t, heads, dim = 300, 4, 32
+    att = RelPositionMultiHeadedAttention(heads, dim).eval()
+    x, pos = RelPositionalEncoding(dim)(torch.randn(1, t, dim))
+    mask = (torch.arange(t) < 250)[None, None] if masked else None
+    whole, spy_whole = run(att, x, pos, mask)
+    row = heads * (2 * t - 1) * 4
+    assert spy_whole.nbytes >= t * row  # the (B, H, T, 2T - 1) scores
+    budget(16 * row)
+    parts, spy = run(att, x, pos, mask)
+    # A block of 16 queries holds (B, H, 16, 16 + T - 1) floats at most (the padded band).
+    assert spy.nbytes <= 16 * heads * (16 + t) * 4, spy.op
+    assert torch.equal(whole, parts)  # matmuls by rows: the same products on any thread count
