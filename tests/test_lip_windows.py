@@ -10,10 +10,13 @@ depend on the thread count: checked below too).
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from avdd.backbones import get_backbone
+from avdd.backbones.autoavsr import FusionMLP
 from avdd.backbones.layers import windows
 from avdd.backbones.layers.relpos import (
     RelPositionalEncoding,
@@ -170,3 +173,56 @@ def test_attention_takes_queries_in_blocks(masked, budget):
     # A block of 16 queries holds (B, H, 16, 16 + T - 1) floats at most (the padded band).
     assert spy.nbytes <= 16 * heads * (16 + t) * 4, spy.op
     assert torch.equal(whole, parts)  # matmuls by rows: the same products on any thread count
+
+
+def test_fusion_mlp_runs_in_blocks_of_frames(budget, one_thread):
+    torch.manual_seed(0)
+    mlp = FusionMLP(64, 512, 32).eval()
+    mlp.bn1.running_mean.normal_()
+    x = torch.randn(1, 100, 64)
+    whole, spy_whole = run(mlp, x)
+    frame = 512 * 4  # its hidden layer, a frame
+    assert spy_whole.nbytes >= 100 * frame
+    budget(10 * frame)
+    parts, spy = run(mlp, x)
+    assert spy.nbytes <= 10 * frame, spy.op
+    assert torch.equal(whole, parts)
+
+
+#: Tolerance of the raw-audio models (seen: 1.1e-6 for braven-a, 3.6e-7 for autoavsr-av, on
+#: features up to 2.3 and 0.65).
+AUDIO_ROUNDING = {"braven-a-tiny-random": 1e-5, "autoavsr-av-tiny-random": 1e-5}
+T = 48  # frames: the tiny stem is 61,952 bytes a frame, 3.0 MB for all
+
+
+@pytest.mark.parametrize("name", ["avhubert-v-tiny-random", "avhubert-av-tiny-random",
+                                  "braven-v-tiny-random", "braven-a-tiny-random",
+                                  "autoavsr-vsr-tiny-random", "autoavsr-av-tiny-random"])
+def test_backbone_features_in_windows_equal_the_whole_run(name, budget, one_thread):
+    backbone = get_backbone(name)
+    rng = np.random.default_rng(0)
+    video = rng.standard_normal((T, 88, 88), dtype=np.float32)
+    fbank = rng.standard_normal((T, 104), dtype=np.float32)
+    wave = rng.standard_normal(T * 640, dtype=np.float32)
+    if name.startswith("avhubert"):
+        inputs = (video, fbank if backbone.needs_audio else None)
+    elif name.startswith("braven"):
+        inputs = (video if backbone.needs_video else wave,)
+    else:
+        inputs = (video, wave if backbone.needs_audio else None)
+    with LargestTensor() as spy_whole:
+        whole = backbone.encode(*inputs)
+    budget(8 * 8 * 44 * 44 * 4)  # 8 frames of the tiny stem: ~6 windows
+    calls = []
+    spans = windows.spans
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(windows, "spans", lambda *a: calls.append(r := spans(*a)) or r)
+        with LargestTensor() as spy:
+            parts = backbone.encode(*inputs)
+    assert any(c is not None and len(c) > 1 for c in calls)  # some stage was cut
+    assert spy.nbytes < spy_whole.nbytes / 2, (spy.op, spy_whole.op)
+    assert whole.shape == (T, backbone.dim)
+    if name in AUDIO_ROUNDING:  # the raw-audio ResNet rounds by window length (above)
+        np.testing.assert_allclose(parts, whole, rtol=0, atol=AUDIO_ROUNDING[name])
+    else:
+        assert np.array_equal(whole, parts)
