@@ -17,8 +17,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from avdd.backbones import get_backbone
 from avdd.backbones.autoavsr import FusionMLP
+from avdd.backbones.avhubert import AVHubertConfig, EncoderLayer
 from avdd.backbones.layers import windows
 from avdd.backbones.layers.relpos import (
+    FeedForward,
     RelPositionalEncoding,
     RelPositionMultiHeadedAttention,
     rel_shift,
@@ -226,3 +228,21 @@ def test_backbone_features_in_windows_equal_the_whole_run(name, budget, one_thre
         np.testing.assert_allclose(parts, whole, rtol=0, atol=AUDIO_ROUNDING[name])
     else:
         assert np.array_equal(whole, parts)
+
+
+@pytest.mark.parametrize("family", ["relpos", "avhubert"])
+def test_feed_forward_runs_in_blocks_of_frames(family, budget, one_thread):
+    torch.manual_seed(0)
+    # Narrow frames (8), a wide hidden layer (256): the (100, 8) sequence itself is small.
+    if family == "relpos":
+        ffn = FeedForward(8, 256).eval()
+    else:
+        ffn = EncoderLayer(AVHubertConfig(dim=8, heads=2, ffn=256, conv_pos_groups=4)).eval()
+    x = torch.randn(1, 100, 8)
+    whole, spy_whole = run(ffn, x)
+    frame = 256 * 4
+    assert spy_whole.nbytes >= 100 * frame
+    budget(10 * frame)
+    parts, spy = run(ffn, x)
+    assert spy.nbytes <= 10 * frame, spy.op
+    assert torch.equal(whole, parts)
