@@ -377,6 +377,16 @@ def test_video_input_centre_crop_and_normalisation():
     assert np.abs(out).max() < 0.02  # exactly the crop, normalised to ~0
 
 
+def test_video_input_in_place_is_the_formula_bit_for_bit():
+    # video_input normalises one float32 copy in place (no (T, 88, 88) temporaries): the same
+    # float32 operations as the expression it replaced.
+    frames = np.random.default_rng(0).integers(0, 256, (5, 96, 96), dtype=np.uint8)
+    crop = frames[:, 4:92, 4:92].astype(np.float32) / 255.0
+    want = ((crop - 0.421) / 0.165).astype(np.float32)
+    got = video_input(frames)
+    assert got.dtype == np.float32 and got.flags.c_contiguous and np.array_equal(got, want)
+
+
 @pytest.mark.parametrize("kind", ["avhubert", "raw", "utterance_norm"])
 def test_lip_inputs_cuts_streams_to_common_length(kind):
     video, roi = _face_clip(30)

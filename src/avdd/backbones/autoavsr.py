@@ -77,6 +77,7 @@ from avdd.backbones.layers.relpos import (
     layer_norm,
 )
 from avdd.backbones.layers.resnet import init_random_frontend, make_frontend
+from avdd.backbones.layers.windows import windowed
 from avdd.media import Clip
 from avdd.roi.regions import Roi
 
@@ -217,6 +218,12 @@ class FusionMLP(nn.Module):
         self.fc2 = nn.Linear(hidden, dim_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Per frame: a long sequence runs in blocks of frames (its hidden layer, 8192 floats a
+        # frame in the released model, is the largest tensor).
+        hidden_bytes = x.shape[0] * self.fc1.out_features * x.element_size()
+        return windowed(self._frames, x, frames=x.shape[1], frame_bytes=hidden_bytes)
+
+    def _frames(self, x: torch.Tensor) -> torch.Tensor:
         x = self.bn1(self.fc1(x).transpose(1, 2)).transpose(1, 2)
         return self.fc2(torch.relu(x))
 

@@ -64,6 +64,7 @@ from avdd.backbones.base import Backbone, register
 from avdd.backbones.checkpoints import CheckpointError
 from avdd.backbones.hub import WeightsNotFound, frozen, seeded
 from avdd.backbones.layers.resnet import VideoResNet, init_trunk
+from avdd.backbones.layers.windows import windowed
 from avdd.media import Clip
 from avdd.roi.regions import Roi
 
@@ -200,7 +201,13 @@ class EncoderLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.self_attn(self.self_attn_layer_norm(x))
-        return x + self.fc2(F.gelu(self.fc1(self.final_layer_norm(x))))
+        # The FFN is per frame, its hidden layer (16 KiB a frame in Large) the largest tensor:
+        # a sequence whose hidden layer would exceed the budget runs it in blocks of frames.
+        hidden_bytes = x.shape[0] * self.fc1.out_features * x.element_size()
+        return x + windowed(self._ffn, x, frames=x.shape[1], frame_bytes=hidden_bytes)
+
+    def _ffn(self, x: Tensor) -> Tensor:
+        return self.fc2(F.gelu(self.fc1(self.final_layer_norm(x))))
 
 
 class TransformerEncoder(nn.Module):

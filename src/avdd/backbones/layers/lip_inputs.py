@@ -83,8 +83,14 @@ def video_input(frames96: np.ndarray) -> np.ndarray:
     if h < CROP or w < CROP:
         raise ValueError(f"frames {h}x{w} are smaller than the {CROP}x{CROP} centre crop")
     dy, dx = int(round((h - CROP) / 2)), int(round((w - CROP) / 2))
-    crop = frames[:, dy:dy + CROP, dx:dx + CROP].astype(np.float32) / 255.0
-    return ((crop - MEAN) / STD).astype(np.float32)
+    # In place on one float32 copy: the same float32 operations as
+    # ``((crop / 255 - MEAN) / STD).astype(np.float32)``, which held three (T, 88, 88) arrays
+    # at once (31 KB a frame each: 0.7 GB for a 300 s clip).
+    crop = frames[:, dy:dy + CROP, dx:dx + CROP].astype(np.float32)
+    crop /= 255.0
+    crop -= MEAN
+    crop /= STD
+    return crop
 
 
 def lip_feature_rate(clip: Clip, reads_video: bool) -> float:

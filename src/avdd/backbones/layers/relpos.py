@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from avdd.backbones.layers import windows
+
 LN_EPS = 1e-12  # ESPnet's LayerNorm eps (not torch's 1e-5); checkpoints were trained with it
 
 
@@ -122,17 +124,66 @@ class RelPositionMultiHeadedAttention(nn.Module):
         k = self._heads(self.linear_k(x)).transpose(1, 2)         # (B, H, T, d_k)
         v = self._heads(self.linear_v(x)).transpose(1, 2)         # (B, H, T, d_k)
         p = self._heads(self.linear_pos(pos_emb)).transpose(1, 2)  # (1, H, 2T−1, d_k)
+        # The scores of all T queries are (B, H, T, 2T − 1) floats: 1.7 GB for T = 7,500 at 4
+        # heads. A long sequence takes its queries in row blocks (same math per row).
+        row_bytes = b * self.h * (2 * t - 1) * x.element_size()
+        rows = windows.spans(t, row_bytes)
+        if rows is None:
+            out = self._attend(q, k, v, p, mask)
+        else:
+            out = windows.filled(lambda s, e: self._attend_rows(q, k, v, p, mask, s, e),
+                                 rows, dim=2)
+        return self.linear_out(out.transpose(1, 2).reshape(b, t, self.h * self.d_k))
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p: torch.Tensor,
+                mask: torch.Tensor | None) -> torch.Tensor:
+        """All queries at once: ``(B, H, T, d_k)``."""
         content = (q + self.pos_bias_u).transpose(1, 2) @ k.transpose(-2, -1)
         position = rel_shift((q + self.pos_bias_v).transpose(1, 2) @ p.transpose(-2, -1))
-        scores = (content + position) / math.sqrt(self.d_k)      # (B, H, T, T)
+        return self._weigh((content + position) / math.sqrt(self.d_k), v, mask)
+
+    def _attend_rows(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p: torch.Tensor,
+                     mask: torch.Tensor | None, start: int, stop: int) -> torch.Tensor:
+        """Queries ``start:stop`` only: ``(B, H, stop − start, d_k)``, the rows of
+        :meth:`_attend`.
+
+        Query ``i`` reads the relative positions ``i − j`` of every key ``j``: rows
+        ``T−1−i … 2T−2−i`` of ``p``, so the block needs rows ``T − stop … 2T − 2 − start``
+        (``c + T − 1`` of them for ``c`` queries), and :func:`rel_shift_rows` aligns them.
+        """
+        t = k.shape[2]
+        qs = q[:, start:stop]
+        content = (qs + self.pos_bias_u).transpose(1, 2) @ k.transpose(-2, -1)
+        band = p[:, :, t - stop: 2 * t - 1 - start]
+        position = rel_shift_rows((qs + self.pos_bias_v).transpose(1, 2) @ band.transpose(-2, -1),
+                                  t)
+        return self._weigh((content + position) / math.sqrt(self.d_k), v, mask)
+
+    @staticmethod
+    def _weigh(scores: torch.Tensor, v: torch.Tensor,
+               mask: torch.Tensor | None) -> torch.Tensor:
+        """Softmax over keys, then the values: ``(B, H, rows, T)`` → ``(B, H, rows, d_k)``."""
         if mask is None:
             attn = torch.softmax(scores, dim=-1)
         else:  # padded keys get no weight (upstream: min-value fill, softmax, zero fill)
             pad = ~mask.bool().unsqueeze(1)                        # (B, 1, 1, T)
             scores = scores.masked_fill(pad, torch.finfo(scores.dtype).min)
             attn = torch.softmax(scores, dim=-1).masked_fill(pad, 0.0)
-        out = (attn @ v).transpose(1, 2).reshape(b, t, self.h * self.d_k)
-        return self.linear_out(out)
+        return attn @ v
+
+
+def rel_shift_rows(scores: torch.Tensor, keys: int) -> torch.Tensor:
+    """:func:`rel_shift` for a block of ``c`` consecutive queries.
+
+    ``scores (B, H, c, c + keys − 1)``: query ``r`` of the block against the relative
+    positions of its band (column ``n`` = the ``n``-th of ``p``'s rows ``T − stop …``) →
+    ``(B, H, c, keys)`` with ``out[..., r, j] = scores[..., r, c − 1 − r + j]``. The same
+    trick: a zero column in front and the block read from flat offset ``c`` moves row ``r``
+    left by ``c − 1 − r``; with ``c = keys`` it is :func:`rel_shift` exactly.
+    """
+    b, h, c, n = scores.shape
+    flat = F.pad(scores, (1, 0)).reshape(b, h, c * (n + 1))
+    return flat[..., c: c + c * n].reshape(b, h, c, n)[..., :keys]
 
 
 class FeedForward(nn.Module):
@@ -144,4 +195,10 @@ class FeedForward(nn.Module):
         self.w_2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Per frame; its hidden layer (16 KiB a frame in BRAVEn Large, 12 in Auto-AVSR) is the
+        # largest tensor: a sequence whose hidden layer would exceed the budget runs in blocks.
+        hidden_bytes = x.shape[0] * self.w_1.out_features * x.element_size()
+        return windows.windowed(self._frames, x, frames=x.shape[1], frame_bytes=hidden_bytes)
+
+    def _frames(self, x: torch.Tensor) -> torch.Tensor:
         return self.w_2(torch.relu(self.w_1(x)))

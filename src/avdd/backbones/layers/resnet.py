@@ -22,6 +22,8 @@ import math
 
 from torch import Tensor, nn
 
+from avdd.backbones.layers.windows import windowed
+
 ACTIVATIONS = ("prelu", "swish")
 
 
@@ -114,10 +116,27 @@ class VideoResNet(nn.Module):
         )
         self.trunk = ResNet2d(width, act)
 
+    #: Input frames either side that one output frame depends on: the stem's temporal kernel
+    #: is 5 (padding 2); everything after it is per frame.
+    HALO = 2
+
     def forward(self, x: Tensor) -> Tensor:
-        """``(B, 1, T, H, W)`` float (normalised grey) → ``(B, T, 8·width)``."""
+        """``(B, 1, T, H, W)`` float (normalised grey) → ``(B, T, 8·width)``.
+
+        A long sequence runs in windows of frames with a 2-frame halo
+        (:func:`~avdd.backbones.layers.windows.windowed`), sized by the stem's output
+        (``B · width · ⌈H/2⌉ · ⌈W/2⌉`` floats a frame, the largest tensor: 484 KiB at width 64,
+        88 × 88); a clip whose whole stem output fits ``WHOLE_BYTES`` runs in one call.
+        """
         if x.ndim != 5 or x.shape[1] != 1:
             raise ValueError(f"expected (B, 1, T, H, W) video, got {tuple(x.shape)}")
+        b, _, t, h, w = x.shape
+        stem_bytes = b * self.width * -(-h // 2) * -(-w // 2) * x.element_size()
+        return windowed(self._frames, x, frames=t, frame_bytes=stem_bytes, halo=self.HALO,
+                        dim=2)
+
+    def _frames(self, x: Tensor) -> Tensor:
+        """The whole front-end on one run of frames: ``(B, 1, T, H, W)`` → ``(B, T, 8·width)``."""
         b = x.shape[0]
         x = self.frontend3D(x)  # (B, w, T, H', W')
         _, c, t, h, w = x.shape
@@ -166,14 +185,34 @@ class AudioResNet1d(nn.Module):
         self.out_dim = 8 * width
         self.trunk = ResNet1d(width, "swish")
 
+    #: Frames of samples either side that one output frame depends on. Its receptive field is
+    #: 1,112 samples (stem 80, 3-tap convolutions at strides 4 to 32, the 20-position pool),
+    #: from 250 samples before its own 640 to 222 after (the layers' padding offsets): one
+    #: frame either side covers it, two are kept so that no layer's zero padding at a
+    #: window's edge reaches a kept frame.
+    HALO = 2
+    #: The largest tensor per frame: the stem's 80-tap convolution works on an unfolded input
+    #: of 80 taps × 160 outputs a frame (measured: ~51 KiB a frame whatever the width), larger
+    #: than every activation up to width 80.
+    STEM_TAPS = 80
+
     def forward(self, x: Tensor) -> Tensor:
-        """``(B, N)`` float waveform → ``(B, N // 640, 8·width)``."""
+        """``(B, N)`` float waveform → ``(B, N // 640, 8·width)``.
+
+        A long waveform runs in windows of whole frames (640 samples, a multiple of the trunk's
+        stride 32, so every window's output grid is the whole run's) with a 2-frame halo
+        (:func:`~avdd.backbones.layers.windows.windowed`).
+        """
         if x.ndim != 2:
             raise ValueError(f"expected (B, N) waveform, got {tuple(x.shape)}")
-        n = x.shape[1] // self.SAMPLES_PER_FRAME * self.SAMPLES_PER_FRAME
-        if n == 0:
+        hop = self.SAMPLES_PER_FRAME
+        frames = x.shape[1] // hop
+        if frames == 0:
             return x.new_zeros(x.shape[0], 0, self.out_dim)
-        return self.trunk(x[:, None, :n]).transpose(1, 2)
+        stem_bytes = (x.shape[0] * max(self.STEM_TAPS, self.width) * (hop // 4)
+                      * x.element_size())
+        return windowed(lambda w: self.trunk(w).transpose(1, 2), x[:, None, :frames * hop],
+                        frames=frames, frame_bytes=stem_bytes, halo=self.HALO, dim=2, unit=hop)
 
 
 __all__ = ["AudioResNet1d", "VideoResNet", "init_random_frontend", "init_trunk",
