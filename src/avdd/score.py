@@ -187,25 +187,15 @@ def _decode(path: Path, scorer: Scorer) -> Clip:
 def reads_windows(backbone: Any, path: Path | None = None) -> bool:
     """Whether ``avdd score`` feeds this backbone the clip at ``path`` in windows
     (:meth:`~avdd.backbones.Backbone.reads_windows`): every clip of a video-only model whose
-    :attr:`~avdd.backbones.Backbone.stream_frames` is set, and a long clip (:func:`_long`)
+    :attr:`~avdd.backbones.Backbone.stream_frames` is set, and a long clip
+    (:func:`avdd.roi.stream.is_long`)
     of one that :attr:`~avdd.backbones.Backbone.streams_long_clips` (``path`` None: only
     the former). Memory is then bounded by a window, whatever the clip's length."""
     if backbone.reads_windows(long=False):
         return True
-    return path is not None and backbone.reads_windows(long=True) and _long(path)
+    from avdd.roi.stream import is_long
 
-
-def _long(path: Path) -> bool:
-    """Whether the clip's full-size RGB frames at 25 fps exceed
-    :data:`avdd.media.STREAM_BYTES` by its header (:func:`avdd.roi.stream.fits_whole`); an
-    unreadable header is left to the whole decode, which says what is wrong with the file."""
-    from avdd.media import read_header
-    from avdd.roi.stream import fits_whole
-
-    try:
-        return not fits_whole(read_header(path))
-    except MediaError:
-        return False
+    return path is not None and backbone.reads_windows(long=True) and is_long(path)
 
 
 def _short(path: Path, frames: int, fps: float, scorer: Scorer) -> ScoreError:
@@ -243,7 +233,9 @@ def streams_rois(backbone: Any, path: Path) -> bool:
     exceed :data:`avdd.media.STREAM_BYTES`."""
     if not (backbone.decodes[0] and (backbone.uses_mouth_roi or not backbone.needs_video)):
         return False
-    return _long(path)
+    from avdd.roi.stream import is_long
+
+    return is_long(path)
 
 
 def _streamed_features(path: Path, scorer: Scorer) -> np.ndarray:

@@ -271,26 +271,16 @@ def _mouth_rois(item: Item, clips: dict[str, Any], base: Roi | None, needs: _Nee
     return rois, errors
 
 
-def _long_clip(item: Item, video_fps: float | None) -> bool:
-    """Whether the clip's full-size RGB frames exceed the streaming budget by its header
-    (:func:`avdd.roi.stream.fits_whole`); an unreadable header is left to the decode."""
-    from avdd.media import read_header
-    from avdd.roi.stream import fits_whole
-
-    try:
-        return not fits_whole(read_header(item.path), video_fps)
-    except MediaError:
-        return False
-
-
 def _streams_rois(item: Item, names: Sequence[str], needs: _Needs) -> bool:
     """Whether the task reads the video only for lip models' mouth ROIs, frame counts and
     models that read a long clip in windows, and the clip is long: it is then never decoded
     whole (:func:`_streamed_task`)."""
+    from avdd.roi.stream import is_long
+
     readers = [n for n in names if needs.streams[n][0]]
     return (bool(readers) and all(needs.mouth.get(n) or n in needs.counts or n in needs.windows
                                   for n in readers)
-            and _long_clip(item, needs.video_fps))
+            and is_long(item.path, needs.video_fps))
 
 
 def _streamed_task(item: Item, names: tuple[str, ...], needs: _Needs) -> _Decoded:
@@ -488,7 +478,9 @@ def _windowed(bbs: dict[str, Backbone], item: Item | None = None,
     late = {n: b for n, b in others.items() if b.reads_windows(long=True)}
     streamed = all(n in late or (b.uses_mouth_roi and b.needs_video) or not b.needs_video
                    for n, b in others.items())
-    if streamed and item is not None and _long_clip(item, video_fps):
+    from avdd.roi.stream import is_long
+
+    if streamed and item is not None and is_long(item.path, video_fps):
         return windowed | late
     return {}
 

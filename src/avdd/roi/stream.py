@@ -55,7 +55,7 @@ from avdd.roi.image import to_grey
 from avdd.roi.landmarks import SOURCES, get_landmark_source
 from avdd.roi.regions import MouthRois, Roi
 
-__all__ = ["fits_whole", "stream_rois", "window_frames"]
+__all__ = ["fits_whole", "is_long", "stream_rois", "window_frames"]
 
 _CLIP_FPS = 25.0  # frames per second a native-rate read is sized at (the lip models' rate)
 
@@ -74,6 +74,16 @@ def fits_whole(header: VideoHeader, fps: float | None = 25.0, budget: int | None
     not (it is streamed)."""
     frames = header.seconds * (fps or max(header.rate, _CLIP_FPS))
     return 0 < frames * header.frame_bytes() <= (budget or media.STREAM_BYTES)
+
+
+def is_long(path: Path, fps: float | None = 25.0) -> bool:
+    """Whether the clip at ``path`` is read in windows: its full-size RGB frames at ``fps``
+    exceed the budget by its header (:func:`fits_whole`). An unreadable header is left to
+    the whole decode, which says what is wrong with the file."""
+    try:
+        return not fits_whole(read_header(path), fps)
+    except MediaError:
+        return False
 
 
 def _windows(path: Path, fps: float | None, budget: int | None, shape: list[int]) -> Windows:
