@@ -16,7 +16,8 @@ from avdd.synth.tts import Voice, synthesize
 
 # A few clips per domain, 2-4 s long: the default 2-6 s renders and decodes longer, and 2-4 s
 # still gives AV1M fakes with more than one fake segment.
-CONFIG = SynthConfig(seed=3, scale=0.02, favc_fakes_per_identity=3, max_duration=4.0)
+# All four AV1M file kinds: the construction tests below compare fakes with their real clip.
+CONFIG = SynthConfig(seed=3, scale=0.02, favc_fakes_per_identity=3, max_duration=4.0, av1m_kinds="all")
 FPS, SR, HOP = 25, 16000, 640
 AV1M_KINDS = ("real", "fake_video_fake_audio", "fake_video_real_audio", "real_video_fake_audio")
 ANNOTATION_KEYS = {"path", "label", "identity", "voice", "manipulation", "words", "leading_silence",
@@ -77,6 +78,26 @@ def test_same_seed_same_benchmark(root, tmp_path):
             assert (root / domain / sub / name).read_bytes() == (again / domain / sub / name).read_bytes(), name
     for name in ("av1m/train_metadata.json", "av1m/val_metadata.json", "favc/meta_data.csv", "dfe/metadata.csv"):
         assert (root / name).read_bytes() == (again / name).read_bytes(), name
+
+
+def test_listed_av1m_files_are_the_same_as_with_all_kinds(root, tmp_path):
+    """The default writes only the split lists' file of each AV1M folder, byte for byte the
+    file the four-kind benchmark has (no draw of a listed file depends on the others)."""
+    listed = generate(tmp_path / "listed", CONFIG, domains=("av1m",), av1m_kinds="listed", workers=2)
+    written = sorted(p.relative_to(listed / "av1m") for p in (listed / "av1m").rglob("*.mp4"))
+    in_lists = sorted(Path("train" if s != "test" else "val") / path
+                      for s in ("train", "val", "test") for path, _ in _split(root, "av1m", s))
+    assert written == in_lists
+    for rel in written:
+        assert (listed / "av1m" / rel).read_bytes() == (root / "av1m" / rel).read_bytes(), rel
+    for name in ("splits/train_labels.csv", "splits/val_labels.csv", "splits/test_labels.csv"):
+        assert (listed / "av1m" / name).read_bytes() == (root / "av1m" / name).read_bytes(), name
+    notes = {n["path"]: n for n in _notes(root, "av1m") if n.get("split")}
+    assert {n["path"]: n for n in _notes(listed, "av1m")} == notes
+    for subset in ("train", "val"):
+        full = json.loads((root / "av1m" / f"{subset}_metadata.json").read_text())
+        kept = json.loads((listed / "av1m" / f"{subset}_metadata.json").read_text())
+        assert kept == [e for e in full if Path(subset) / e["file"] in in_lists]
 
 
 def test_resume_and_config_guard(root):

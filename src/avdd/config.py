@@ -46,8 +46,10 @@ DEMO_SCALE = 0.5
 #: Version of the synthetic benchmark's construction (:mod:`avdd.synth`), part of the demo
 #: data folder's name, so that a benchmark built by other code is never read as this one and
 #: its feature stores and results (kept under the same folder) go with it. 2: cloned speech
-#: carries its TTS model's bandwidth (``avdd.synth.common.CLONE_RATES``).
-BENCHMARK_VERSION = 2
+#: carries its TTS model's bandwidth (``avdd.synth.common.CLONE_RATES``). 3: an AV1M clip
+#: folder holds only the file of the split lists (``SynthConfig.av1m_kinds``; those files are
+#: version 2's, byte for byte).
+BENCHMARK_VERSION = 3
 
 #: Datasets used by one analysis only (ExDDV: click annotations for the spatial explanations,
 #: Fig. 4). Real-data profiles accept them; the demo neither synthesises nor extracts them.

@@ -3,9 +3,13 @@
 As in AV-Deepfake1M, one or two short spans (1-2 words each) of a real clip are rewritten:
 the audio of those words is replaced by other words spoken by a cloned voice (spliced in,
 stretched to the original span, loudness-matched), and/or the mouth is re-rendered from the
-new audio by a lip-sync "generator" and pasted back with its blending artefacts. Each clip
-folder holds all four AV1M file kinds; outside the manipulated spans the fakes equal the real
-clip (up to compression). The split lists keep real and fake_video_fake_audio files only.
+new audio by a lip-sync "generator" and pasted back with its blending artefacts. Outside the
+manipulated spans the fakes equal the real clip (up to compression). The split lists keep real
+and fake_video_fake_audio files only, one file per clip folder; ``SynthConfig.av1m_kinds``
+decides whether a folder holds that file alone (``"listed"``, the default: nothing reads the
+other three, and writing them was half of the benchmark's synthesis time) or all four AV1M file
+kinds (``"all"``, as AV-Deepfake1M ships them). The listed files are the same either way: no
+random draw of a listed file depends on the files left out.
 """
 
 from __future__ import annotations
@@ -128,7 +132,8 @@ def _frames_of(segments, n_frames):
 
 
 def render_task(task: dict, cfg: SynthConfig, root: Path) -> list[dict]:
-    """Write the four files of one clip folder; returns one record per file:
+    """Write the files of one clip folder (all four kinds, or the listed one: ``av1m_kinds``);
+    returns one record per file:
     ``{"metadata": AV1M entry, "annotation": synth annotation, "folder", "split"}``."""
     rng = clip_rng(cfg.seed, "av1m", task["index"])
     identity: Identity = task["identity"]
@@ -136,6 +141,10 @@ def render_task(task: dict, cfg: SynthConfig, root: Path) -> list[dict]:
     take = speak(rng, cfg, identity, sentence(rng, cfg, identity.voice))
     n_frames = take.n_frames
     real_video = add_grain(take.clean.frames, rng, identity.noise)  # the clean frames are not needed again
+    kinds = tuple(MODIFY) if cfg.av1m_kinds == "all" else (task["csv_kind"],)
+    if kinds == ("real",):  # the real file draws nothing more: the fakes need not be rendered
+        return [_write_kind(task, cfg, root, rng, take, "real", real_video, take.audio, take.words,
+                            [], [], None, None, None)]
 
     audio_model = AUDIO_MODELS[rng.integers(len(AUDIO_MODELS))]
     fake_voice = clone_voice(rng, identity.voice, identity.gender)
@@ -156,53 +165,62 @@ def render_task(task: dict, cfg: SynthConfig, root: Path) -> list[dict]:
 
     region = np.full((n_frames, 2), np.nan)
     region[vis_idx] = take.clean.mouth_centre[vis_idx]
-    videos = {"real": real_video, "fake": fake_video}
     variants = {  # file kind: (video, audio, words, visual segments, audio segments, region)
-        "real": ("real", take.audio, take.words, [], [], None),
-        "fake_video_fake_audio": ("fake", fake_audio, fake_words, visual_segments, audio_segments, region),
-        "fake_video_real_audio": ("fake", take.audio, take.words, visual_segments, [], region),
-        "real_video_fake_audio": ("real", fake_audio, fake_words, [], audio_segments, None),
+        "real": (real_video, take.audio, take.words, [], [], None),
+        "fake_video_fake_audio": (fake_video, fake_audio, fake_words, visual_segments, audio_segments, region),
+        "fake_video_real_audio": (fake_video, take.audio, take.words, visual_segments, [], region),
+        "real_video_fake_audio": (real_video, fake_audio, fake_words, [], audio_segments, None),
     }
-    records, quantised = [], {}
-    for kind, (which, audio, words, vis, aud, reg) in variants.items():
-        lead = 0.0 if kind == "real" else sample_lead(rng, cfg, "av1m")
-        video = videos[which]
-        mouth, box = take.clean.mouth_centre, take.clean.face_box
-        if lead:  # prepend near-silence with a closed, still mouth (frames before the take's start)
-            n_lead = round(lead * FPS)
-            times = -lead + np.arange(n_lead) / FPS
-            pre = render(app, take.mover, np.zeros(n_lead, np.float32), times, size)
-            video = np.concatenate([add_grain(pre.frames, rng, identity.noise), video])
-            audio = np.concatenate([noise_floor(rng, n_lead * HOP, take.floor_db), audio])
-            mouth, box = np.concatenate([pre.mouth_centre, mouth]), np.concatenate([pre.face_box, box])
-            reg = None if reg is None else np.concatenate([np.full((n_lead, 2), np.nan), reg])
-        shift = lambda segs: [[round(a + lead, 4), round(b + lead, 4)] for a, b in segs]  # noqa: E731
-        vis, aud = shift(vis), shift(aud)
-        words = [[w, round(a + lead, 4), round(b + lead, 4)] for w, a, b in words]
-        rel = f"{task['rel']}/{kind}.mp4"
-        if lead:
-            frames = quantise(video)
-        else:  # the real and the fake video are each quantised once
-            if which not in quantised:
-                quantised[which] = quantise(video)
-            frames = quantised[which]
-        write(root / "av1m" / task["folder"] / rel, frames, audio, cfg)
-        fake_segments = merge(vis + aud)
-        metadata = {
-            "file": rel, "original": None if kind == "real" else f"{task['rel']}/real.mp4",
-            "split": task["folder"], "modify_type": MODIFY[kind],
-            "audio_model": None if kind == "real" else audio_model,
-            "fake_segments": fake_segments, "visual_fake_segments": vis, "audio_fake_segments": aud,
-            "video_frames": int(len(video)), "audio_frames": int(len(audio)),
-        }
-        in_list = kind == task["csv_kind"]
-        fake_voice_id = fake_voice.id if aud else None
-        note = annotation(rel, int(kind != "real"), identity, identity.voice, MODIFY[kind], words, lead,
-                          fake_segments, mouth, box, reg, (size, size), subset=task["folder"],
-                          split=task["split"] if in_list else None, fake_voice=fake_voice_id)
-        records.append({"metadata": metadata, "annotation": note, "folder": task["folder"],
-                        "split": task["split"] if in_list else None})
-    return records
+    quantised: dict[int, np.ndarray] = {}  # the real and the fake video are each quantised once
+    return [_write_kind(task, cfg, root, rng, take, kind, *variants[kind], audio_model,
+                        fake_voice.id, quantised) for kind in MODIFY if kind in kinds]
+
+
+def _write_kind(task: dict, cfg: SynthConfig, root: Path, rng: np.random.Generator, take, kind: str,
+                video: np.ndarray, audio: np.ndarray, words: list, vis: list, aud: list,
+                reg: np.ndarray | None, audio_model: str | None, fake_voice_id: str | None,
+                quantised: dict | None = None) -> dict:
+    """Write one file kind of a clip folder (its leading silence drawn here, in kind order) and
+    return its record."""
+    identity: Identity = task["identity"]
+    app, size = identity.appearance, cfg.frame_size
+    lead = 0.0 if kind == "real" else sample_lead(rng, cfg, "av1m")
+    source = video
+    mouth, box = take.clean.mouth_centre, take.clean.face_box
+    if lead:  # prepend near-silence with a closed, still mouth (frames before the take's start)
+        n_lead = round(lead * FPS)
+        times = -lead + np.arange(n_lead) / FPS
+        pre = render(app, take.mover, np.zeros(n_lead, np.float32), times, size)
+        video = np.concatenate([add_grain(pre.frames, rng, identity.noise), video])
+        audio = np.concatenate([noise_floor(rng, n_lead * HOP, take.floor_db), audio])
+        mouth, box = np.concatenate([pre.mouth_centre, mouth]), np.concatenate([pre.face_box, box])
+        reg = None if reg is None else np.concatenate([np.full((n_lead, 2), np.nan), reg])
+    shift = lambda segs: [[round(a + lead, 4), round(b + lead, 4)] for a, b in segs]  # noqa: E731
+    vis, aud = shift(vis), shift(aud)
+    words = [[w, round(a + lead, 4), round(b + lead, 4)] for w, a, b in words]
+    rel = f"{task['rel']}/{kind}.mp4"
+    if lead or quantised is None:
+        frames = quantise(video)
+    else:
+        if id(source) not in quantised:
+            quantised[id(source)] = quantise(video)
+        frames = quantised[id(source)]
+    write(root / "av1m" / task["folder"] / rel, frames, audio, cfg)
+    fake_segments = merge(vis + aud)
+    metadata = {
+        "file": rel, "original": None if kind == "real" else f"{task['rel']}/real.mp4",
+        "split": task["folder"], "modify_type": MODIFY[kind],
+        "audio_model": None if kind == "real" else audio_model,
+        "fake_segments": fake_segments, "visual_fake_segments": vis, "audio_fake_segments": aud,
+        "video_frames": int(len(video)), "audio_frames": int(len(audio)),
+    }
+    in_list = kind == task["csv_kind"]
+    note = annotation(rel, int(kind != "real"), identity, identity.voice, MODIFY[kind], words, lead,
+                      fake_segments, mouth, box, reg, (size, size), subset=task["folder"],
+                      split=task["split"] if in_list else None,
+                      fake_voice=fake_voice_id if aud else None)
+    return {"metadata": metadata, "annotation": note, "folder": task["folder"],
+            "split": task["split"] if in_list else None}
 
 
 def finalise(records: list[dict], cfg: SynthConfig, root: Path) -> None:

@@ -15,8 +15,9 @@ VERSION = BENCHMARK_VERSION  # bump it (in avdd.config) when the same config wou
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """Knobs of :func:`avdd.synth.generate`. The defaults give 1,164 split-list clips (2,424
-    mp4 files, ~190 MB) in ~80 s on two idle CPU cores (~150 CPU-seconds).
+    """Knobs of :func:`avdd.synth.generate`. The defaults give 1,164 split-list clips, one mp4
+    file each (``av1m_kinds="all"``: 2,424 files). The demo's half scale (584 files) took 48 s
+    on two idle CPU cores, 67 s with all four AV1M kinds (session 8).
 
     The split shares put more clips in the test sets than the paper's datasets do (40 % of
     AV1M and FAVC, 50 % of DFE): the demo is small, and its intervals are decided by its test
@@ -34,8 +35,12 @@ class SynthConfig:
         leading_silence_range: length of that silence in seconds (rounded to whole frames).
         leading_silence_domains: domains whose fakes get it (the shortcut was reported for
             AV1M and FAVC; AVLips and DFE-2024 fakes are not known to have it).
-        av1m_folders: AV1M clip folders; each holds all four file kinds and contributes one
-            file (real or fake_video_fake_audio, balanced) to the split lists.
+        av1m_folders: AV1M clip folders; each contributes one file (real or
+            fake_video_fake_audio, balanced) to the split lists.
+        av1m_kinds: which files a clip folder holds: ``"listed"`` (the one file of the split
+            lists; no page reads the others) or ``"all"`` (the four AV1M file kinds, as
+            AV-Deepfake1M ships them, e.g. to study audio-only or video-only fakes). The listed
+            files are identical either way; ``"all"`` takes about twice as long to synthesise.
         av1m_split: shares of train / val (both from ``train/``) / test (from ``val/``)
             (the paper's 22,972 / 2,527 / 5,133 are 75 / 8 / 17 %).
         favc_identities: FAVC identities, split identity-disjointly by ``favc_split``.
@@ -59,6 +64,7 @@ class SynthConfig:
     leading_silence_range: tuple[float, float] = (0.2, 0.6)
     leading_silence_domains: tuple[str, ...] = ("av1m", "favc")
     av1m_folders: int = 420
+    av1m_kinds: str = "listed"
     av1m_split: tuple[float, float, float] = (0.5, 0.1, 0.4)
     favc_identities: int = 36
     favc_fakes_per_identity: int = 8
@@ -83,6 +89,8 @@ class SynthConfig:
         unknown = set(self.domains) - set(DOMAINS)
         if unknown:
             raise ValueError(f"unknown domains {sorted(unknown)}; choose from {DOMAINS}")
+        if self.av1m_kinds not in ("listed", "all"):
+            raise ValueError(f"av1m_kinds must be 'listed' or 'all', got {self.av1m_kinds!r}")
         if self.scale <= 0:
             raise ValueError(f"scale must be positive, got {self.scale}")
 
