@@ -7,7 +7,7 @@ new audio by a lip-sync "generator" and pasted back with its blending artefacts.
 manipulated spans the fakes equal the real clip (up to compression). The split lists keep real
 and fake_video_fake_audio files only, one file per clip folder; ``SynthConfig.av1m_kinds``
 decides whether a folder holds that file alone (``"listed"``, the default: nothing reads the
-other three, and writing them was half of the benchmark's synthesis time) or all four AV1M file
+other three, and writing them took ~30 % of the demo's synthesis) or all four AV1M file
 kinds (``"all"``, as AV-Deepfake1M ships them). The listed files are the same either way: no
 random draw of a listed file depends on the files left out.
 """

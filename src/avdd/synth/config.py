@@ -40,7 +40,7 @@ class SynthConfig:
         av1m_kinds: which files a clip folder holds: ``"listed"`` (the one file of the split
             lists; no page reads the others) or ``"all"`` (the four AV1M file kinds, as
             AV-Deepfake1M ships them, e.g. to study audio-only or video-only fakes). The listed
-            files are identical either way; ``"all"`` takes about twice as long to synthesise.
+            files are identical either way; ``"all"`` took 1.4x as long at the demo's scale.
         av1m_split: shares of train / val (both from ``train/``) / test (from ``val/``)
             (the paper's 22,972 / 2,527 / 5,133 are 75 / 8 / 17 %).
         favc_identities: FAVC identities, split identity-disjointly by ``favc_split``.
