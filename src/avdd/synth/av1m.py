@@ -131,21 +131,14 @@ def _frames_of(segments, n_frames):
     return np.asarray(idx, int), merge([[first / FPS, stop / FPS] for first, stop in bounds])
 
 
-def render_task(task: dict, cfg: SynthConfig, root: Path) -> list[dict]:
-    """Write the files of one clip folder (all four kinds, or the listed one: ``av1m_kinds``);
-    returns one record per file:
-    ``{"metadata": AV1M entry, "annotation": synth annotation, "folder", "split"}``."""
-    rng = clip_rng(cfg.seed, "av1m", task["index"])
-    identity: Identity = task["identity"]
-    app, size = identity.appearance, cfg.frame_size
-    take = speak(rng, cfg, identity, sentence(rng, cfg, identity.voice))
-    n_frames = take.n_frames
-    real_video = add_grain(take.clean.frames, rng, identity.noise)  # the clean frames are not needed again
-    kinds = tuple(MODIFY) if cfg.av1m_kinds == "all" else (task["csv_kind"],)
-    if kinds == ("real",):  # the real file draws nothing more: the fakes need not be rendered
-        return [_write_kind(task, cfg, root, rng, take, "real", real_video, take.audio, take.words,
-                            [], [], None, None, None)]
+def _fakes(rng: np.random.Generator, take, identity: Identity, real_video: np.ndarray,
+           size: int) -> tuple[dict, str, str]:
+    """Render the manipulation of one clip: the replaced words and the re-drawn mouth.
 
+    Returns ``(variants, audio_model, fake_voice_id)``, ``variants`` mapping each fake file kind
+    to ``(video, audio, words, visual segments, audio segments, region)`` on the take's clock
+    (``(T, H, W, 3)`` uint8 video, ``(T * HOP,)`` float32 audio, ``region`` ``(T, 2)`` mouth
+    centres, NaN outside the re-drawn frames)."""
     audio_model = AUDIO_MODELS[rng.integers(len(AUDIO_MODELS))]
     fake_voice = clone_voice(rng, identity.voice, identity.gender)
     if audio_model == "espeak-klatt":  # the Klatt synthesiser with the clone's accent and prosody
@@ -156,6 +149,7 @@ def render_task(task: dict, cfg: SynthConfig, root: Path) -> list[dict]:
     fake_audio, fake_words, audio_segments = _replace_words(rng, take, spans, fake_voice,
                                                            audio_model)
 
+    n_frames, app = take.n_frames, identity.appearance
     vis_idx, visual_segments = _frames_of(audio_segments, n_frames)
     generated = lipsync_opening(mouth_opening(fake_audio, n_frames, SR, FPS), rng)
     gen = render(app, take.mover, generated[vis_idx], take.times[vis_idx], size).frames
@@ -165,62 +159,70 @@ def render_task(task: dict, cfg: SynthConfig, root: Path) -> list[dict]:
 
     region = np.full((n_frames, 2), np.nan)
     region[vis_idx] = take.clean.mouth_centre[vis_idx]
-    variants = {  # file kind: (video, audio, words, visual segments, audio segments, region)
-        "real": (real_video, take.audio, take.words, [], [], None),
+    variants = {
         "fake_video_fake_audio": (fake_video, fake_audio, fake_words, visual_segments, audio_segments, region),
         "fake_video_real_audio": (fake_video, take.audio, take.words, visual_segments, [], region),
         "real_video_fake_audio": (real_video, fake_audio, fake_words, [], audio_segments, None),
     }
-    quantised: dict[int, np.ndarray] = {}  # the real and the fake video are each quantised once
-    return [_write_kind(task, cfg, root, rng, take, kind, *variants[kind], audio_model,
-                        fake_voice.id, quantised) for kind in MODIFY if kind in kinds]
+    return variants, audio_model, fake_voice.id
 
 
-def _write_kind(task: dict, cfg: SynthConfig, root: Path, rng: np.random.Generator, take, kind: str,
-                video: np.ndarray, audio: np.ndarray, words: list, vis: list, aud: list,
-                reg: np.ndarray | None, audio_model: str | None, fake_voice_id: str | None,
-                quantised: dict | None = None) -> dict:
-    """Write one file kind of a clip folder (its leading silence drawn here, in kind order) and
-    return its record."""
+def render_task(task: dict, cfg: SynthConfig, root: Path) -> list[dict]:
+    """Write the files of one clip folder (all four kinds, or the listed one: ``av1m_kinds``);
+    returns one record per file:
+    ``{"metadata": AV1M entry, "annotation": synth annotation, "folder", "split"}``."""
+    rng = clip_rng(cfg.seed, "av1m", task["index"])
     identity: Identity = task["identity"]
     app, size = identity.appearance, cfg.frame_size
-    lead = 0.0 if kind == "real" else sample_lead(rng, cfg, "av1m")
-    source = video
-    mouth, box = take.clean.mouth_centre, take.clean.face_box
-    if lead:  # prepend near-silence with a closed, still mouth (frames before the take's start)
-        n_lead = round(lead * FPS)
-        times = -lead + np.arange(n_lead) / FPS
-        pre = render(app, take.mover, np.zeros(n_lead, np.float32), times, size)
-        video = np.concatenate([add_grain(pre.frames, rng, identity.noise), video])
-        audio = np.concatenate([noise_floor(rng, n_lead * HOP, take.floor_db), audio])
-        mouth, box = np.concatenate([pre.mouth_centre, mouth]), np.concatenate([pre.face_box, box])
-        reg = None if reg is None else np.concatenate([np.full((n_lead, 2), np.nan), reg])
-    shift = lambda segs: [[round(a + lead, 4), round(b + lead, 4)] for a, b in segs]  # noqa: E731
-    vis, aud = shift(vis), shift(aud)
-    words = [[w, round(a + lead, 4), round(b + lead, 4)] for w, a, b in words]
-    rel = f"{task['rel']}/{kind}.mp4"
-    if lead or quantised is None:
-        frames = quantise(video)
-    else:
-        if id(source) not in quantised:
-            quantised[id(source)] = quantise(video)
-        frames = quantised[id(source)]
-    write(root / "av1m" / task["folder"] / rel, frames, audio, cfg)
-    fake_segments = merge(vis + aud)
-    metadata = {
-        "file": rel, "original": None if kind == "real" else f"{task['rel']}/real.mp4",
-        "split": task["folder"], "modify_type": MODIFY[kind],
-        "audio_model": None if kind == "real" else audio_model,
-        "fake_segments": fake_segments, "visual_fake_segments": vis, "audio_fake_segments": aud,
-        "video_frames": int(len(video)), "audio_frames": int(len(audio)),
-    }
-    in_list = kind == task["csv_kind"]
-    note = annotation(rel, int(kind != "real"), identity, identity.voice, MODIFY[kind], words, lead,
-                      fake_segments, mouth, box, reg, (size, size), subset=task["folder"],
-                      split=task["split"] if in_list else None,
-                      fake_voice=fake_voice_id if aud else None)
-    return {"metadata": metadata, "annotation": note, "folder": task["folder"],
-            "split": task["split"] if in_list else None}
+    take = speak(rng, cfg, identity, sentence(rng, cfg, identity.voice))
+    real_video = add_grain(take.clean.frames, rng, identity.noise)  # the clean frames are not needed again
+    kinds = tuple(MODIFY) if cfg.av1m_kinds == "all" else (task["csv_kind"],)
+    variants = {"real": (real_video, take.audio, take.words, [], [], None)}
+    audio_model = fake_voice_id = None
+    if kinds != ("real",):  # the real file draws nothing more: a folder of it renders no fake
+        fakes, audio_model, fake_voice_id = _fakes(rng, take, identity, real_video, size)
+        variants.update(fakes)
+
+    records, quantised = [], {}  # the real and the fake video are each quantised once
+    for kind in MODIFY:  # in kind order: each fake draws its leading silence in turn
+        if kind not in kinds:
+            continue
+        video, audio, words, vis, aud, reg = variants[kind]
+        lead = 0.0 if kind == "real" else sample_lead(rng, cfg, "av1m")
+        mouth, box = take.clean.mouth_centre, take.clean.face_box
+        if lead:  # prepend near-silence with a closed, still mouth (frames before the take's start)
+            n_lead = round(lead * FPS)
+            times = -lead + np.arange(n_lead) / FPS
+            pre = render(app, take.mover, np.zeros(n_lead, np.float32), times, size)
+            frames = quantise(np.concatenate([add_grain(pre.frames, rng, identity.noise), video]))
+            audio = np.concatenate([noise_floor(rng, n_lead * HOP, take.floor_db), audio])
+            mouth, box = np.concatenate([pre.mouth_centre, mouth]), np.concatenate([pre.face_box, box])
+            reg = None if reg is None else np.concatenate([np.full((n_lead, 2), np.nan), reg])
+        else:
+            which = "real" if video is real_video else "fake"
+            if which not in quantised:
+                quantised[which] = quantise(video)
+            frames = quantised[which]
+        shift = lambda segs: [[round(a + lead, 4), round(b + lead, 4)] for a, b in segs]  # noqa: E731
+        vis, aud = shift(vis), shift(aud)
+        words = [[w, round(a + lead, 4), round(b + lead, 4)] for w, a, b in words]
+        rel = f"{task['rel']}/{kind}.mp4"
+        write(root / "av1m" / task["folder"] / rel, frames, audio, cfg)
+        fake_segments = merge(vis + aud)
+        metadata = {
+            "file": rel, "original": None if kind == "real" else f"{task['rel']}/real.mp4",
+            "split": task["folder"], "modify_type": MODIFY[kind],
+            "audio_model": None if kind == "real" else audio_model,
+            "fake_segments": fake_segments, "visual_fake_segments": vis, "audio_fake_segments": aud,
+            "video_frames": int(len(frames)), "audio_frames": int(len(audio)),
+        }
+        split = task["split"] if kind == task["csv_kind"] else None
+        note = annotation(rel, int(kind != "real"), identity, identity.voice, MODIFY[kind], words, lead,
+                          fake_segments, mouth, box, reg, (size, size), subset=task["folder"],
+                          split=split, fake_voice=fake_voice_id if aud else None)
+        records.append({"metadata": metadata, "annotation": note, "folder": task["folder"],
+                        "split": split})
+    return records
 
 
 def finalise(records: list[dict], cfg: SynthConfig, root: Path) -> None:
