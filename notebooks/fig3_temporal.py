@@ -148,6 +148,9 @@ page.table(peaks.rename_axis("representation").rename(columns={
 # - **scores**: test-time trimming, the leading-silence frames are cut from the frame scores
 #   before the peak and the video score are taken (same probe); its "top frame in silence"
 #   is empty by construction, its AUCs say what is lost without the silence;
+# - **frames**: the leading-silence frames are cut from every video's features, in the
+#   training, validation and test splits, and the probe is retrained on what is left: the
+#   silence cannot be one of its cues, so its AUCs say what the rest of the video carries;
 # - **features** (lip backbones, `trim_silence=true`): the backbone drops the silence before
 #   encoding, with AVH-Align's rule (first sample with |x| > 0.0005), and the probe is
 #   retrained on trimmed features. Silence the rule does not find stays in.

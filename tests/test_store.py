@@ -196,6 +196,24 @@ def test_featureset_views(tmp_path):
     assert fs.nbytes == sum(len(video(i)) for i in range(6)) * DIM * 2
 
 
+def test_drop_leading_frames_is_a_view_that_keeps_one_frame(tmp_path):
+    write(tmp_path, range(4))
+    fs = FeatureSet.open(tmp_path)
+    cut = fs.drop_leading([0, 2, 10_000, 1])  # the third asks for more frames than it has
+    assert list(cut.lengths) == [len(video(0)), len(video(1)) - 2, 1, len(video(3)) - 1]
+    for i, k in enumerate([0, 2, len(video(2)) - 1, 1]):
+        assert np.array_equal(cut[i], video(i)[k:])
+        np.testing.assert_allclose(cut.frame_norms(i),  # the shared cache, at the right rows
+                                   np.linalg.norm(video(i)[k:].astype(np.float32), axis=1),
+                                   rtol=1e-6)
+    assert list(cut.ids) == list(fs.ids) and cut.meta(1) == fs.meta(1)
+    assert np.array_equal(cut.labels, fs.labels)
+    with pytest.raises(ValueError, match="4 frame counts"):
+        fs.drop_leading([1, 2])
+    with pytest.raises(ValueError, match="4 frame counts"):
+        fs.drop_leading([0, -1, 0, 0])
+
+
 def test_from_arrays():
     arrays = [video(i).astype(np.float32) for i in range(3)]
     fs = FeatureSet.from_arrays(arrays, [0, 1, 1], fps=12.5, ids=["a", "b", "c"], meta=[{}, {"k": 1}, {}])

@@ -18,7 +18,9 @@ from avdd.analysis.temporal import (
     localisation_auc,
 )
 from avdd.backbones.layers.audio import silence_frames
+from avdd.features.featureset import FeatureSet
 from avdd.features.prepare import feature_set, prepare
+from avdd.heads.probe import LinearProbe
 
 
 def test_frame_labels_floor_both_ends_inclusive():
@@ -182,21 +184,39 @@ def test_leading_silence_table_known_answers(tiny_profile):
     """Every number of the table's rows recomputed from the probe's frame logits."""
     prepare(tiny_profile, ["logmel"], ["av1m"], progress=False)
     table = temporal.leading_silence_table(tiny_profile, ["logmel"], n_bootstrap=20)
-    assert list(table.ablation) == ["none", "scores"]  # logmel has no trim_silence option
+    assert list(table.ablation) == ["none", "scores", "frames"]  # no trim_silence option
     probe = trained_probe(tiny_profile, "logmel", "av1m")
     fs = feature_set(tiny_profile, "logmel", "av1m", "test")
-    silence = temporal.video_info(tiny_profile, "av1m", "test").loc[list(fs.ids),
-                                                                   "leading_silence_s"]
+
+    def silence_of(split, store):
+        return temporal.video_info(tiny_profile, "av1m", split).loc[list(store.ids),
+                                                                    "leading_silence_s"]
+
+    def cuts(store, seconds):  # the frames that start at or before the silence ends (one kept)
+        return [min(n - 1, int(np.sum(np.arange(n) / store.fps <= s))) if s > 0 else 0
+                for n, s in zip(store.lengths, seconds)]
+
+    def without_silence(split):  # copies of the frames after the silence, by hand
+        store = feature_set(tiny_profile, "logmel", "av1m", split)
+        cut = cuts(store, silence_of(split, store))
+        return FeatureSet.from_arrays([np.array(store[i][k:]) for i, k in enumerate(cut)],
+                                      store.labels, fps=store.fps, ids=list(store.ids))
+
+    # the "frames" probe, retrained by hand on those copies
+    retrained = LinearProbe(random_state=43).fit(without_silence("train"),
+                                                 without_silence("val"))
+    silence = silence_of("test", fs)
     fps, labels = fs.fps, fs.labels
     assert (silence[labels == 1] > 0).any(), "the benchmark's fakes start with silence"
     for row in table.itertuples():
-        logits = probe.frame_logits(fs)
-        # the frames that start at or before the silence ends (one is always kept)
-        cut = [min(len(z) - 1, int(np.sum(np.arange(len(z)) / fps <= s))) if s > 0 else 0
-               for z, s in zip(logits, silence)]
+        cut = cuts(fs, silence)
+        if row.ablation == "frames":
+            logits = retrained.frame_logits(without_silence("test"))
+        else:
+            logits = probe.frame_logits(fs)
         if row.ablation == "scores":
             logits = [z[k:] for z, k in zip(logits, cut)]
-        else:
+        elif row.ablation == "none":
             cut = [0] * len(logits)
         assert row.auc == pytest.approx(100 * roc_auc_score(
             labels, [logsumexp(z.astype(np.float64)) for z in logits]), abs=1e-6)
@@ -215,7 +235,7 @@ def test_leading_silence_table_known_answers(tiny_profile):
             in_silence = [np.argmax(logits[i]) / fps <= silence.iloc[i] for i in silent]
             assert row.silence_top == pytest.approx(100 * np.mean(in_silence))
         else:  # every silent frame was cut: no peak can lie in one
-            assert row.ablation == "scores" and math.isnan(row.silence_top)
+            assert row.ablation in ("scores", "frames") and math.isnan(row.silence_top)
     sidecars = list((tiny_profile.cache_dir / "results").rglob("provenance.json"))
     assert len(sidecars) >= 2  # the table and the videos' durations and silences
     for side in sidecars:

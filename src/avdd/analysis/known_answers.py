@@ -173,13 +173,17 @@ def noise_localisation(profile: Profile, like: str, dataset: str, *, seed: int =
 def trimmed_localisation(profile: Profile, backbone: str, *, train: str = "av1m",
                          test: str = "av1m", seed: int = 43,
                          n_bootstrap: int = 1000) -> dict[str, float]:
-    """Localisation of ``backbone``'s probe with the leading-silence frames cut from its frame
-    scores (:func:`avdd.analysis.temporal.evaluate_temporal`, ablation ``"scores"``). Cached."""
+    """Localisation of ``backbone``'s probe trained and tested without the leading-silence
+    frames (:func:`avdd.analysis.temporal.evaluate_temporal`, ablation ``"frames"``). Cached.
+
+    Trimmed at training too, not only in the test scores: a probe trained with the silence
+    leans on it, and cutting it from its scores afterwards leaves a probe that learned the
+    words' cue only as far as the silence let it (session 9, docs/NOTES.md)."""
     config = _config(backbone, seed, n_bootstrap, train=train, test=test)
     return cached(profile, "trimmed_localisation", config,
                   lambda: pd.DataFrame([evaluate_temporal(
                       profile, backbone, train=train, test=test, seed=seed,
-                      n_bootstrap=n_bootstrap, ablation="scores")]),
+                      n_bootstrap=n_bootstrap, ablation="frames")]),
                   code=__name__).iloc[0].to_dict()
 
 
@@ -345,22 +349,22 @@ def table4_checks(profile: Profile, table: pd.DataFrame, *, ntp_row: str = "AV-H
 def localisation_checks(profile: Profile, *, backbone: str = REFERENCE_AUDIO,
                         train: str = "av1m", test: str = "av1m", seed: int = 43,
                         n_bootstrap: int = 1000) -> list[Check]:
-    """Fig. 2: with the leading silence cut from its frame scores, ``backbone``'s probe
-    localises the AV1M-like fake words above chance (the interval's lower bound above 50),
-    and the noise control localises at chance."""
+    """Fig. 2: trained and tested without the leading silence (:func:`trimmed_localisation`),
+    ``backbone``'s probe localises the AV1M-like fake words above chance (the interval's lower
+    bound above 50), and the noise control localises at chance."""
     if not applies(profile):
         return []
     page = "fig2_localisation"
     trimmed = trimmed_localisation(profile, backbone, train=train, test=test, seed=seed,
                                    n_bootstrap=n_bootstrap)
-    out = [above_chance(page, f"{backbone}, leading silence trimmed: localisation of the fake "
-                              "words (mean per-video AUC)",
+    out = [above_chance(page, f"{backbone}, probe trained and tested without the leading "
+                              "silence: localisation of the fake words (mean per-video AUC)",
                         trimmed["loc_auc"], trimmed["loc_ci_low"], trimmed["loc_ci_high"],
-                        why="outside the leading silence only the replaced words differ from "
-                            "the real clip they were cut from (avdd.synth.av1m), so they score "
-                            "above the rest; how far above depends on how much the probe "
-                            "leans on the silence instead (measured 63-70 with it, 77 without "
-                            "it: docs/NOTES.md, session 5)")]
+                        why="without the leading silence only the replaced words differ from "
+                            "the real clip they were cut from (avdd.synth.av1m), so a probe "
+                            "that learns them scores them above the rest; whether it learns "
+                            "them depends on how many training videos it has (docs/NOTES.md, "
+                            "sessions 5 and 9)")]
     noise = noise_localisation(profile, backbone, test, seed=seed, n_bootstrap=n_bootstrap)
     out.append(at_chance(page, f"control: a store of noise shaped like {backbone}'s "
                                "(localisation AUC)",

@@ -15,8 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from avdd.analysis.cache import FEATURE_SIDE, Format, cached, entry, put
+from avdd.analysis.video_info import without_leading_silence
 from avdd.backbones import describe
 from avdd.config import Profile
+from avdd.features.featureset import FeatureSet
 from avdd.features.prepare import feature_set
 from avdd.heads.probe import LinearProbe
 from avdd.heads.probe_io import load_probe, save_probe
@@ -31,10 +33,14 @@ PROBES: Format[tuple[LinearProbe, dict]] = Format(
     load=lambda folder: load_probe(folder / PROBE_FILE))
 
 
-def _config(profile: Profile, backbone: str, train: str, seed: int) -> dict:
-    return {"profile": profile.name, "data": str(profile.data_roots.get(train, "")),
-            "backbone": backbone, "backbone_config": describe(backbone).config,
-            "train": train, "probe": LinearProbe(random_state=seed).get_params()}
+def _config(profile: Profile, backbone: str, train: str, seed: int,
+            trimmed: bool = False) -> dict:
+    config = {"profile": profile.name, "data": str(profile.data_roots.get(train, "")),
+              "backbone": backbone, "backbone_config": describe(backbone).config,
+              "train": train, "probe": LinearProbe(random_state=seed).get_params()}
+    if trimmed:  # only then: the untrimmed probes keep their keys
+        config["frames"] = "leading silence dropped (analysis.video_info.without_leading_silence)"
+    return config
 
 
 def probe_path(profile: Profile, backbone: str, train: str, seed: int = 43) -> Path:
@@ -45,18 +51,24 @@ def probe_path(profile: Profile, backbone: str, train: str, seed: int = 43) -> P
 
 
 def trained_probe(profile: Profile, backbone: str, train: str, *, seed: int = 43,
-                  force: bool = False) -> LinearProbe:
-    """The linear probe of ``backbone`` trained on dataset ``train`` (cached)."""
+                  trimmed: bool = False, force: bool = False) -> LinearProbe:
+    """The linear probe of ``backbone`` trained on dataset ``train`` (cached).
 
-    config = _config(profile, backbone, train, seed)
+    ``trimmed``: trained and early-stopped on features without each video's leading-silence
+    frames (:func:`avdd.analysis.video_info.without_leading_silence`), so the silence cannot
+    be one of its cues; Figs. 2-3's frame-level trimming ablation."""
+
+    config = _config(profile, backbone, train, seed, trimmed)
     weights = describe(backbone).weights
 
+    def data(split: str) -> FeatureSet:
+        fs = feature_set(profile, backbone, train, split)
+        return without_leading_silence(profile, fs, train, split)[0] if trimmed else fs
+
     def fit() -> tuple[LinearProbe, dict]:
-        probe = LinearProbe(random_state=seed).fit(
-            feature_set(profile, backbone, train, "train"),
-            feature_set(profile, backbone, train, "val"))
+        probe = LinearProbe(random_state=seed).fit(data("train"), data("val"))
         return probe, {"backbone": backbone, "backbone_config": config["backbone_config"],
-                       "train": train, "probe_params": probe.get_params(),
+                       "train": train, "trimmed": trimmed, "probe_params": probe.get_params(),
                        "provenance": provenance(profile=profile.name,
                                                 synthetic=profile.synthetic, weights=weights,
                                                 train=train, code=code_fingerprints(
@@ -64,7 +76,8 @@ def trained_probe(profile: Profile, backbone: str, train: str, *, seed: int = 43
 
     return cached(profile, "probe", config, fit, code=__name__, force=force, fmt=PROBES,
                   context={"weights": weights},
-                  doing=f"training a linear probe: {backbone} on {train}")[0]
+                  doing=f"training a linear probe: {backbone} on {train}"
+                        + (" without leading silence" if trimmed else ""))[0]
 
 
 def install_probe(profile: Profile, backbone: str, train: str, probe: LinearProbe, *,

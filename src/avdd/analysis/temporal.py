@@ -34,7 +34,7 @@ from scipy.special import logsumexp
 from avdd.analysis import metrics
 from avdd.analysis.cache import cached
 from avdd.analysis.probes import trained_probe
-from avdd.analysis.video_info import video_info
+from avdd.analysis.video_info import video_info, without_leading_silence
 from avdd.backbones import describe
 from avdd.backbones.layers.audio import silence_frames
 from avdd.config import Profile
@@ -300,6 +300,9 @@ ABLATIONS = {
     "none": "no trimming: the probe's scores as they are",
     "scores": "test time: the leading-silence frames are cut from the frame scores before "
               "the peak and the video score are taken (probe unchanged)",
+    "frames": "training and test: the leading-silence frames are cut from every video's "
+              "features (train, val and test), and the probe is retrained on what is left, "
+              "so the silence cannot be one of its cues",
     "features": "input: the backbone drops the silence before encoding (`trim_silence=true`, "
                 "AVH-Align's threshold rule), and the probe is trained on trimmed features",
 }
@@ -312,17 +315,21 @@ def evaluate_temporal(profile: Profile, backbone: str, *, train: str = "av1m",
 
     Args:
         backbone: a backbone spec; a ``trim_silence=true`` spec is the "features" ablation.
-        ablation: ``"none"`` or ``"scores"`` (see :data:`ABLATIONS`).
+        ablation: ``"none"``, ``"scores"`` or ``"frames"`` (see :data:`ABLATIONS`).
     Returns:
         One table row: classification ``auc`` (video level, all test videos) with its
         bootstrap interval; ``loc_auc`` over test fakes (:func:`localisation_auc`) with its
         interval and counts; the leading-silence check (``silence_top``, ``silence_chance``,
         ``silence_videos``) and ``top_in_fake`` over test fakes. Percentages except counts.
     """
-    if ablation not in ("none", "scores"):
-        raise ValueError(f"ablation must be 'none' or 'scores', got {ablation!r}")
+    if ablation not in ("none", "scores", "frames"):
+        raise ValueError(f"ablation must be 'none', 'scores' or 'frames', got {ablation!r}")
     bb = describe(backbone)
-    probe = trained_probe(profile, backbone, train, seed=seed)
+    if ablation != "none" and bb.config.get("trim_silence"):
+        raise ValueError(f"{backbone} drops the leading silence from its input already "
+                         f"(trim_silence=true): ablation {ablation!r} would cut it twice; use "
+                         "ablation='none' for it")
+    probe = trained_probe(profile, backbone, train, seed=seed, trimmed=ablation == "frames")
     fs = feature_set(profile, backbone, test, "test")
     info = video_info(profile, test, "test")
     missing = sorted(set(fs.ids) - set(info.index))
@@ -335,8 +342,11 @@ def evaluate_temporal(profile: Profile, backbone: str, *, train: str = "av1m",
         raise ValueError(f"the {backbone} store of {test}/test holds videos at several frame "
                          f"rates ({sorted(rates)}): localisation needs one rate per store; "
                          "extract it at a fixed rate (the demo's 25 fps)")
-    logits = probe.frame_logits(fs)
     offsets = feature_offsets(backbone, info["measured_silence_s"].to_numpy())
+    if ablation == "frames":
+        fs, dropped = without_leading_silence(profile, fs, test, "test")
+        offsets = offsets + dropped
+    logits = probe.frame_logits(fs)
     if ablation == "scores":
         logits, dropped = drop_leading_silence(logits, info["leading_silence_s"].to_numpy(),
                                                fs.fps)
@@ -402,7 +412,7 @@ def leading_silence_table(profile: Profile, backbones: Sequence[str], *, train: 
                           force: bool = False) -> pd.DataFrame:
     """The leading-silence check with and without trimming, per backbone.
 
-    Rows per backbone: ``ablation`` = ``"none"``, ``"scores"`` and, for lip backbones,
+    Rows per backbone: ``ablation`` = ``"none"``, ``"scores"``, ``"frames"`` and, for lip backbones,
     ``"features"`` (its ``trim_silence=true`` store, which must be prepared:
     :func:`silence_specs`); :data:`ABLATIONS` says what each does. ``base`` names the
     untrimmed backbone. Columns as :func:`evaluate_temporal`. Cached (:func:`avdd.analysis.cache.cached`).
@@ -413,8 +423,9 @@ def leading_silence_table(profile: Profile, backbones: Sequence[str], *, train: 
         rows = []
         for b in backbones:
             rows.append({"base": b, "ablation": "none", **evaluate_temporal(profile, b, **kw)})
-            rows.append({"base": b, "ablation": "scores",
-                         **evaluate_temporal(profile, b, ablation="scores", **kw)})
+            for ablation in ("scores", "frames"):
+                rows.append({"base": b, "ablation": ablation,
+                             **evaluate_temporal(profile, b, ablation=ablation, **kw)})
             trimmed = trim_spec(b)
             if trimmed:
                 rows.append({"base": b, "ablation": "features",

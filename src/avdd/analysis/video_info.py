@@ -7,12 +7,14 @@ silence each video really starts with.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from avdd.analysis.cache import cached
-from avdd.backbones.layers.audio import SILENCE_THRESHOLD, leading_silence_seconds
+from avdd.backbones.layers.audio import SILENCE_THRESHOLD, leading_silence_seconds, silence_frames
 from avdd.config import Profile
 from avdd.datasets import load_items
+from avdd.features.featureset import FeatureSet
 from avdd.media import read_clip
 
 
@@ -52,3 +54,24 @@ def video_info(profile: Profile, dataset: str, split: str, *,
         return pd.DataFrame(rows)
 
     return cached(profile, "video_info", config, compute, code=__name__, force=force).set_index("video_id")
+
+
+def without_leading_silence(profile: Profile, fs: FeatureSet, dataset: str,
+                            split: str) -> tuple[FeatureSet, np.ndarray]:
+    """``fs`` (the store of ``dataset``/``split``) without each video's leading-silence frames:
+    :func:`~avdd.backbones.layers.audio.silence_frames` of its ``leading_silence_s`` at the
+    store's rate, at least one frame kept (:meth:`FeatureSet.drop_leading`).
+
+    Frame-level trimming, for any backbone: what ``trim_silence=true`` does to a lip model's
+    input, done on the features instead (a frame's features may still have heard the silence
+    through the model's receptive field). Returns ``(trimmed set, (N,) frames dropped)``.
+    """
+    info = video_info(profile, dataset, split)
+    missing = sorted(set(fs.ids) - set(info.index))
+    if missing:
+        raise ValueError(f"{len(missing)} videos of the {dataset}/{split} store are not in its "
+                         f"split list (e.g. {missing[0]}); re-extract the store")
+    seconds = info.loc[list(fs.ids), "leading_silence_s"].to_numpy()
+    wanted = np.array([silence_frames(float(s), fs.fps) for s in seconds], np.int64)
+    dropped = np.minimum(wanted, fs.lengths - 1)
+    return fs.drop_leading(dropped), dropped

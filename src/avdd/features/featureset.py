@@ -189,6 +189,20 @@ class FeatureSet:
         out.labels.flags.writeable = False
         return out
 
+    def drop_leading(self, frames: Sequence[int]) -> FeatureSet:
+        """The same videos without their first ``frames[i]`` frames ``(N,)``, sharing shards
+        and caches (no copy). At least one frame of each video is kept, so a video is never
+        empty: the frames actually dropped are ``min(frames[i], lengths[i] - 1)``. Metadata
+        (e.g. fake segments) stays on the video's own clock."""
+        k = np.asarray(frames, np.int64)
+        if k.shape != (len(self),) or (k < 0).any():
+            raise ValueError(f"drop_leading needs {len(self)} frame counts >= 0, got shape "
+                             f"{k.shape}")
+        k = np.minimum(k, self.lengths - 1)
+        return FeatureSet(self._shards, self._shard_of, self._start + k, self.lengths - k,
+                          self.labels, self.ids, self._meta, dim=self.dim, fps=self.fps,
+                          info=self.info)
+
     def select(self, ids: Sequence[str]) -> FeatureSet:
         """Videos with these ids, in this order (KeyError naming the first missing id)."""
         pos = {v: i for i, v in enumerate(self.ids)}
