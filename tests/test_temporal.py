@@ -229,6 +229,17 @@ def test_leading_silence_table_known_answers(tiny_profile):
                 per_video.append(100 * roc_auc_score(y, logits[i]))
         assert row.loc_n_used == len(per_video) > 0
         assert row.loc_auc == pytest.approx(np.mean(per_video), abs=1e-6)
+        ranked = []  # the leading silence as the segment, over the fakes that still hold it
+        for i in fakes:
+            if silence.iloc[i] > 0 and cut[i] == 0:
+                y = np.arange(len(logits[i])) < silence_frames(silence.iloc[i], fps)
+                if 0 < y.sum() < len(y):
+                    ranked.append(100 * roc_auc_score(y, logits[i]))
+        assert row.silence_loc_n_used == len(ranked) and (ranked or row.ablation != "none")
+        if ranked:
+            assert row.silence_loc_auc == pytest.approx(np.mean(ranked), abs=1e-6)
+        else:
+            assert math.isnan(row.silence_loc_auc)
         silent = [i for i in fakes if silence.iloc[i] > 0 and cut[i] == 0]
         assert row.silence_videos == len(silent)
         if silent:

@@ -10,12 +10,13 @@ Training is deterministic given the seed, so a cached probe equals a retrained o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from avdd.analysis.cache import FEATURE_SIDE, Format, cached, entry, put
-from avdd.analysis.video_info import without_leading_silence
 from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.features.featureset import FeatureSet
@@ -33,13 +34,29 @@ PROBES: Format[tuple[LinearProbe, dict]] = Format(
     load=lambda folder: load_probe(folder / PROBE_FILE))
 
 
+@dataclass(frozen=True)
+class FrameSelection:
+    """Which frames of each video a probe is trained on, when not all of them.
+
+    Attributes:
+        name: what is kept, in words (part of the probe's cache key).
+        apply: ``(profile, feature set, dataset, split) -> feature set`` of the kept frames.
+        code: modules whose code ``apply`` runs: they key the probe too (the caller's module
+            names them, so that this one needs not import them).
+    """
+
+    name: str
+    apply: Callable[[Profile, FeatureSet, str, str], FeatureSet]
+    code: tuple[str, ...]
+
+
 def _config(profile: Profile, backbone: str, train: str, seed: int,
-            trimmed: bool = False) -> dict:
+            frames: FrameSelection | None = None) -> dict:
     config = {"profile": profile.name, "data": str(profile.data_roots.get(train, "")),
               "backbone": backbone, "backbone_config": describe(backbone).config,
               "train": train, "probe": LinearProbe(random_state=seed).get_params()}
-    if trimmed:  # only then: the untrimmed probes keep their keys
-        config["frames"] = "leading silence dropped (analysis.video_info.without_leading_silence)"
+    if frames is not None:  # only then: the probes on all frames keep their keys
+        config["frames"] = frames.name
     return config
 
 
@@ -51,33 +68,34 @@ def probe_path(profile: Profile, backbone: str, train: str, seed: int = 43) -> P
 
 
 def trained_probe(profile: Profile, backbone: str, train: str, *, seed: int = 43,
-                  trimmed: bool = False, force: bool = False) -> LinearProbe:
+                  frames: FrameSelection | None = None, force: bool = False) -> LinearProbe:
     """The linear probe of ``backbone`` trained on dataset ``train`` (cached).
 
-    ``trimmed``: trained and early-stopped on features without each video's leading-silence
-    frames (:func:`avdd.analysis.video_info.without_leading_silence`), so the silence cannot
-    be one of its cues; Figs. 2-3's frame-level trimming ablation."""
+    ``frames``: train and early-stop it on those frames of each video only (e.g. without the
+    leading silence, :data:`avdd.analysis.temporal.WITHOUT_LEADING_SILENCE`); None: all."""
 
-    config = _config(profile, backbone, train, seed, trimmed)
+    config = _config(profile, backbone, train, seed, frames)
     weights = describe(backbone).weights
+    code = [__name__, *(frames.code if frames else ())]
 
     def data(split: str) -> FeatureSet:
         fs = feature_set(profile, backbone, train, split)
-        return without_leading_silence(profile, fs, train, split)[0] if trimmed else fs
+        return fs if frames is None else frames.apply(profile, fs, train, split)
 
     def fit() -> tuple[LinearProbe, dict]:
         probe = LinearProbe(random_state=seed).fit(data("train"), data("val"))
         return probe, {"backbone": backbone, "backbone_config": config["backbone_config"],
-                       "train": train, "trimmed": trimmed, "probe_params": probe.get_params(),
+                       "train": train, "frames": frames.name if frames else "all",
+                       "probe_params": probe.get_params(),
                        "provenance": provenance(profile=profile.name,
                                                 synthetic=profile.synthetic, weights=weights,
                                                 train=train, code=code_fingerprints(
-                                                    [__name__], stop=FEATURE_SIDE))}
+                                                    code, stop=FEATURE_SIDE))}
 
-    return cached(profile, "probe", config, fit, code=__name__, force=force, fmt=PROBES,
+    return cached(profile, "probe", config, fit, code=code, force=force, fmt=PROBES,
                   context={"weights": weights},
                   doing=f"training a linear probe: {backbone} on {train}"
-                        + (" without leading silence" if trimmed else ""))[0]
+                        + (f" ({frames.name})" if frames else ""))[0]
 
 
 def install_probe(profile: Profile, backbone: str, train: str, probe: LinearProbe, *,

@@ -33,7 +33,7 @@ from scipy.special import logsumexp
 
 from avdd.analysis import metrics
 from avdd.analysis.cache import cached
-from avdd.analysis.probes import trained_probe
+from avdd.analysis.probes import FrameSelection, trained_probe
 from avdd.analysis.video_info import video_info, without_leading_silence
 from avdd.backbones import describe
 from avdd.backbones.layers.audio import silence_frames
@@ -295,6 +295,13 @@ def feature_offsets(backbone: str, measured_silence: np.ndarray) -> np.ndarray:
 
 # -- study level -----------------------------------------------------------------------------
 
+#: The frames the "frames" ablation trains its probe on: each video's own, after its leading
+#: silence (:func:`avdd.analysis.video_info.without_leading_silence`).
+WITHOUT_LEADING_SILENCE = FrameSelection(
+    "without the leading silence (silence_frames of leading_silence_s)",
+    lambda profile, fs, dataset, split: without_leading_silence(profile, fs, dataset, split)[0],
+    ("avdd.analysis.video_info",))
+
 #: The rows of the leading-silence ablation.
 ABLATIONS = {
     "none": "no trimming: the probe's scores as they are",
@@ -320,7 +327,10 @@ def evaluate_temporal(profile: Profile, backbone: str, *, train: str = "av1m",
         One table row: classification ``auc`` (video level, all test videos) with its
         bootstrap interval; ``loc_auc`` over test fakes (:func:`localisation_auc`) with its
         interval and counts; the leading-silence check (``silence_top``, ``silence_chance``,
-        ``silence_videos``) and ``top_in_fake`` over test fakes. Percentages except counts.
+        ``silence_videos``), the same localisation with the leading silence as the segment
+        (``silence_loc_auc``, its interval and ``silence_loc_n_used``: how far the frame scores
+        rank the silence above the rest of the fakes that start with one) and
+        ``top_in_fake`` over test fakes. Percentages except counts.
     """
     if ablation not in ("none", "scores", "frames"):
         raise ValueError(f"ablation must be 'none', 'scores' or 'frames', got {ablation!r}")
@@ -329,7 +339,8 @@ def evaluate_temporal(profile: Profile, backbone: str, *, train: str = "av1m",
         raise ValueError(f"{backbone} drops the leading silence from its input already "
                          f"(trim_silence=true): ablation {ablation!r} would cut it twice; use "
                          "ablation='none' for it")
-    probe = trained_probe(profile, backbone, train, seed=seed, trimmed=ablation == "frames")
+    probe = trained_probe(profile, backbone, train, seed=seed,
+                          frames=WITHOUT_LEADING_SILENCE if ablation == "frames" else None)
     fs = feature_set(profile, backbone, test, "test")
     info = video_info(profile, test, "test")
     missing = sorted(set(fs.ids) - set(info.index))
@@ -365,8 +376,17 @@ def evaluate_temporal(profile: Profile, backbone: str, *, train: str = "av1m",
     loc = localisation_auc(z, segs, [len(v) for v in z], fs.fps, expected_lengths=expected,
                            tolerance=tolerance, offsets=offsets[fake], n_bootstrap=n_bootstrap,
                            random_state=seed)
-    chk = leading_silence_check(z, info["leading_silence_s"].to_numpy()[fake], fs.fps,
-                                offsets=offsets[fake])
+    lead = info["leading_silence_s"].to_numpy()[fake]
+    chk = leading_silence_check(z, lead, fs.fps, offsets=offsets[fake])
+    # The silence as a "segment" [0, s]: its frames are silence_frames(s), the trimming rule
+    # (frame_labels marks 0..floor(fps * s)). Where the silence was cut, nothing is left of it
+    # and the video counts as single-class.
+    silent = np.flatnonzero(lead > 0)
+    sil = localisation_auc([z[j] for j in silent], [[[0.0, float(lead[j])]] for j in silent],
+                           [len(z[j]) for j in silent], fs.fps,
+                           expected_lengths=expected[silent], tolerance=tolerance,
+                           offsets=offsets[fake][silent], n_bootstrap=n_bootstrap,
+                           random_state=seed)
     return {"backbone": backbone, "modality": bb.modality, "weights": bb.weights,
             "fps": fs.fps, "train": train, "test": test,
             **{k: 100 * cls[k] for k in ("auc", "auc_ci_low", "auc_ci_high")},
@@ -376,6 +396,8 @@ def evaluate_temporal(profile: Profile, backbone: str, *, train: str = "av1m",
             "loc_n_single_class": loc.n_single_class,
             "silence_top": 100 * chk.fraction, "silence_chance": 100 * chk.chance,
             "silence_videos": chk.n_videos,
+            "silence_loc_auc": sil.mean, "silence_loc_ci_low": sil.ci_low,
+            "silence_loc_ci_high": sil.ci_high, "silence_loc_n_used": sil.n_used,
             "top_in_fake": 100 * top_in_fake(z, segs, fs.fps, offsets=offsets[fake])}
 
 
