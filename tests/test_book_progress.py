@@ -123,6 +123,42 @@ def test_the_build_numbers_pages_relays_their_status_and_ends_with_a_table(
     assert table[-1].startswith("wall time")
 
 
+def test_a_failed_page_does_not_stop_the_pages_after_it(monkeypatch, tmp_path, capsys):
+    """Every page runs when one fails (the first page of a lane, and a page outside the
+    lanes); the build then fails with the first error, and known_answers.csv gathers the
+    checks of the pages that ran, not a table left by an earlier build."""
+    avdd_execute = extension()
+    ran = []
+    generated = tmp_path / "book" / "generated"
+
+    def fake(nb, out, params, cwd, files, status):
+        name = Path(nb).stem
+        ran.append(name)
+        if name in ("table1_representations", "table3_sota"):
+            raise RuntimeError(f"{name} failed")
+        files.mkdir(parents=True, exist_ok=True)
+        (files / f"{name}-known-answers.csv").write_text(
+            "page,check,expected,measured,passed\n" f"{name},c,e,1,True\n")
+        return True
+
+    monkeypatch.setattr(avdd_execute, "execute_stale", fake)
+    monkeypatch.delenv("AVDD_BOOK_PARAMETERS", raising=False)
+    generated.mkdir(parents=True)
+    (generated / "known_answers.csv").write_text("page,check,expected,measured,passed\n"
+                                                 "old_page,c,e,1,True\n")
+    config = SimpleNamespace(avdd_parameters={}, avdd_lanes=[
+        ["table3_sota", "table2_linear_probing"], ["fig3_temporal"]],
+        avdd_notebooks=["table1_representations", "table2_linear_probing", "table3_sota",
+                        "fig3_temporal"])
+    with pytest.raises(RuntimeError, match="table1_representations failed"):
+        avdd_execute._execute(SimpleNamespace(srcdir=str(tmp_path / "book")), config)
+    assert sorted(ran) == sorted(config.avdd_notebooks)
+    table = capsys.readouterr().err
+    assert "table3_sota: failed" in table and "table2_linear_probing: recomputed" in table
+    pages = (generated / "known_answers.csv").read_text().splitlines()[1:]
+    assert sorted(p.split(",")[0] for p in pages) == ["fig3_temporal", "table2_linear_probing"]
+
+
 def test_a_kernel_reports_to_the_build_and_not_into_the_page(tmp_path, monkeypatch):
     """The real path: papermill starts a kernel whose avdd.progress writes to the build's
     status file; the executed notebook's outputs hold only what the cell printed."""

@@ -94,23 +94,36 @@ def _execute(app, config) -> None:
                 + ("" if outcome != "reused" else " (its output is up to date)"))
 
     try:
-        _run_all(names, in_lanes, lanes, run)
+        errors = _run_all(names, in_lanes, lanes, run)
     finally:
         if pages:
             say("avdd book: pages\n" + summary(pages, time.perf_counter() - begun))
-    collect_known_answers(book / "generated")
+        collect_known_answers(book / "generated")  # the pages that ran, even when one failed
+    if errors:
+        raise errors[0]
 
 
 def _run_all(names: list[str], in_lanes: set[str], lanes: list[list[str]],
-             run: Callable[[str], None]) -> None:
-    """The notebooks in no lane one after the other, then the lanes side by side."""
+             run: Callable[[str], None]) -> list[BaseException]:
+    """The notebooks in no lane one after the other, then the lanes side by side. A notebook
+    that fails does not stop the others (its failure is recorded by ``run`` and returned):
+    otherwise the pages after it would keep an earlier build's outputs, rendered as if
+    current. Returns the failures, in the order they happened."""
+    errors: list[BaseException] = []
+
+    def attempt(name: str) -> None:
+        try:
+            run(name)
+        except Exception as error:  # noqa: BLE001 - reported by run, raised after the others
+            errors.append(error)
+
     for name in names:
         if name not in in_lanes:
-            run(name)
+            attempt(name)
     if lanes:
         def lane(order: list[str]) -> None:
             for name in order:
-                run(name)
+                attempt(name)
 
         # One thread per kernel while the lanes share the cores: two kernels of two threads
         # each on two cores made Table 4's Transformers ~4x slower (measured: 275 s against
@@ -126,9 +139,8 @@ def _run_all(names: list[str], in_lanes: set[str], lanes: list[list[str]],
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        errors = [f.exception() for f in futures if f.exception() is not None]
-        if errors:
-            raise errors[0]
+        errors += [f.exception() for f in futures if f.exception() is not None]
+    return errors
 
 
 def setup(app):
