@@ -102,7 +102,8 @@ peaks = pd.DataFrame([timeline.peak_summary(tl, info.loc[tl.video_id, "leading_s
                       for tl in timelines.values()], index=list(timelines))
 prepare(prof, [known_answers.REFERENCE_AUDIO], sorted({train, test}), workers=workers,
         progress=False)
-checks = known_answers.silence_checks(prof, train=train, test=test, seed=seed)
+checks = known_answers.silence_checks(prof, train=train, test=test, seed=seed,
+                                      n_bootstrap=n_bootstrap)
 page = Page("fig3_temporal", prof, backbones, outputs=outputs, seed=seed, train=train,
             test=test, picks=picks, frame_rule=frame_rule)
 

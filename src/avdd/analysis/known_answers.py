@@ -6,7 +6,7 @@ or two words re-spoken through a TTS model that lacks the high band, so a repres
 the spectrum must detect it in domain (above chance: the leading silence competes for the
 probe); an AVLips-like fake keeps its genuine soundtrack, so an audio-only probe must be at
 chance there; half of the AV1M- and FAVC-like fakes start with a silence reals never have, so
-an untrimmed audio probe must put its top frame there far more often than a random frame would;
+an untrimmed audio probe's frame scores must rank that silence above the rest of the video;
 a domain's splits come from one generator, so a threshold chosen on its validation split must
 still separate its test classes (balanced accuracy above chance where the AUC is).
 Each page turns such a consequence into a :class:`avdd.analysis.checks.Check`: a measured number with its 95 %
@@ -42,9 +42,7 @@ from avdd.analysis.checks import (
     at_chance,
     at_least,
     below,
-    binomial_interval,
     correlation_gap,
-    finite,
 )
 from avdd.analysis.fusion import complementarity
 from avdd.analysis.probes import probe_scores
@@ -374,26 +372,30 @@ def localisation_checks(profile: Profile, *, backbone: str = REFERENCE_AUDIO,
 
 
 def silence_checks(profile: Profile, *, backbone: str = REFERENCE_AUDIO, train: str = "av1m",
-                   test: str = "av1m", seed: int = 43) -> list[Check]:
-    """Fig. 3: untrimmed, ``backbone``'s probe puts its top frame in the leading silence of
-    the fakes that have one far more often than a random frame would (the exact binomial
-    interval's lower bound above twice the chance share)."""
+                   test: str = "av1m", seed: int = 43, n_bootstrap: int = 1000) -> list[Check]:
+    """Fig. 3: untrimmed, ``backbone``'s frame scores rank the leading silence of the fakes
+    that have one above the rest of those videos (the mean per-video AUC with the silence as
+    the segment, :func:`avdd.analysis.temporal.evaluate_temporal`'s ``silence_loc_auc``;
+    the interval's lower bound above 50).
+
+    Not the share of fakes whose single highest frame lies in the silence: that depends on
+    whether another cue peaks higher, which the construction does not decide (the replaced
+    words' band, learnt better from more training videos: 59 % of the fakes at the demo's
+    scale 0.5, 12 % against a chance of 12 % at scale 2, docs/NOTES.md, session 8). The
+    page's table shows that share beside this one."""
     if not applies(profile):
         return []
-    page, out = "fig3_temporal", []
-    untrimmed = evaluate_temporal(profile, backbone, train=train, test=test, seed=seed,
-                                  n_bootstrap=0)
-    k = round(untrimmed["silence_top"] / 100 * untrimmed["silence_videos"]) \
-        if finite(untrimmed["silence_top"]) else 0
-    share, lo, hi = binomial_interval(k, int(untrimmed["silence_videos"]))
-    chance = float(untrimmed["silence_chance"])
-    out.append(above_chance(
-        page, f"{backbone}, untrimmed: top frame in the leading silence (% of fakes with one)",
-        share, lo, hi, chance=chance, margin=chance,
+    row = evaluate_temporal(profile, backbone, train=train, test=test, seed=seed,
+                            n_bootstrap=n_bootstrap)
+    return [above_chance(
+        "fig3_temporal", f"{backbone}, untrimmed: frame scores rank the leading silence above "
+                         "the rest of the fake (mean per-video AUC)",
+        row["silence_loc_auc"], row["silence_loc_ci_low"], row["silence_loc_ci_high"],
         why="half of the AV1M-like fakes start with a silence no real clip has "
-            "(SynthConfig.leading_silence_fraction): the probe learns it as a cue, and its "
-            "highest frame lies there"))
-    return out
+            "(SynthConfig.leading_silence_fraction): a probe trained on whole videos gains by "
+            "scoring those frames as fake, so its temporal explanation must mark them; "
+            "whether its single top frame lies there too depends on how strongly it learns "
+            "the replaced words (the table below)")]
 
 
 def spatial_checks(profile: Profile, clicks: pd.DataFrame, *, n_bootstrap: int = 1000,
