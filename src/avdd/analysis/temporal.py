@@ -434,8 +434,8 @@ def leading_silence_table(profile: Profile, backbones: Sequence[str], *, train: 
                           force: bool = False) -> pd.DataFrame:
     """The leading-silence check with and without trimming, per backbone.
 
-    Rows per backbone: ``ablation`` = ``"none"``, ``"scores"``, ``"frames"`` and, for lip backbones,
-    ``"features"`` (its ``trim_silence=true`` store, which must be prepared:
+    Rows per backbone: ``ablation`` = ``"none"``, ``"scores"``, ``"frames"`` and, for lip
+    backbones, ``"features"`` (its ``trim_silence=true`` store, which must be prepared:
     :func:`silence_specs`); :data:`ABLATIONS` says what each does. ``base`` names the
     untrimmed backbone. Columns as :func:`evaluate_temporal`. Cached (:func:`avdd.analysis.cache.cached`).
     """
