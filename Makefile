@@ -35,7 +35,7 @@ book: $(VENV)/.installed-book
 	@echo "book: open book/_build/html/index.html"
 
 # The demo with statistical power (profiles/demo-power.yaml: the benchmark at scale 2, the
-# ten representations the checks and Tables 3-4 read; ~30 min on 2 cores). It writes the same
+# ten representations the checks and Tables 3-4 read; ~22 min on 2 cores). It writes the same
 # book/generated/ pages, so a later `make book` runs them again with the default demo.
 book-power: $(VENV)/.installed-book
 	$(BIN)/avdd book --params profiles/demo-power.yaml
