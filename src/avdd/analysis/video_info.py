@@ -72,6 +72,5 @@ def without_leading_silence(profile: Profile, fs: FeatureSet, dataset: str,
         raise ValueError(f"{len(missing)} videos of the {dataset}/{split} store are not in its "
                          f"split list (e.g. {missing[0]}); re-extract the store")
     seconds = info.loc[list(fs.ids), "leading_silence_s"].to_numpy()
-    wanted = np.array([silence_frames(float(s), fs.fps) for s in seconds], np.int64)
-    dropped = np.minimum(wanted, fs.lengths - 1)
-    return fs.drop_leading(dropped), dropped
+    trimmed = fs.drop_leading([silence_frames(float(s), fs.fps) for s in seconds])
+    return trimmed, fs.lengths - trimmed.lengths  # drop_leading keeps one frame of each
