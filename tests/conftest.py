@@ -38,6 +38,20 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("true", "1", "yes")
 
 
+def fixed_probe(w, b: float = 0.0):
+    """A 'fitted' :class:`avdd.heads.probe.LinearProbe` with the given weights (what fit would
+    set, without training)."""
+    import numpy as np
+
+    from avdd.heads.probe import LinearProbe
+
+    probe = LinearProbe()
+    probe.coef_, probe.intercept_ = np.asarray(w, np.float32), float(b)
+    probe.n_features_in_, probe.classes_ = len(probe.coef_), np.array([0, 1])
+    probe.best_epoch_, probe.history_ = 0, []
+    return probe
+
+
 def require(available: bool, reason: str) -> None:
     """Skip the calling test when ``available`` is false, with ``reason``; in CI fail it
     instead: CI installs everything the tests need, so a missing piece there is a bug of the

@@ -9,24 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import require
+from conftest import fixed_probe, require
 
 from avdd.analysis import spatial, spatial_points
 from avdd.backbones import get_backbone
 from avdd.backbones.clip import CLIPFramesRandom, processor_for
-from avdd.heads.probe import LinearProbe
 from avdd.media import Clip
 
 GRID, PATCH, SIZE = 4, 14, 56  # the tiny CLIP: 56² input, 14-px patches
 
 
-def _probe(w: np.ndarray, b: float = 0.0) -> LinearProbe:
-    """A 'fitted' probe with the given weights (what fit would set, without training)."""
-    probe = LinearProbe()
-    probe.coef_, probe.intercept_ = np.asarray(w, np.float32), float(b)
-    probe.n_features_in_, probe.classes_ = len(probe.coef_), np.array([0, 1])
-    probe.best_epoch_, probe.history_ = 0, []
-    return probe
+_probe = fixed_probe
 
 
 @pytest.fixture(scope="module")

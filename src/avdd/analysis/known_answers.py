@@ -54,7 +54,7 @@ from avdd.features.featureset import FeatureSet
 from avdd.features.prepare import feature_set, prepare
 from avdd.heads.probe import LinearProbe
 
-__all__ = ["REFERENCE_AUDIO", "REFERENCE_VISUAL", "COMPLEMENTARITY_REFERENCES", "shuffled_label_auc", "noise_localisation",
+__all__ = ["REFERENCE_AUDIO", "REFERENCE_VISUAL", "NESTED_REGIONS", "COMPLEMENTARITY_REFERENCES", "shuffled_label_auc", "noise_localisation",
            "trimmed_localisation", "control_labels", "table1_checks", "table2_checks", "operating_point_checks", "table3_checks", "table4_checks",
            "localisation_checks", "silence_checks", "spatial_checks", "complementarity_checks"]
 
@@ -398,22 +398,46 @@ def silence_checks(profile: Profile, *, backbone: str = REFERENCE_AUDIO, train: 
             "the replaced words (the table below)")]
 
 
-def spatial_checks(profile: Profile, clicks: pd.DataFrame, *, n_bootstrap: int = 1000,
+#: Synthetic manipulations that paste two nested regions: FAVC-like face swaps paste the
+#: donor's inner face and then re-draw the mouth inside it (:mod:`avdd.synth.favc`),
+#: and their click is the face's centre. Which of the two an explanation's single hottest
+#: point must find, the construction does not say, so Fig. 4's check leaves them out (the
+#: page shows their errors apart).
+NESTED_REGIONS: tuple[str, ...] = ("faceswap-wav2lip", "fsgan-wav2lip")
+
+def spatial_checks(profile: Profile, tables: dict[str, pd.DataFrame], *,
+                   method: str = "gradcam", n_bootstrap: int = 1000,
                    seed: int = 43) -> list[Check]:
-    """Fig. 4: the explanation's click error is below the frame-centre baseline's (the mean
-    paired difference per click, with its bootstrap interval, is below 0). ``clicks``:
-    :func:`avdd.analysis.spatial.spatial_table`."""
+    """Fig. 4: on the fakes with one manipulated region, the explanation's click error is
+    below the frame-centre baseline's: the paired difference, averaged per video and then
+    over videos (the clicks of one video are not independent), with a bootstrap interval
+    over videos, is below 0.
+
+    Args:
+        tables: method → :func:`avdd.analysis.spatial.spatial_table`.
+        method: the map the check reads (Grad-CAM, the paper's, by default), without the
+            :data:`NESTED_REGIONS` fakes.
+    """
     if not applies(profile):
         return []
-    diff = (clicks["err_cam"] - clicks["err_frame_centre"]).to_numpy(np.float64)
+    clicks = tables[method]
+    clicks = clicks[~clicks["manipulation"].isin(NESTED_REGIONS)]
+    diff = (clicks["err_cam"] - clicks["err_frame_centre"]).groupby(clicks["video_id"]).mean()
+    diff = diff.to_numpy(np.float64)
+    value = float(diff.mean()) if len(diff) else float("nan")
     lo, hi = metrics.bootstrap_mean_interval(diff, n_bootstrap=n_bootstrap,
                                              rng=np.random.default_rng(seed))
-    check = below("fig4_spatial", "explanation's click error minus the frame centre's (mean "
-                                  "over clicks, fraction of the frame)",
-                  float(diff.mean()), lo, hi, limit=0.0, limit_name="no better than the centre",
+    name = {"gradcam": "Grad-CAM", "patch": "patch-probe map"}.get(method, method)
+    check = below("fig4_spatial", f"{name}'s click error minus the frame centre's, "
+                                  f"fakes with one manipulated region ({len(diff)} videos; "
+                                  "mean over a video's clicks, then over videos; fraction "
+                                  "of the frame)",
+                  value, lo, hi, limit=0.0, limit_name="no better than the centre",
                   why="the click is the centre of the manipulated region (the synthetic "
                       "annotation's region_centre), which a probe that sees the manipulation "
-                      "must find")
+                      "must find; face swaps are left out, as they paste two nested regions "
+                      "(the swapped face, and the re-drawn mouth inside it) and the click "
+                      "marks only the face")
     return [dataclasses.replace(check, digits=3)]
 
 

@@ -1,19 +1,28 @@
-"""Spatial explanations (Fig. 4): where in the frame does a CLIP probe look?
+"""Spatial explanations (Fig. 4): where in the frame does a probe look?
 
-The per-frame model is the paper's: CLIP image embedding → L2 norm → linear probe logit
-``z = w . e / ||e|| + b``. Two maps over CLIP's ``g × g`` patch grid explain it:
+The per-frame model is the paper's: frame embedding → L2 norm → linear probe logit
+``z = w . e / ||e|| + b``. Two maps over the backbone's ``g × g`` grid explain it:
 
-* :func:`gradcam_maps`: Grad-CAM at the last encoder block's first LayerNorm (``layer_norm1``
-  of the last ``CLIPEncoderLayer``), patch tokens only (CLS dropped): channel weights are the
-  gradients of ``z`` averaged over the patch tokens, the map is the ReLU of the weighted sum
-  of activations (Selvaraju et al. 2017; the ViT variant of ``pytorch-grad-cam``).
-* :func:`patch_probe_maps`: the probe applied directly to every patch token once mapped into
-  the embedding space (``post_layernorm`` + ``visual_projection``, see
-  :meth:`CLIPFrames.patch_grid`), L2-normalised like a frame embedding. No gradients; one
-  forward pass.
+* :func:`gradcam_maps`: Grad-CAM, whose channel weights are the gradients of ``z`` averaged
+  over the grid's cells and whose map is the ReLU of the weighted sum of activations
+  (Selvaraju et al. 2017; the ViT variant of ``pytorch-grad-cam``). For CLIP (the paper's),
+  the activations are the last encoder block's first LayerNorm (``layer_norm1`` of the last
+  ``CLIPEncoderLayer``), patch tokens only (CLS dropped).
+* :func:`patch_probe_maps`: the probe read cell by cell. For CLIP, the probe applied directly
+  to every patch token once mapped into the embedding space (``post_layernorm`` +
+  ``visual_projection``, see :meth:`CLIPFrames.patch_grid`), L2-normalised like a frame
+  embedding. No gradients; one forward pass.
+
+Two families have such a grid (:data:`SPATIAL_FAMILIES`): CLIP, and the handcrafted
+``detail-grid`` (:class:`~avdd.backbones.detail_grid.DetailGrid`), whose embedding *is* its
+grid of cell features flattened. For the latter the activations are those cell features, and
+the patch map is each cell's exact share of the logit, ``w_c . a_c / ||a||`` (the shares sum
+to ``z − b``). Grad-CAM's averaging of the gradient over cells throws away the per-cell
+weights that a probe on such a grid relies on (with one channel its map is the feature times
+the sign of the mean weight).
 
 A map becomes a predicted point of the full frame by the paper's rule (``point="pixel"``:
-min-max scaled, upsampled bilinearly, pasted back through CLIP's resize and centre crop, the
+min-max scaled, upsampled bilinearly, pasted back through the resize and centre crop, the
 mean of all maximal pixels) or the argmax cell's centre (``point="cell"``), both in
 :mod:`avdd.analysis.spatial_points`. Error against a human click ``(x, y)`` (both normalised
 to [0, 1]) is ``(|x − x̂| + |y − ŷ|) / 2`` (:func:`click_errors`), compared with two
@@ -29,7 +38,7 @@ synthetic benchmark, ``region_centre`` (the centre of the manipulated region in 
 frame), which plays the role of a click.
 
 Why one module: Fig. 4 is one analysis (two maps of one probe, their click errors, the
-baselines they are compared with and the cached table); its parts share the CLIP grid geometry.
+baselines they are compared with and the cached table); its parts share the grid geometry.
 """
 
 from __future__ import annotations
@@ -54,6 +63,7 @@ from avdd.analysis.spatial_points import (
     resized_size,
 )
 from avdd.backbones.clip import CLIPFrames
+from avdd.backbones.detail_grid import DetailGrid
 from avdd.heads.probe import LinearProbe
 from avdd.heads.scoring import NORM_EPS
 from avdd.media import Clip
@@ -62,17 +72,21 @@ __all__ = ["gradcam_maps", "patch_probe_maps", "resized_size", "crop_box", "cell
            "map_to_frame_point", "click_errors", "face_centre_point", "clicks_of",
            "decode_for_clicks", "spatial_maps", "spatial_table", "score_thresholds",
            "mae_vs_threshold", "load_frames", "METHODS", "POINT_RULES", "THRESHOLD_RULES",
-           "SpatialExample", "SpatialExamples", "spatial_examples"]
+           "SpatialExample", "SpatialExamples", "spatial_examples", "SPATIAL_FAMILIES"]
 
 #: The two explanation maps: name → function ``(backbone, probe, frames) -> (T, g, g)``.
 METHODS = ("gradcam", "patch")
+
+#: The backbone families with a spatial grid that the maps explain.
+SPATIAL_FAMILIES = (CLIPFrames, DetailGrid)
 
 #: Frame centre baseline point (normalised x, y).
 FRAME_CENTRE = (0.5, 0.5)
 
 
 # -- explanation maps ------------------------------------------------------------------------
-def _probe_tensors(backbone: CLIPFrames, probe: LinearProbe) -> tuple[torch.Tensor, float]:
+def _probe_tensors(backbone: CLIPFrames | DetailGrid,
+                   probe: LinearProbe) -> tuple[torch.Tensor, float]:
     w = np.asarray(probe.coef_, np.float32)
     if w.shape != (backbone.dim,):
         raise ValueError(f"probe has {w.shape[0]} weights but {backbone.name} embeddings are "
@@ -88,18 +102,29 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
-def gradcam_maps(backbone: CLIPFrames, probe: LinearProbe, frames: np.ndarray) -> np.ndarray:
-    """Grad-CAM of the per-frame probe logit over CLIP's patch grid.
+def gradcam_maps(backbone: CLIPFrames | DetailGrid, probe: LinearProbe,
+                 frames: np.ndarray) -> np.ndarray:
+    """Grad-CAM of the per-frame probe logit over the backbone's grid.
 
     Args:
-        backbone: a CLIP backbone (``clip``, ``clip-random``, ``clip-tiny-random``).
+        backbone: a CLIP backbone (``clip``, ``clip-random``, ``clip-tiny-random``) or
+            ``detail-grid``.
         probe: a fitted :class:`LinearProbe` on this backbone's ``(dim,)`` frame embeddings
             (only ``coef_`` and ``intercept_`` are used).
-        frames: ``(T, H, W, 3)`` uint8 RGB frames of any size (CLIP preprocesses them).
+        frames: ``(T, H, W, 3)`` uint8 RGB frames of any size (the backbone preprocesses them).
     Returns:
         ``(T, g, g)`` float32 maps, >= 0 (ReLU), in units of logit (the weighted sum of
-        activations times mean gradients); row i, column j = patch i from the top, j from
-        the left of CLIP's centre crop.
+        activations times mean gradients); row i, column j = cell i from the top, j from
+        the left of the centre crop.
+    """
+    frames = _check_frames(frames)
+    if isinstance(backbone, DetailGrid):
+        return _cell_gradcam(backbone, probe, frames)
+    return _clip_gradcam(backbone, probe, frames)
+
+
+def _clip_gradcam(backbone: CLIPFrames, probe: LinearProbe, frames: np.ndarray) -> np.ndarray:
+    """:func:`gradcam_maps` of CLIP, at the last block's ``layer_norm1`` (patch tokens).
 
     The backbone stays frozen: its parameters need no gradient. The activation of the hooked
     LayerNorm is replaced by a detached leaf that requires grad, so autograd builds the graph
@@ -141,15 +166,42 @@ def gradcam_maps(backbone: CLIPFrames, probe: LinearProbe, frames: np.ndarray) -
     return torch.cat(maps).numpy()
 
 
-def patch_probe_maps(backbone: CLIPFrames, probe: LinearProbe, frames: np.ndarray) -> np.ndarray:
-    """The probe applied to every patch token in the embedding space.
+def _cell_gradcam(backbone: DetailGrid, probe: LinearProbe, frames: np.ndarray) -> np.ndarray:
+    """:func:`gradcam_maps` of ``detail-grid``: the activations are its cell features
+    ``a`` ``(T, g², k)``, the logit ``w . a / ||a|| + b`` of their flattening."""
+    g = backbone.grid
+    cells = backbone.cell_grid(Clip(video=frames, audio=np.zeros(0, np.float32)))  # (T, g, g, k)
+    if len(cells) == 0:
+        return np.zeros((0, g, g), np.float32)
+    with torch.inference_mode(False), torch.enable_grad():
+        w, b = _probe_tensors(backbone, probe)
+        acts = torch.from_numpy(cells.reshape(len(cells), g * g, -1)).requires_grad_(True)
+        flat = acts.reshape(len(cells), -1)
+        logit = torch.nn.functional.normalize(flat, dim=-1, eps=NORM_EPS) @ w + b
+        (grad,) = torch.autograd.grad(logit.sum(), acts)  # frames are independent
+    alpha = grad.mean(dim=1, keepdim=True)  # (T, 1, k): Grad-CAM channel weights
+    cam = torch.relu((alpha * acts.detach()).sum(-1))
+    return cam.reshape(-1, g, g).float().numpy()
 
-    Args / shapes as :func:`gradcam_maps`. Returns ``(T, g, g)`` float32 per-patch logits
-    ``w . p / ||p|| + b`` (signed; same units as the frame logits), where ``p`` is the patch
-    token after ``post_layernorm`` and ``visual_projection`` (:meth:`CLIPFrames.patch_grid`).
+
+def patch_probe_maps(backbone: CLIPFrames | DetailGrid, probe: LinearProbe,
+                     frames: np.ndarray) -> np.ndarray:
+    """The probe read cell by cell, no gradients.
+
+    Args / shapes as :func:`gradcam_maps`. Returns ``(T, g, g)`` float32, signed, in units of
+    logit. CLIP: per-patch logits ``w . p / ||p|| + b``, where ``p`` is the patch token after
+    ``post_layernorm`` and ``visual_projection`` (:meth:`CLIPFrames.patch_grid`).
+    ``detail-grid``: each cell's share ``w_c . a_c / ||a||`` of the frame logit (``a``: the
+    frame's cell features, :meth:`DetailGrid.cell_grid`), which sum to the logit minus ``b``.
     """
     frames = _check_frames(frames)
     w, b = _probe_tensors(backbone, probe)
+    if isinstance(backbone, DetailGrid):
+        cells = backbone.cell_grid(Clip(video=frames, audio=np.zeros(0, np.float32)))
+        flat = cells.reshape(len(cells), -1)
+        norms = np.maximum(np.linalg.norm(flat, axis=-1, keepdims=True), NORM_EPS)
+        shares = flat / norms * w.cpu().numpy()
+        return shares.reshape(cells.shape).sum(-1).astype(np.float32)
     grid = backbone.patch_grid(Clip(video=frames, audio=np.zeros(0, np.float32)))  # (T, g, g, D)
     w = w.cpu().numpy()
     norms = np.maximum(np.linalg.norm(grid, axis=-1), NORM_EPS)
@@ -159,7 +211,7 @@ def patch_probe_maps(backbone: CLIPFrames, probe: LinearProbe, frames: np.ndarra
 _MAP_FUNCTIONS = {"gradcam": gradcam_maps, "patch": patch_probe_maps}
 
 
-def spatial_maps(method: str, backbone: CLIPFrames, probe: LinearProbe,
+def spatial_maps(method: str, backbone: CLIPFrames | DetailGrid, probe: LinearProbe,
                  frames: np.ndarray) -> np.ndarray:
     """``(T, g, g)`` maps of ``method`` (``"gradcam"`` or ``"patch"``)."""
     if method not in _MAP_FUNCTIONS:
@@ -304,7 +356,8 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
     Args:
         profile: a :class:`avdd.config.Profile` whose features of ``backbone`` on ``train``
             (train/val) and ``dataset``/``split`` exist (``study.prepare``).
-        backbone: a CLIP backbone spec (``clip``, ``clip-tiny-random``, ...).
+        backbone: a spec of a family in :data:`SPATIAL_FAMILIES` (``clip``,
+            ``clip-tiny-random``, ``detail-grid``, ...).
         dataset: where the clicks are (paper: ExDDV; demo: a synthetic domain).
         train: the probe's training set (default: ``dataset``, as the paper's ExDDV probe).
         seed: the probe's seed.
@@ -317,7 +370,9 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
             (:func:`face_rng`; the paper's code drew it unseeded).
         force: recompute instead of reading the cached table.
     Returns:
-        Columns ``video_id, frame, click_x, click_y`` (the click), ``pred_x, pred_y`` (the map's
+        Columns ``video_id``, ``manipulation`` (the annotation's, e.g. the synthetic
+        benchmark's ``"wav2lip"`` or ``"faceswap-wav2lip"``; ``""`` when it has none),
+        ``frame, click_x, click_y`` (the click), ``pred_x, pred_y`` (the map's
         point), ``face_x, face_y`` (the face baseline's point), ``n_faces`` (faces found on
         that frame: 0 puts the baseline at the frame centre) and ``face_source``
         (``"dlib"``, or ``"annotation"`` on the synthetic benchmark), ``err_cam, err_frame_centre,
@@ -338,8 +393,9 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
         raise ValueError(f"unknown point rule {point!r}; expected one of {POINT_RULES}")
     train = dataset if train is None else train
     info = describe(backbone)  # the network is built only if the table is not cached
-    if not issubclass(info.family, CLIPFrames):
-        raise ValueError(f"spatial explanations need a CLIP backbone, got {backbone!r}")
+    if not issubclass(info.family, SPATIAL_FAMILIES):
+        raise ValueError(f"spatial explanations need a backbone with a spatial grid (CLIP or "
+                         f"detail-grid), got {backbone!r}")
     config = {"backbone": [backbone, info.config], "train": train, "dataset": dataset,
               "split": split, "seed": seed, "method": method, "point": point,
               "max_frames_per_video": max_frames_per_video, "face_seed": face_seed,
@@ -349,7 +405,7 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
         bb = get_backbone(backbone)
         probe = trained_probe(profile, backbone, train, seed=seed)
         scores, logits, rates = _video_scores(profile, backbone, dataset, split, probe)
-        image_size = int(bb.net.config.image_size)
+        image_size = int(bb.image_size)
         rows = []
         for item in load_items(profile, dataset, split):
             clicks = clicks_of(item.annotation)
@@ -363,6 +419,7 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
                 raise ValueError(f"{item.path}: a click is on frame {index.max()} but the video has "
                                  f"{len(video)} frames at {fps:g} fps")
             hw = video.shape[1:3]
+            manipulation = str((item.annotation or {}).get("manipulation") or "")
             maps = spatial_maps(method, bb, probe, video[index])
             face_source, boxes = _face_boxes(item.annotation or {}, video, index)
             at = {f: k for k, f in enumerate(index.tolist())}
@@ -375,7 +432,8 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
                 k = at[f]
                 px, py = map_to_frame_point(maps[k], hw, image_size, rule=point)
                 fx, fy = face_centre_point(boxes[k], hw, face_rng(face_seed, item.video_id, f))
-                rows.append({"video_id": item.video_id, "frame": f, "click_x": x, "click_y": y,
+                rows.append({"video_id": item.video_id, "manipulation": manipulation,
+                             "frame": f, "click_x": x, "click_y": y,
                              "pred_x": px, "pred_y": py, "face_x": fx, "face_y": fy,
                              "n_faces": int(np.isfinite(boxes[k]).all(axis=1).sum()),
                              "face_source": face_source,
@@ -540,7 +598,7 @@ def spatial_examples(profile, backbone: str, dataset: str, *, train: str | None 
     def compute() -> SpatialExamples:
         bb = get_backbone(backbone)
         probe = trained_probe(profile, backbone, train, seed=seed)
-        image_size = int(bb.net.config.image_size)
+        image_size = int(bb.image_size)
         items = {it.video_id: it for it in load_items(profile, dataset, split)}
         examples = []
         for row in best.itertuples():

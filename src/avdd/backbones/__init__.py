@@ -12,6 +12,7 @@ from avdd.backbones import (  # noqa: F401  (registration)
     avhubert,
     braven,
     clip,
+    detail_grid,
     fsfm,
     ge2e,
     handcrafted,
