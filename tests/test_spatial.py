@@ -245,7 +245,9 @@ def test_spatial_table_on_tiny_profile(tiny_profile, tmp_path):
     bb = "clip-tiny-random"
     list(extract_many(tiny_profile, [bb], [("favc", "test")], workers=1, progress=False))
     w = np.random.default_rng(1).normal(size=16).astype(np.float32)
-    install_probe(tiny_profile, bb, "favc", _probe(w, 0.1))
+    probe = _probe(w, 0.1)
+    probe.max_epochs = tiny_profile.probe_epochs  # the study's parameters, as install_probe asks
+    install_probe(tiny_profile, bb, "favc", probe)
     df = spatial.spatial_table(tiny_profile, bb, "favc")  # the paper's protocol: every click
     assert df.video_id.nunique() == 2  # the fakes only
     from avdd.datasets import load_items

@@ -18,6 +18,7 @@ from avdd.analysis.temporal import (
     localisation_auc,
 )
 from avdd.backbones.layers.audio import silence_frames
+from avdd.config import DEMO_PROBE_EPOCHS
 from avdd.features.featureset import FeatureSet
 from avdd.features.prepare import feature_set, prepare
 from avdd.heads.probe import LinearProbe
@@ -203,8 +204,8 @@ def test_leading_silence_table_known_answers(tiny_profile):
                                       store.labels, fps=store.fps, ids=list(store.ids))
 
     # the "frames" probe, retrained by hand on those copies
-    retrained = LinearProbe(random_state=43).fit(without_silence("train"),
-                                                 without_silence("val"))
+    retrained = LinearProbe(random_state=43, max_epochs=DEMO_PROBE_EPOCHS).fit(
+        without_silence("train"), without_silence("val"))
     silence = silence_of("test", fs)
     fps, labels = fs.fps, fs.labels
     assert (silence[labels == 1] > 0).any(), "the benchmark's fakes start with silence"

@@ -95,11 +95,13 @@ def _canonical(config: Any) -> str:
 
 
 def profile_key(profile: Profile) -> dict[str, Any]:
-    """What of a profile decides every result: which data (synthetic or real, where)."""
+    """What of a profile decides every result: which data (synthetic or real, where), and
+    the epoch cap of its probes, which every result downstream of a probe depends on."""
     return {"profile": profile.name, "synthetic": profile.synthetic,
             "synth_seed": profile.synth_seed, "synth_scale": profile.synth_scale,
             "data": {k: str(v) for k, v in sorted(profile.data_roots.items())},
-            "splits": {k: str(v) for k, v in sorted(profile.splits_dirs.items())}}
+            "splits": {k: str(v) for k, v in sorted(profile.splits_dirs.items())},
+            "probe_epochs": profile.probe_epochs}
 
 
 def entry(profile: Profile, name: str, config: dict[str, Any], code: Iterable[str]) -> Entry:

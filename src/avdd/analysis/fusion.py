@@ -17,10 +17,9 @@ from scipy.stats import pearsonr, spearmanr
 
 from avdd.analysis.cache import cached
 from avdd.analysis.metrics import auc, percentile_interval, stratified_indices
-from avdd.analysis.probes import probe_scores
+from avdd.analysis.probes import probe_scores, study_probe
 from avdd.backbones import describe
 from avdd.config import Profile
-from avdd.heads.probe import LinearProbe
 
 __all__ = ["align_scores", "correlation_matrix", "late_fusion", "fusion_table"]
 
@@ -121,7 +120,7 @@ def complementarity(profile: Profile, backbones: dict[str, str], *, train: str =
 
     config = {"train": train, "test": test, "seed": seed, "n_bootstrap": n_bootstrap,
               "backbones": {k: [b, describe(b).config] for k, b in backbones.items()},
-              "probe": LinearProbe(random_state=seed).get_params()}
+              "probe": study_probe(profile, seed).get_params()}
 
     def compute() -> dict[str, pd.DataFrame]:
         per = {label: probe_scores(profile, b, train, test, seed=seed)

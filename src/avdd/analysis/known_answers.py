@@ -45,7 +45,7 @@ from avdd.analysis.checks import (
     correlation_gap,
 )
 from avdd.analysis.fusion import complementarity
-from avdd.analysis.probes import probe_scores
+from avdd.analysis.probes import probe_scores, study_probe
 from avdd.analysis.temporal import evaluate_temporal, expected_frames, localisation_auc
 from avdd.analysis.video_info import video_info
 from avdd.backbones import describe
@@ -86,9 +86,9 @@ def _shuffled(fs: FeatureSet, rng: np.random.Generator) -> FeatureSet:
     return fs.with_labels(control_labels(fs.labels, rng))
 
 
-def _config(backbone: str, seed: int, n_bootstrap: int, **kw) -> dict:
+def _config(profile: Profile, backbone: str, seed: int, n_bootstrap: int, **kw) -> dict:
     return {"backbone": backbone, "backbone_config": describe(backbone).config, "seed": seed,
-            "n_bootstrap": n_bootstrap, "probe": LinearProbe(random_state=seed).get_params(),
+            "n_bootstrap": n_bootstrap, "probe": study_probe(profile, seed).get_params(),
             **kw}
 
 
@@ -99,7 +99,7 @@ def _control_fit(profile: Profile, backbone: str, dataset: str, seed: int,
     rng = np.random.default_rng(seed)
     train, val, test = (transform(feature_set(profile, backbone, dataset, s), rng)
                         for s in ("train", "val", "test"))
-    return LinearProbe(random_state=seed).fit(train, val), test
+    return study_probe(profile, seed).fit(train, val), test
 
 
 def shuffled_label_auc(profile: Profile, backbone: str, dataset: str, *, seed: int = 43,
@@ -118,7 +118,7 @@ def shuffled_label_auc(profile: Profile, backbone: str, dataset: str, *, seed: i
     ``tests/test_known_answers.py``). Returns ``auc``, ``auc_ci_low``, ``auc_ci_high``
     (percent; a :data:`~avdd.analysis.checks.CONTROL_LEVEL` % interval). Cached.
     """
-    config = _config(backbone, seed, n_bootstrap, dataset=dataset, level=CONTROL_LEVEL)
+    config = _config(profile, backbone, seed, n_bootstrap, dataset=dataset, level=CONTROL_LEVEL)
 
     def compute() -> pd.DataFrame:
         probe, test = _control_fit(profile, backbone, dataset, seed, _shuffled)
@@ -146,7 +146,7 @@ def noise_localisation(profile: Profile, like: str, dataset: str, *, seed: int =
     chance; a localisation metric that read the labels' layout (e.g. segment position) would
     not be. Returns ``loc_auc``, ``loc_ci_low``, ``loc_ci_high``, ``n_used``. Cached.
     """
-    config = _config(like, seed, n_bootstrap, dataset=dataset, level=CONTROL_LEVEL)
+    config = _config(profile, like, seed, n_bootstrap, dataset=dataset, level=CONTROL_LEVEL)
 
     def compute() -> pd.DataFrame:
         probe, test = _control_fit(profile, like, dataset, seed, _noise_like)
@@ -177,7 +177,7 @@ def trimmed_localisation(profile: Profile, backbone: str, *, train: str = "av1m"
     Trimmed at training too, not only in the test scores: a probe trained with the silence
     leans on it, and cutting it from its scores afterwards leaves a probe that learned the
     words' cue only as far as the silence let it (session 9, docs/NOTES.md)."""
-    config = _config(backbone, seed, n_bootstrap, train=train, test=test)
+    config = _config(profile, backbone, seed, n_bootstrap, train=train, test=test)
     return cached(profile, "trimmed_localisation", config,
                   lambda: pd.DataFrame([evaluate_temporal(
                       profile, backbone, train=train, test=test, seed=seed,

@@ -14,11 +14,10 @@ import pandas as pd
 
 from avdd.analysis.cache import cached
 from avdd.analysis.metrics import METRICS, evaluate
-from avdd.analysis.probes import trained_probe
+from avdd.analysis.probes import study_probe, trained_probe
 from avdd.backbones import describe
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
-from avdd.heads.probe import LinearProbe
 
 #: Table 2 columns: (code, train set, test set), as in the paper.
 TABLE2_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -45,7 +44,7 @@ def linear_probe_grid(profile: Profile, backbones: Sequence[str], *, seed: int =
               "data": {k: str(v) for k, v in profile.data_roots.items()},
               "backbones": {b: describe(b).config for b in backbones}, "seed": seed,
               "columns": [list(c) for c in columns], "n_bootstrap": n_bootstrap,
-              "probe": LinearProbe(random_state=seed).get_params()}
+              "probe": study_probe(profile, seed).get_params()}
 
     def compute() -> pd.DataFrame:
         rows = []

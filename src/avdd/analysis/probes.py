@@ -50,11 +50,17 @@ class FrameSelection:
     code: tuple[str, ...]
 
 
+def study_probe(profile: Profile, seed: int = 43) -> LinearProbe:
+    """The study's (unfitted) linear probe: the paper's recipe with seed ``seed`` and the
+    profile's epoch cap (:attr:`avdd.config.Profile.probe_epochs`)."""
+    return LinearProbe(random_state=seed, max_epochs=profile.probe_epochs)
+
+
 def _config(profile: Profile, backbone: str, train: str, seed: int,
             frames: FrameSelection | None = None) -> dict:
     config = {"profile": profile.name, "data": str(profile.data_roots.get(train, "")),
               "backbone": backbone, "backbone_config": describe(backbone).config,
-              "train": train, "probe": LinearProbe(random_state=seed).get_params()}
+              "train": train, "probe": study_probe(profile, seed).get_params()}
     if frames is not None:  # only then: the probes on all frames keep their keys
         config["frames"] = frames.name
     return config
@@ -83,7 +89,7 @@ def trained_probe(profile: Profile, backbone: str, train: str, *, seed: int = 43
         return fs if frames is None else frames.apply(profile, fs, train, split)
 
     def fit() -> tuple[LinearProbe, dict]:
-        probe = LinearProbe(random_state=seed).fit(data("train"), data("val"))
+        probe = study_probe(profile, seed).fit(data("train"), data("val"))
         return probe, {"backbone": backbone, "backbone_config": config["backbone_config"],
                        "train": train, "frames": frames.name if frames else "all",
                        "probe_params": probe.get_params(),
@@ -103,9 +109,10 @@ def install_probe(profile: Profile, backbone: str, train: str, probe: LinearProb
     """Make ``probe`` (fitted elsewhere, e.g. an official release imported with ``avdd
     import-probe``) the study's probe of ``backbone`` trained on ``train``: every page then uses
     it instead of training one. Returns its probe file. ``metadata`` goes into the file."""
-    if probe.get_params() != LinearProbe(random_state=seed).get_params():
+    if probe.get_params() != study_probe(profile, seed).get_params():
         raise ValueError("install_probe: the probe's parameters are not the study's "
-                         f"(LinearProbe(random_state={seed})); pass seed= or refit it")
+                         f"(LinearProbe(random_state={seed}, max_epochs="
+                         f"{profile.probe_epochs})); pass seed= or refit it")
     meta = {"backbone": backbone, "train": train, "installed": True, **metadata}
     folder = put(profile, "probe", _config(profile, backbone, train, seed), (probe, meta),
                  code=__name__, fmt=PROBES, context={"installed": True})

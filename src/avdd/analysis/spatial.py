@@ -383,7 +383,7 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
         ``point``, ``frame_h, frame_w``. Cached (:func:`avdd.analysis.cache.cached`).
     """
     from avdd.analysis.cache import cached
-    from avdd.analysis.probes import trained_probe
+    from avdd.analysis.probes import study_probe, trained_probe
     from avdd.backbones import describe, get_backbone
     from avdd.datasets import load_items
 
@@ -399,7 +399,7 @@ def spatial_table(profile, backbone: str, dataset: str, *, train: str | None = N
     config = {"backbone": [backbone, info.config], "train": train, "dataset": dataset,
               "split": split, "seed": seed, "method": method, "point": point,
               "max_frames_per_video": max_frames_per_video, "face_seed": face_seed,
-              "probe": LinearProbe(random_state=seed).get_params()}
+              "probe": study_probe(profile, seed).get_params()}
 
     def compute() -> pd.DataFrame:
         bb = get_backbone(backbone)

@@ -33,13 +33,12 @@ from scipy.special import logsumexp
 
 from avdd.analysis import metrics
 from avdd.analysis.cache import cached
-from avdd.analysis.probes import FrameSelection, trained_probe
+from avdd.analysis.probes import FrameSelection, study_probe, trained_probe
 from avdd.analysis.video_info import video_info, without_leading_silence
 from avdd.backbones import describe
 from avdd.backbones.layers.audio import silence_frames
 from avdd.config import Profile
 from avdd.features.prepare import feature_set
-from avdd.heads.probe import LinearProbe
 
 #: The rate at which the lip backbones cut their inputs when ``trim_silence=true``
 #: (video frames; their features are at the same rate).
@@ -401,9 +400,9 @@ def evaluate_temporal(profile: Profile, backbone: str, *, train: str = "av1m",
             "top_in_fake": 100 * top_in_fake(z, segs, fs.fps, offsets=offsets[fake])}
 
 
-def _table_config(backbones: Sequence[str], **kw) -> dict:
+def _table_config(profile: Profile, backbones: Sequence[str], **kw) -> dict:
     return {"backbones": {b: describe(b).config for b in backbones},
-            "probe": LinearProbe(random_state=kw.get("seed", 43)).get_params(), **kw}
+            "probe": study_probe(profile, kw.get("seed", 43)).get_params(), **kw}
 
 
 def localisation_table(profile: Profile, backbones: Sequence[str], *, train: str = "av1m",
@@ -415,7 +414,7 @@ def localisation_table(profile: Profile, backbones: Sequence[str], *, train: str
     :func:`avdd.analysis.linear_probing.trained_probe` (shared with the other pages). Features must exist
     (:func:`avdd.features.prepare.prepare`). Cached (:func:`avdd.analysis.cache.cached`); ``force`` recomputes.
     """
-    config = _table_config(backbones, train=train, test=test, seed=seed,
+    config = _table_config(profile, backbones, train=train, test=test, seed=seed,
                            n_bootstrap=n_bootstrap)
     return cached(profile, "localisation", config,
                   lambda: pd.DataFrame([evaluate_temporal(profile, b, train=train, test=test,
@@ -454,7 +453,7 @@ def leading_silence_table(profile: Profile, backbones: Sequence[str], *, train: 
                              **evaluate_temporal(profile, trimmed, **kw)})
         return pd.DataFrame(rows)
 
-    return cached(profile, "leading_silence", _table_config(silence_specs(backbones), **kw),
+    return cached(profile, "leading_silence", _table_config(profile, silence_specs(backbones), **kw),
                   compute, code=__name__, force=force)
 
 

@@ -41,10 +41,9 @@ from avdd.analysis.operating_points import (
     fit_temperature,
     reliability_table,
 )
-from avdd.analysis.probes import probe_scores
+from avdd.analysis.probes import probe_scores, study_probe
 from avdd.backbones import describe
 from avdd.config import Profile
-from avdd.heads.probe import LinearProbe
 from avdd.heads.scoring import probability
 
 __all__ = ["LINKS", "transfer_rows", "transfer_table", "balanced_accuracy_interval"]
@@ -158,7 +157,7 @@ def transfer_table(profile: Profile, backbones: Sequence[str], *, seed: int = 43
               "data": {k: str(v) for k, v in profile.data_roots.items()},
               "backbones": {b: describe(b).config for b in backbones}, "seed": seed,
               "columns": [list(c) for c in columns], "n_bins": n_bins,
-              "n_bootstrap": n_bootstrap, "probe": LinearProbe(random_state=seed).get_params()}
+              "n_bootstrap": n_bootstrap, "probe": study_probe(profile, seed).get_params()}
 
     def compute() -> dict[str, pd.DataFrame]:
         rows, tables = [], []
