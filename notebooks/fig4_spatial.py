@@ -46,10 +46,15 @@
 # AV1M-like domain manipulates a few words of a clip and many of its fakes are audio-only,
 # so far fewer frames would carry a region; DFE-like fakes mix several kinds.
 #
-# **Other representations.** Any backbone with a spatial grid can be explained: CLIP and
-# `detail-grid`, a handcrafted 8×8 grid of how much fine detail each cell keeps
-# (`avdd.backbones.detail_grid`, `backbone="detail-grid"`), whose embedding is the grid itself,
-# so that its patch probe is each cell's exact share of the logit.
+# **The demo's representation.** Any backbone with a spatial grid can be explained. The
+# demo's tiny random CLIP (56² input, a 4×4 grid) does not see the pasted regions, so its maps
+# could not show whether the analysis works; the demo explains `detail-grid` instead, a
+# handcrafted 8×8 grid of how much fine detail each cell keeps (`avdd.backbones.detail_grid`),
+# which sees a pasted region's blur and lower resolution. Its embedding is the grid itself,
+# so the patch probe is each cell's exact share of the probe's logit, and the known-answer
+# check reads that map; Grad-CAM averages the gradient over the cells and loses the per-cell
+# weights such a probe relies on (both are shown). Rerun with `backbone="clip-tiny-random"`
+# for the paper's architecture.
 
 # %% tags=["parameters", "remove-cell"]
 # papermill parameters: the only inputs of this notebook.
@@ -59,7 +64,7 @@ synth_seed = 0  # demo: seed of the synthetic benchmark
 synth_scale = 0.5  # demo: size multiplier of the synthetic benchmark (avdd.config.DEMO_SCALE)
 data_roots = None  # paper: {"exddv": "..."}
 cache_dir = None  # paper: where features and results are cached
-backbone = "clip-tiny-random"  # paper: "clip" (ViT-L/14, 16×16 patch grid); or "detail-grid"
+backbone = "detail-grid"  # demo: a handcrafted grid, or "clip-tiny-random"; paper: "clip"
 dataset = "favc"  # where the clicks are: paper "exddv"; demo a synthetic domain
 train = None  # the probe's training set (None: `dataset`, as the paper's ExDDV probe)
 split = "test"
@@ -118,7 +123,8 @@ examples = spatial.spatial_examples(prof, backbone, dataset, train=train_set, sp
                                     max_frames_per_video=max_frames_per_video,
                                     n_examples=n_examples)
 grid, image_size = examples.grid, examples.image_size
-checks = known_answers.spatial_checks(prof, tables, n_bootstrap=n_bootstrap, seed=seed)
+checks = known_answers.spatial_checks(prof, tables, method=known_answers.spatial_check_method(
+    backbone), n_bootstrap=n_bootstrap, seed=seed)
 page = Page("fig4_spatial", prof, [backbone], outputs=outputs, seed=seed, train=train_set,
             test=f"{dataset}/{split}", point=point, max_frames_per_video=max_frames_per_video,
             thresholds=thresholds, face_seed=face_seed)

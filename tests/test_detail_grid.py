@@ -146,3 +146,8 @@ def test_spatial_check_reads_the_single_region_fakes_per_video():
     assert patch[0].passed and patch[0].check.startswith("patch-probe map")
     assert known_answers.spatial_checks(SimpleNamespace(synthetic=False),
                                         {"patch": _clicks(0.04, 0.2)}) == []
+
+
+def test_the_check_reads_detail_grids_exact_map_and_clips_gradcam():
+    assert known_answers.spatial_check_method("detail-grid") == "patch"
+    assert known_answers.spatial_check_method("clip-tiny-random") == "gradcam"

@@ -76,7 +76,7 @@ EXTRA_DATASETS: tuple[str, ...] = ("exddv",)
 #: appendix's) are drawn from it (tests/test_notebooks.py).
 DEMO_BACKBONES: tuple[str, ...] = (
     "logmel", "wav2vec2-tiny-random", "avhubert-a-tiny-random", "ge2e", "ge2e-random",
-    "mouth-pixels", "clip-tiny-random", "videomae-tiny-random", "fsfm-tiny-random",
+    "mouth-pixels", "detail-grid", "clip-tiny-random", "videomae-tiny-random", "fsfm-tiny-random",
     "avhubert-v-tiny-random", "braven-v-tiny-random", "autoavsr-vsr-tiny-random",
     "avhubert-av-tiny-random",
 )

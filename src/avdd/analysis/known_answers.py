@@ -54,7 +54,7 @@ from avdd.features.featureset import FeatureSet
 from avdd.features.prepare import feature_set, prepare
 from avdd.heads.probe import LinearProbe
 
-__all__ = ["REFERENCE_AUDIO", "REFERENCE_VISUAL", "NESTED_REGIONS", "COMPLEMENTARITY_REFERENCES", "shuffled_label_auc", "noise_localisation",
+__all__ = ["REFERENCE_AUDIO", "REFERENCE_VISUAL", "NESTED_REGIONS", "spatial_check_method", "COMPLEMENTARITY_REFERENCES", "shuffled_label_auc", "noise_localisation",
            "trimmed_localisation", "control_labels", "table1_checks", "table2_checks", "operating_point_checks", "table3_checks", "table4_checks",
            "localisation_checks", "silence_checks", "spatial_checks", "complementarity_checks"]
 
@@ -405,6 +405,16 @@ def silence_checks(profile: Profile, *, backbone: str = REFERENCE_AUDIO, train: 
 #: page shows their errors apart).
 NESTED_REGIONS: tuple[str, ...] = ("faceswap-wav2lip", "fsgan-wav2lip")
 
+def spatial_check_method(backbone: str) -> str:
+    """The map Fig. 4's check reads for ``backbone``: ``"patch"`` for ``detail-grid``, whose
+    patch map is each cell's exact share of the probe's logit (Grad-CAM averages the gradient
+    over the cells and so discards the per-cell weights such a probe relies on); Grad-CAM,
+    the paper's, for every other."""
+    from avdd.backbones.detail_grid import DetailGrid
+
+    return "patch" if issubclass(describe(backbone).family, DetailGrid) else "gradcam"
+
+
 def spatial_checks(profile: Profile, tables: dict[str, pd.DataFrame], *,
                    method: str = "gradcam", n_bootstrap: int = 1000,
                    seed: int = 43) -> list[Check]:
@@ -415,7 +425,8 @@ def spatial_checks(profile: Profile, tables: dict[str, pd.DataFrame], *,
 
     Args:
         tables: method → :func:`avdd.analysis.spatial.spatial_table`.
-        method: the map the check reads (Grad-CAM, the paper's, by default), without the
+        method: the map the check reads (Grad-CAM, the paper's, by default;
+            :func:`spatial_check_method` says which suits a backbone), without the
             :data:`NESTED_REGIONS` fakes.
     """
     if not applies(profile):

@@ -25,11 +25,11 @@ probe's logit is a sum of per-cell terms and its explanation is exact
 as Fig. 4 reads it. Frames are independent: clips may be read in windows of any length.
 
 An honest baseline, not an imitation of an SSL feature: it sees only what blur, resolution
-and noise leave in a cell. Measured on the scale-0.5 FAVC-like domain (session 10, not in the
-demo's list for this reason): a frame-level logistic regression on it reaches a test AUC of
-74 and its hottest cell lies 0.05 of the frame from the lip-sync region's centre (the frame
-centre: 0.13), but the paper's probe (log-sum-exp over frames, at most 100 epochs of Adam at
-1e-3) stays at chance on it (AUC 49), so its explanations find nothing either.
+and noise leave in a cell. Measured on the scale-0.5 FAVC-like domain (session 10): the
+paper's probe with the demo's epoch cap (:data:`avdd.config.DEMO_PROBE_EPOCHS`) reaches a
+test AUC of 60, and its patch map's point lies 0.078 of the frame from the lip-sync region's
+centre on average (the frame centre: 0.128); capped at 100 epochs the probe stayed at chance
+(AUC 49) and its map found nothing.
 """
 
 from __future__ import annotations
