@@ -40,7 +40,7 @@ REAL_ONLY_SPLITS: dict[str, tuple[str, ...]] = {"av1m": ("real_train", "real_val
 
 #: Size of the demo profile's synthetic benchmark (a multiplier of the generator's default
 #: counts, `avdd synth --scale`): half the default (~1,200 clips) keeps the whole demo book,
-#: every table and figure with eleven backbones, within ten minutes on 2 cores.
+#: every table and figure with fourteen backbones, within ten minutes on 2 cores.
 DEMO_SCALE = 0.5
 
 #: Version of the synthetic benchmark's construction (:mod:`avdd.synth`), part of the demo
