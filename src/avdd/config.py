@@ -54,8 +54,8 @@ BENCHMARK_VERSION = 3
 #: The epoch cap of the study's linear probe on the paper's data: the official recipe's 100.
 PAPER_PROBE_EPOCHS = 100
 #: ... and on the synthetic benchmark. The official cap counts epochs, but the paper's train
-#: sets are 100-300 times the demo's (AV1M 22,972 videos against ~80 at the default scale),
-#: so 100 demo epochs are that many times fewer Adam steps (batch 1): measured at scale 0.5,
+#: sets are 100-300 times the demo's (AV1M 22,972 training videos against ~100 at the default
+#: scale), so 100 demo epochs are that many times fewer Adam steps (batch 1): measured at scale 0.5,
 #: 13 of Table 2's 26 AV1M / FAVC probes were still improving at epoch 100 (best epoch 99),
 #: e.g. AV-HuBERT (A) tiny on AV1M 62.2 AUC, 72.7 when early stopping (patience 10) decides
 #: at epoch 344. With 1,000 the validation loss stops the probe, as the recipe intends.
